@@ -1,0 +1,25 @@
+# C unit tests (cmocka, TAP output). Each test_*.c is one program.
+TG_UNIT_TESTS = \
+	tests/unit/test_time \
+	tests/unit/test_netaddr \
+	tests/unit/test_parse \
+	tests/unit/test_config \
+	tests/unit/test_glob \
+	tests/unit/test_matcher
+check_PROGRAMS += $(TG_UNIT_TESTS)
+TESTS += $(TG_UNIT_TESTS)
+TG_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -DTG_TEST_POLICIES='"$(abs_top_srcdir)/tests/policies"'
+TG_UNIT_LDADD = $(TG_LIB_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_time_CFLAGS = $(TG_UNIT_CFLAGS)
+tests_unit_test_time_LDADD = $(TG_UNIT_LDADD)
+tests_unit_test_netaddr_CFLAGS = $(TG_UNIT_CFLAGS)
+tests_unit_test_netaddr_LDADD = $(TG_UNIT_LDADD)
+tests_unit_test_parse_CFLAGS = $(TG_UNIT_CFLAGS)
+tests_unit_test_parse_LDADD = $(TG_UNIT_LDADD)
+tests_unit_test_config_CFLAGS = $(TG_UNIT_CFLAGS)
+tests_unit_test_config_LDADD = $(TG_UNIT_LDADD)
+tests_unit_test_glob_CFLAGS = $(TG_UNIT_CFLAGS)
+tests_unit_test_glob_LDADD = $(TG_UNIT_LDADD)
+tests_unit_test_matcher_CFLAGS = $(TG_UNIT_CFLAGS)
+tests_unit_test_matcher_LDADD = $(TG_UNIT_LDADD)
+EXTRA_DIST += tests/policies
