@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The kernel side of toolguardd: probe the best backends, load or adopt the
+ * pinned programs and maps, compile a policy into map contents (atomic swap),
+ * and deliver decoded events from the ring buffer.
+ * Implemented in kernel.c / compile.c / scan.c; used by toolguardd.c.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "matcher.h"
+#include "policy.h"
+
+struct tg_kernel;
+
+enum tg_exec_backend {
+	TG_EXEC_BACKEND_NONE = 0,
+	TG_EXEC_BACKEND_LSM,        /* lsm/bprm_check_security: EPERM before exec */
+	TG_EXEC_BACKEND_TRACEPOINT, /* tp_btf (or raw_tp) sched_process_exec + SIGKILL */
+};
+const char *tg_exec_backend_name(enum tg_exec_backend b); /* "lsm", "tracepoint", "none" */
+
+enum tg_event_kind {
+	TG_EVENT_EXEC = 1,
+	TG_EVENT_CONNECT = 2,
+};
+
+#define TG_EVENT_ARGV_MAX 8
+#define TG_EVENT_ARG_LEN 128
+
+struct tg_kernel_event {
+	enum tg_event_kind kind;
+	enum tg_verdict verdict; /* BLOCK, WARN, ALERT (ALLOW for exempt matches) */
+	bool would_block;        /* monitor mode: verdict BLOCK was not enforced */
+	bool exempt;
+	uint64_t realtime_ns;    /* CLOCK_REALTIME of the decision */
+	const struct tg_tool *tool; /* in the policy passed to the last successful apply; may be NULL */
+	char tool_id[64];
+	char matcher[96];        /* "executables[0].name" etc. */
+	uint32_t pid, ppid, uid, gid;
+	char comm[16];
+	char exe[4096];          /* path of the executed file (exec) or the process's exe (connect) */
+	char argv[TG_EVENT_ARGV_MAX][TG_EVENT_ARG_LEN];
+	uint32_t argc;           /* entries filled in argv */
+	char tty[64];            /* "pts/3", "" when none */
+	/* destination (connect) */
+	int family;              /* AF_INET / AF_INET6, 0 for exec */
+	uint8_t addr[16];
+	uint16_t port;
+	uint8_t protocol;        /* IPPROTO_TCP / IPPROTO_UDP */
+	char host[256];          /* when known */
+	uint64_t policy_serial;
+};
+
+typedef void (*tg_kernel_event_fn)(const struct tg_kernel_event *ev, void *userdata);
+
+struct tg_kernel_options {
+	bool force_tracepoint; /* never try LSM (tests) */
+	bool verbose;
+};
+
+/* Probe, then adopt pinned state under TG_PIN_DIR if present (no gap), else
+ * load, attach and pin. Enforcement of whatever policy the pins hold continues
+ * until tg_kernel_apply_policy() swaps in a new one. Logs nothing; returns -errno
+ * and a reason in why (static or into buf). */
+int tg_kernel_open(const struct tg_kernel_options *opts, struct tg_kernel **ret, char *why, size_t why_len);
+/* Close fds; pins stay, so enforcement continues. */
+void tg_kernel_close(struct tg_kernel *k);
+/* Detach everything and remove TG_PIN_DIR (toolctl unload / toolguardd --unload). */
+int tg_kernel_unload(char *why, size_t why_len);
+
+enum tg_exec_backend tg_kernel_exec_backend(const struct tg_kernel *k);
+const char *tg_kernel_connect_backend(const struct tg_kernel *k); /* "cgroup" or "none" */
+bool tg_kernel_adopted(const struct tg_kernel *k); /* pins existed at open */
+
+/* Compile policy + mode into the maps and swap atomically. On error nothing in
+ * force changes. The policy must stay alive until the next successful apply
+ * (events point at its tools). Scans install locations for sha256/complex-glob
+ * rules (see scan.c). */
+int tg_kernel_apply_policy(struct tg_kernel *k, const struct tg_policy *p, enum tg_mode mode, char *why,
+			   size_t why_len);
+
+/* The fd to poll for events (ring buffer); consume delivers decoded events. */
+int tg_kernel_event_fd(const struct tg_kernel *k);
+int tg_kernel_consume(struct tg_kernel *k, tg_kernel_event_fn fn, void *userdata);
+/* Events the kernel could not deliver (ring buffer full), read from a counter map. */
+uint64_t tg_kernel_dropped(const struct tg_kernel *k);
+
+/* The fd of the file watcher (new executables written: hashed and added to the
+ * inode set), or -1; call process when readable. */
+int tg_kernel_watch_fd(const struct tg_kernel *k);
+int tg_kernel_watch_process(struct tg_kernel *k);
