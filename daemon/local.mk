@@ -1,1 +1,20 @@
-# daemon: filled in by its owner
+# daemon: toolguardd, the daemon (main loop, log, event sink) and its kernel side
+# (kernel.c, compile.c, scan.c, hashcache.c; the BPF skeletons come from bpf/).
+sbin_PROGRAMS += daemon/toolguardd
+daemon_toolguardd_SOURCES = \
+	daemon/toolguardd.c daemon/state.h \
+	daemon/log.c daemon/log.h \
+	daemon/events.c daemon/events.h \
+	daemon/kernel.h daemon/kernel.c \
+	daemon/compile.c \
+	daemon/scan.c \
+	daemon/hashcache.c
+daemon_toolguardd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+daemon_toolguardd_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS) $(SYSTEMD_CFLAGS) $(JSONC_CFLAGS) \
+	$(OPENSSL_CFLAGS) $(YAML_CFLAGS)
+daemon_toolguardd_LDADD = $(TG_LIB_LIBS) $(LIBBPF_LIBS) $(SYSTEMD_LIBS) $(JSONC_LIBS) \
+	$(OPENSSL_LIBS) $(YAML_LIBS)
+# The objects include the BPF skeletons generated in the build tree's bpf/
+# (listed in BUILT_SOURCES by bpf/local.mk): build those first, even for
+# 'make daemon/toolguardd'.
+$(daemon_toolguardd_OBJECTS): $(BUILT_SOURCES)

@@ -1,2 +1,239 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-typedef int tg_placeholder_config;
+/* The daemon configuration (toolguard.conf): YAML, same error style as policies. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "paths.h"
+#include "policy.h"
+#include "yaml_walk.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Poll period bounds: below this a fleet hammers the server, above it a ban lags for weeks. */
+#define TG_CONFIG_MIN_INTERVAL 10
+#define TG_CONFIG_MAX_INTERVAL (30 * 86400)
+
+void tg_config_free(struct tg_config *c)
+{
+	if (!c)
+		return;
+	free(c->policy_file);
+	free(c->policy_url);
+	free(c->policy_ca_file);
+	free(c->policy_public_key);
+	free(c->policy_cache);
+	free(c->events_log);
+	free(c->control_socket);
+	free(c->admin_group);
+	free(c);
+}
+
+int tg_config_defaults(struct tg_config **ret)
+{
+	struct tg_config *c;
+
+	if (!ret)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->mode = TG_MODE_ENFORCE;
+	c->policy_interval = 600;
+	c->notices_tty = true;
+	c->notices_desktop = true;
+	c->policy_file = strdup(TG_POLICY_FILE);
+	c->policy_cache = strdup(TG_POLICY_CACHE);
+	c->events_log = strdup(TG_EVENTS_LOG);
+	c->control_socket = strdup(TG_CONTROL_SOCKET);
+	c->admin_group = strdup(TG_ADMIN_GROUP);
+	if (!c->policy_file || !c->policy_cache || !c->events_log || !c->control_socket || !c->admin_group) {
+		tg_config_free(c);
+		return -ENOMEM;
+	}
+	*ret = c;
+	return 0;
+}
+
+/* Replace *slot with an absolute path from n. */
+static void set_path(struct yw_ctx *y, const struct yw_node *n, const char *what, char **slot)
+{
+	const char *s = yw_scalar(y, n, what);
+	char *d;
+
+	if (!s)
+		return;
+	if (s[0] != '/') {
+		yw_error(y, n, "%s must be an absolute path, got \"%.80s\"", what, s);
+		return;
+	}
+	d = strdup(s);
+	if (!d) {
+		y->oom = true;
+		return;
+	}
+	free(*slot);
+	*slot = d;
+}
+
+static void parse_policy_section(struct yw_ctx *y, const struct yw_node *n, struct tg_config *c)
+{
+	struct yw_key k[] = {{.name = "file"},    {.name = "url"},        {.name = "interval"},
+			     {.name = "ca_file"}, {.name = "public_key"}, {.name = "cache"}};
+	const char *s;
+
+	if (!yw_map(y, n, "policy", k, ARRAY_SIZE(k)))
+		return;
+	if (k[0].val)
+		set_path(y, k[0].val, "policy.file", &c->policy_file);
+	if (k[1].val && (s = yw_scalar(y, k[1].val, "policy.url"))) {
+		/* The policy decides what runs on the machine: never fetch it in clear text. */
+		if (strncmp(s, "https://", 8) != 0 || s[8] == '\0' || strpbrk(s, " \t\r\n")) {
+			yw_error(y, k[1].val,
+				 "policy.url must be an https:// URL, got \"%.80s\" (for a test server, use https "
+				 "with ca_file)",
+				 s);
+		} else {
+			free(c->policy_url);
+			c->policy_url = strdup(s);
+			if (!c->policy_url)
+				y->oom = true;
+		}
+	}
+	if (k[2].val && (s = yw_scalar(y, k[2].val, "policy.interval"))) {
+		int64_t v;
+		int r = tg_parse_duration(s, &v);
+
+		if (r < 0)
+			yw_error(y, k[2].val,
+				 "invalid duration for policy.interval: \"%.40s\"; expected a number and a unit "
+				 "(w, d, h, m, s) like 10m",
+				 s);
+		else if (v < TG_CONFIG_MIN_INTERVAL || v > TG_CONFIG_MAX_INTERVAL)
+			yw_error(y, k[2].val, "policy.interval \"%.40s\" is out of range: expected 10s .. 30d", s);
+		else
+			c->policy_interval = v;
+	}
+	if (k[3].val)
+		set_path(y, k[3].val, "policy.ca_file", &c->policy_ca_file);
+	if (k[4].val)
+		set_path(y, k[4].val, "policy.public_key", &c->policy_public_key);
+	if (k[5].val)
+		set_path(y, k[5].val, "policy.cache", &c->policy_cache);
+}
+
+static void parse_root(struct yw_ctx *y, const struct yw_node *root, struct tg_config *c)
+{
+	enum { K_MODE, K_POLICY, K_NOTICES, K_EVENTS, K_CONTROL };
+	struct yw_key k[] = {
+		[K_MODE] = {.name = "mode"},     [K_POLICY] = {.name = "policy"},   [K_NOTICES] = {.name = "notices"},
+		[K_EVENTS] = {.name = "events"}, [K_CONTROL] = {.name = "control"},
+	};
+	const char *s;
+
+	if (root->kind != YW_MAP && !root->bad) {
+		yw_error(y, root, "expected a mapping (mode:, policy:, ...) at the top of the configuration, got %s",
+			 yw_describe(root));
+		return;
+	}
+	if (!yw_map(y, root, "the configuration", k, ARRAY_SIZE(k)))
+		return;
+	if (k[K_MODE].val && (s = yw_scalar(y, k[K_MODE].val, "mode"))) {
+		if (strcmp(s, "enforce") == 0)
+			c->mode = TG_MODE_ENFORCE;
+		else if (strcmp(s, "monitor") == 0)
+			c->mode = TG_MODE_MONITOR;
+		else
+			yw_error(y, k[K_MODE].val, "invalid mode \"%.40s\": expected enforce or monitor", s);
+	}
+	if (k[K_POLICY].val)
+		parse_policy_section(y, k[K_POLICY].val, c);
+	if (k[K_NOTICES].val) {
+		struct yw_key nk[] = {{.name = "tty"}, {.name = "desktop"}};
+
+		if (yw_map(y, k[K_NOTICES].val, "notices", nk, ARRAY_SIZE(nk))) {
+			if (nk[0].val)
+				yw_bool(y, nk[0].val, "notices.tty", &c->notices_tty);
+			if (nk[1].val)
+				yw_bool(y, nk[1].val, "notices.desktop", &c->notices_desktop);
+		}
+	}
+	if (k[K_EVENTS].val) {
+		struct yw_key ek[] = {{.name = "log"}};
+
+		if (yw_map(y, k[K_EVENTS].val, "events", ek, ARRAY_SIZE(ek)) && ek[0].val)
+			set_path(y, ek[0].val, "events.log", &c->events_log);
+	}
+	if (k[K_CONTROL].val) {
+		struct yw_key ck[] = {{.name = "socket"}, {.name = "admin_group"}};
+
+		if (yw_map(y, k[K_CONTROL].val, "control", ck, ARRAY_SIZE(ck))) {
+			if (ck[0].val)
+				set_path(y, ck[0].val, "control.socket", &c->control_socket);
+			if (ck[1].val && (s = yw_scalar(y, ck[1].val, "control.admin_group"))) {
+				if (!*s || strlen(s) > 256 || s[0] == '-' || strpbrk(s, " \t:/,")) {
+					yw_error(y, ck[1].val,
+						 "invalid control.admin_group \"%.60s\": expected a group name or number",
+						 s);
+				} else {
+					free(c->admin_group);
+					c->admin_group = strdup(s);
+					if (!c->admin_group)
+						y->oom = true;
+				}
+			}
+		}
+	}
+}
+
+int tg_config_parse(const char *buf, size_t len, const char *filename, struct tg_config **ret,
+		    struct tg_diags *diags)
+{
+	struct yw_ctx y = {.file = filename ? filename : "<config>", .diags = diags};
+	struct yw_node *root = NULL;
+	struct tg_config *c = NULL;
+	int r;
+
+	if (!ret || (!buf && len))
+		return -EINVAL;
+	if (len > TG_POLICY_MAX_BYTES) {
+		yw_error_at(&y, (struct tg_pos){0, 0}, "configuration is %zu bytes, larger than the limit of %u bytes",
+			    len, TG_POLICY_MAX_BYTES);
+		return -EINVAL;
+	}
+	r = yw_load(&y, buf ? buf : "", len, &root);
+	if (r < 0)
+		return r;
+	r = tg_config_defaults(&c);
+	if (r < 0) {
+		yw_free(root);
+		return r;
+	}
+	/* An empty file (or only comments) means: all defaults. */
+	if (root && !yw_is_null(root))
+		parse_root(&y, root, c);
+	yw_free(root);
+	if (y.errors || y.oom) {
+		tg_config_free(c);
+		return y.errors ? -EINVAL : -ENOMEM;
+	}
+	*ret = c;
+	return 0;
+}
+
+int tg_config_load_file(const char *path, struct tg_config **ret, struct tg_diags *diags)
+{
+	size_t len = 0;
+	char *buf = NULL;
+	int r;
+
+	if (!path || !ret)
+		return -EINVAL;
+	r = yw_read_file(path, "configuration", &buf, &len, diags);
+	if (r < 0)
+		return r;
+	r = tg_config_parse(buf, len, path, ret, diags);
+	free(buf);
+	return r;
+}

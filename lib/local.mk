@@ -5,6 +5,7 @@ lib_libtoolguard_a_SOURCES = \
 	lib/diag.c \
 	lib/timeutil.c \
 	lib/netaddr.c \
+	lib/yaml_walk.h lib/yaml_walk.c \
 	lib/glob.c \
 	lib/policy_parse.c \
 	lib/config.c \

@@ -82,3 +82,6 @@ bool tg_is_interpreter(const struct tg_policy *p, const char *basename);
 /* For an interpreter command line, the script argument (first non-option after argv[0];
  * for ld-linux*.so*, the program it loads). NULL when none. */
 const char *tg_script_argument(const char *const *argv, size_t argc);
+/* Same, for the interpreter with this basename (argv[0] may differ from the file executed):
+ * option rules per interpreter family are documented in matcher.c. */
+const char *tg_script_argument_for(const char *interp_basename, const char *const *argv, size_t argc);

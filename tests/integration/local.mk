@@ -1,1 +1,16 @@
-# tests/integration: filled in by its owner
+# tests/integration: root + real kernel tests (load the BPF programs through
+# toolguardd). Each script skips with "1..0 # SKIP reason" when it cannot run
+# here (not root, no BTF/bpffs/cgroup2, TOOLGUARD_SKIP_KERNEL_TESTS=1).
+# Helper scripts: tests/tools/fetch-ai-tools.sh installs the real AI tools.
+integration_tests = \
+	tests/integration/exec-claude.sh \
+	tests/integration/exec-scripts.sh \
+	tests/integration/exec-exempt.sh \
+	tests/integration/exec-time.sh \
+	tests/integration/connect.sh \
+	tests/integration/persist.sh
+
+TESTS += $(integration_tests)
+EXTRA_DIST += $(integration_tests) \
+	tests/integration/lib.sh \
+	tests/tools/fetch-ai-tools.sh

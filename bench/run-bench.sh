@@ -1,0 +1,181 @@
+#!/bin/bash
+# toolguard benchmarks, measured side by side in one run (root, BPF kernel).
+#   bench/run-bench.sh [--quick]
+# Prints ratios: exec and connect loops without toolguard vs with 10 and 10,000
+# rules (and vs fapolicyd with one deny rule when it is installed), the daemon's
+# resident memory with 10,000 rules, its idle CPU, and events dropped under an
+# exec storm with an alert rule matching every exec.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+daemon=$top_builddir/daemon/toolguardd
+execloop=$top_builddir/bench/exec_loop
+connloop=$top_builddir/bench/connect_loop
+
+EXECS=${EXECS:-3000}
+CONNECTS=${CONNECTS:-20000}
+ROUNDS=${ROUNDS:-5}
+[ "${1:-}" = --quick ] && { EXECS=500; CONNECTS=3000; ROUNDS=3; }
+
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (loads BPF programs)"; exit 77; }
+for f in "$daemon" "$execloop" "$connloop"; do
+	[ -x "$f" ] || { echo "bench: $f missing: run 'make && make bench-programs' first"; exit 1; }
+done
+
+work=$(mktemp -d /tmp/tgbench.XXXXXX)
+dpid=
+fpid=
+cleanup() {
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
+	[ -n "$fpid" ] && kill "$fpid" 2>/dev/null
+	"$daemon" --unload >/dev/null 2>&1 || rm -rf /sys/fs/bpf/toolguard
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+# policy with N rules: N/2 basenames and N/2 IPv4 CIDRs that never match the loops
+make_policy() { # N FILE [extra tool yaml]
+	local n=$1 out=$2 i
+	{
+		echo "apiVersion: toolguard/v1"
+		echo "kind: Policy"
+		echo "metadata: {name: bench-$n, serial: 1}"
+		echo "tools:"
+		echo "  - id: bench"
+		echo "    action: block"
+		echo "    match:"
+		echo "      executables:"
+		for ((i = 0; i < n / 2; i++)); do echo "        - name: tgbench-nomatch-$i"; done
+		echo "      hosts:"
+		for ((i = 0; i < n - n / 2; i++)); do
+			echo "        - 10.$(((i >> 8) & 255)).$((i & 255)).0/24"
+		done
+		[ $# -gt 2 ] && cat "$3"
+	} >"$out"
+}
+
+conf=$work/toolguard.conf
+cat >"$conf" <<EOF
+mode: enforce
+events:
+  log: $work/events.jsonl
+notices:
+  tty: false
+  desktop: false
+control:
+  socket: $work/control.sock
+EOF
+
+start_daemon() { # POLICY
+	"$daemon" --config "$conf" --policy "$1" --foreground >"$work/daemon.log" 2>&1 &
+	dpid=$!
+	for _ in $(seq 1 300); do
+		grep -qiE 'enforcing|ready' "$work/daemon.log" 2>/dev/null && return 0
+		kill -0 "$dpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "bench: daemon did not start:"; cat "$work/daemon.log"; exit 1
+}
+stop_daemon() {
+	kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null || true; dpid=
+	"$daemon" --unload >/dev/null 2>&1 || true
+}
+
+# median of ROUNDS runs of a loop, value of the field named $1
+median_of() { # FIELD CMD...
+	local field=$1; shift
+	local vals=() r
+	for ((r = 0; r < ROUNDS; r++)); do
+		vals+=("$("$@" | sed -n "s/.*$field=\([0-9.]*\).*/\1/p")")
+	done
+	printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}'; }
+
+make_policy 10 "$work/p10.yaml"
+make_policy 10000 "$work/p10000.yaml"
+
+echo "toolguard benchmarks ($(uname -r), $(nproc) cores) — median of $ROUNDS rounds"
+echo
+
+declare -A exec_ns conn_ns
+measure() { # LABEL
+	exec_ns[$1]=$(median_of ns_per_exec "$execloop" "$EXECS" /bin/true)
+	conn_ns[$1]=$(median_of ns_per_connect "$connloop" "$CONNECTS" 127.0.0.1)
+}
+
+measure none
+start_daemon "$work/p10.yaml"
+backend=$(grep -oE 'tracepoint|lsm' "$work/daemon.log" | head -n1 || true)
+measure rules10
+stop_daemon
+start_daemon "$work/p10000.yaml"
+measure rules10000
+rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$dpid/status")
+t0=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
+sleep 10
+t1=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
+idle_ticks=$((t1 - t0))
+stop_daemon
+measure none2
+
+fapolicyd_line="fapolicyd: not installed (apt-get install fapolicyd) — skipped"
+if command -v fapolicyd >/dev/null 2>&1; then
+	mkdir -p "$work/fbanned"
+	rules=/etc/fapolicyd/rules.d/10-toolguard-bench.rules
+	saved=$(mktemp -d)
+	cp -a /etc/fapolicyd/rules.d/. "$saved/" 2>/dev/null || true
+	rm -f /etc/fapolicyd/rules.d/*.rules
+	printf 'deny_audit perm=execute all : path=%s/fbanned/tgbench-banned\nallow perm=any all : all\n' "$work" >"$rules"
+	fagenrules --load >/dev/null 2>&1 || true
+	fapolicyd --debug-deny --no-retries >"$work/fapolicyd.log" 2>&1 &
+	fpid=$!
+	sleep 3
+	if kill -0 "$fpid" 2>/dev/null; then
+		measure fapolicyd
+		fapolicyd_line="fapolicyd (1 deny rule):        exec $(pct "${exec_ns[fapolicyd]}" "${exec_ns[none]}")  connect $(pct "${conn_ns[fapolicyd]}" "${conn_ns[none]}")"
+	else
+		fapolicyd_line="fapolicyd: failed to start ($(tail -n1 "$work/fapolicyd.log"))"
+	fi
+	kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null || true; fpid=
+	rm -f "$rules"; cp -a "$saved/." /etc/fapolicyd/rules.d/ 2>/dev/null || true; rm -rf "$saved"
+fi
+
+base_exec=$(awk -v a="${exec_ns[none]}" -v b="${exec_ns[none2]}" 'BEGIN {print (a + b) / 2}')
+base_conn=$(awk -v a="${conn_ns[none]}" -v b="${conn_ns[none2]}" 'BEGIN {print (a + b) / 2}')
+printf 'exec loop (/bin/true, %d execs):  no daemon %.0f ns/exec (runs: %s, %s)\n' "$EXECS" "$base_exec" "${exec_ns[none]}" "${exec_ns[none2]}"
+printf '  toolguard, 10 rules:        %s ns  ratio %s  (%s)\n' "${exec_ns[rules10]}" "$(ratio "${exec_ns[rules10]}" "$base_exec")" "$(pct "${exec_ns[rules10]}" "$base_exec")"
+printf '  toolguard, 10,000 rules:    %s ns  ratio %s  (%s)\n' "${exec_ns[rules10000]}" "$(ratio "${exec_ns[rules10000]}" "$base_exec")" "$(pct "${exec_ns[rules10000]}" "$base_exec")"
+printf '  10,000 vs 10 rules:         ratio %s\n' "$(ratio "${exec_ns[rules10000]}" "${exec_ns[rules10]}")"
+printf 'connect loop (TCP loopback, %d connects): no daemon %.0f ns\n' "$CONNECTS" "$base_conn"
+printf '  toolguard, 10 rules:        %s ns  ratio %s  (%s)\n' "${conn_ns[rules10]}" "$(ratio "${conn_ns[rules10]}" "$base_conn")" "$(pct "${conn_ns[rules10]}" "$base_conn")"
+printf '  toolguard, 10,000 rules:    %s ns  ratio %s  (%s)\n' "${conn_ns[rules10000]}" "$(ratio "${conn_ns[rules10000]}" "$base_conn")" "$(pct "${conn_ns[rules10000]}" "$base_conn")"
+echo "$fapolicyd_line"
+printf 'daemon with 10,000 rules: RSS %.1f MiB (target < 10 MiB); idle CPU over 10 s: %d ticks\n' "$(awk -v k="$rss_kb" 'BEGIN {print k / 1024}')" "$idle_ticks"
+echo "exec backend: ${backend:-unknown}"
+
+# Event storm: an alert rule matching every exec from /usr/bin or /bin.
+cat >"$work/storm.yaml" <<EOF
+apiVersion: toolguard/v1
+kind: Policy
+metadata: {name: bench-storm, serial: 1}
+tools:
+  - id: every-true
+    action: alert
+    match:
+      executables:
+        - name: "true"
+EOF
+start_daemon "$work/storm.yaml"
+: >"$work/events.jsonl"
+storm=$((EXECS * 4))
+"$execloop" "$((storm / 2))" /bin/true >/dev/null & s1=$!
+"$execloop" "$((storm / 2))" /bin/true >/dev/null & s2=$!
+wait "$s1" "$s2"
+sleep 2
+got=$(grep -c '"every-true"' "$work/events.jsonl" || true)
+stop_daemon
+dropped=$(grep -oE 'dropped[^0-9]*[0-9]+' "$work/daemon.log" | tail -n1 | grep -oE '[0-9]+$' || echo "?")
+printf 'event storm: %d alerted execs, %d events written, %s dropped reported by the daemon (target 0)\n' "$storm" "$got" "$dropped"

@@ -1,0 +1,627 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Exec decisions. Three entry points share tg_exec_decide():
+ *  - lsm/bprm_check_security: refuses with -EPERM before the new image exists
+ *    (autoload off unless the daemon picked the LSM backend);
+ *  - tp_btf/sched_process_exec, else raw_tp/sched_process_exec: the new image
+ *    is in place but has not run an instruction; a BLOCK sends SIGKILL.
+ * With the LSM backend the tracepoint still runs, only for interpreter
+ * script arguments (argv is not readable from bprm_check_security).
+ *
+ * Limits (documented in toolguard-policy(5) by the daemon side):
+ *  - resolved paths: at most TG_ABI_PATH_DEPTH components and 255 bytes,
+ *    relative to the root of the process's mount namespace (flag
+ *    PATH_TRUNCATED otherwise; prefix rules still see the first 254 bytes);
+ *  - the script argument is the first argv entry after argv[0] that does not
+ *    start with '-' ("--" ends options; for ld.so, --library-path, --preload,
+ *    --audit and --argv0 take a value); only the first TG_ABI_ARGS_SCAN entries
+ *    are examined and an entry of 512 bytes or more ends the scan; a relative
+ *    script is made absolute with the cwd ("./" stripped, ".." kept as is);
+ *  - symlinks in a script argument or an invoked path are not resolved (the
+ *    kernel has not opened the script yet): rules see it as written;
+ *  - LSM backend: argv is not copied into events (it is not readable yet).
+ */
+#include "tg_common.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define PBUF 512u  /* work buffers: any offset < 256 plus a 256-byte read fits */
+#define PMASK 255u
+
+/* An AND the compiler cannot drop: the verifier needs it to bound offsets. */
+static __always_inline __u32 tg_m(__u32 v)
+{
+	asm volatile("%0 &= 255" : "+r"(v));
+	return v;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TG_ABI_STR_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tg_abi_str_key);
+	__type(value, struct tg_abi_refs);
+} tg_strs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TG_ABI_STR_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tg_abi_str_key);
+	__type(value, struct tg_abi_refs);
+} tg_rstrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TG_ABI_INODE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tg_abi_inode_key);
+	__type(value, struct tg_abi_refs);
+} tg_inodes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TG_ABI_SEEN_ENTRIES);
+	__type(key, struct tg_abi_seen_key);
+	__type(value, struct tg_abi_seen_val);
+} tg_seen SEC(".maps");
+
+/* Work buffers of struct tg_exec_scratch (bufs[]). */
+#define B_PATH 0u  /* resolved path of the executed file */
+#define B_INV 1u   /* invoked path made absolute */
+#define B_CWD 2u
+#define B_ARG 3u   /* argv entry being examined */
+#define B_SPATH 4u /* script argument made absolute */
+#define B_NAME 5u  /* basename of the executed file */
+#define B_FILE 6u  /* bprm->filename as invoked */
+#define B_COUNT 8u
+
+struct tg_exec_scratch {
+	char bufs[B_COUNT][PBUF]; /* first: offsets up to 7*512+511+256 stay inside */
+	struct tg_abi_exec_event ev;
+	struct tg_abi_hash_request hr;
+	struct tg_abi_str_key key;
+	struct tg_who who;
+	struct tg_best best;
+	__u64 comps[TG_ABI_PATH_DEPTH];
+	__u64 now;
+	__u32 gen;
+	__u32 have_cwd;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_exec_scratch);
+} tg_scratch SEC(".maps");
+
+/*
+ * The helpers below are global functions: the verifier checks each once,
+ * not once per call site (static ones made the program too complex).
+ * Hence scratch + buffer numbers instead of pointers, kernel pointers as u64.
+ */
+
+struct tg_walk_ctx {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	__u32 n;
+	__u32 trunc;
+};
+
+/* One step up the dentry tree (bpf_loop callback: verified once, unlike an
+ * unrolled loop whose branches multiplied the verifier's states). */
+static long tg_walk_step(__u32 idx, struct tg_walk_ctx *c)
+{
+	struct dentry *dentry = c->dentry;
+	struct vfsmount *vfsmnt = c->vfsmnt;
+	struct mount *mnt = c->mnt;
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct tg_exec_scratch *s;
+	__u32 zero = 0;
+
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mparent = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (dentry != mnt_root || mparent == mnt || !mparent)
+			return 1;
+		c->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		c->mnt = mparent;
+		c->vfsmnt = (void *)((char *)mparent + bpf_core_field_offset(struct mount, mnt));
+		return 0;
+	}
+	if (c->n >= TG_ABI_PATH_DEPTH) {
+		c->trunc = 1;
+		return 1;
+	}
+	s = bpf_map_lookup_elem(&tg_scratch, &zero);
+	if (!s)
+		return 1;
+	s->comps[c->n & (TG_ABI_PATH_DEPTH - 1)] = (__u64)dentry;
+	c->n++;
+	c->dentry = parent;
+	return 0;
+}
+
+/* Absolute path of (dentry, vfsmnt) into bufs[which]; returns its length,
+ * bit 31 set when truncated. */
+__noinline __u32 tg_build_path(struct tg_exec_scratch *s, __u64 dentry_p, __u64 vfsmnt_p, __u32 which)
+{
+	struct tg_walk_ctx c = {
+		.dentry = (void *)dentry_p,
+		.vfsmnt = (void *)vfsmnt_p,
+		.mnt = (void *)((char *)vfsmnt_p - bpf_core_field_offset(struct mount, mnt)),
+	};
+	__u32 n, i, pos = 0, trunc;
+	char *buf;
+	long r;
+
+	if (!s)
+		return 0;
+	buf = s->bufs[which & (B_COUNT - 1)];
+	r = bpf_loop(TG_ABI_PATH_DEPTH + 8, tg_walk_step, &c, 0);
+	n = c.n;
+	trunc = c.trunc;
+	if (r >= TG_ABI_PATH_DEPTH + 8)
+		trunc = 1;
+
+	for (i = 0; i < TG_ABI_PATH_DEPTH; i++) {
+		struct dentry *d;
+		const unsigned char *name;
+
+		if (i >= n)
+			break;
+		if (pos >= TG_ABI_PATH_MAX - 1) {
+			trunc = 1;
+			break;
+		}
+		d = (void *)s->comps[(n - 1 - i) & (TG_ABI_PATH_DEPTH - 1)];
+		name = BPF_CORE_READ(d, d_name.name);
+		buf[tg_m(pos)] = '/';
+		pos++;
+		r = bpf_probe_read_kernel_str(&buf[tg_m(pos)], TG_ABI_PATH_MAX, name);
+		if (r <= 0)
+			break;
+		pos += r - 1;
+	}
+	if (pos == 0)
+		buf[tg_m(pos++)] = '/';
+	if (pos >= TG_ABI_PATH_MAX - 1) {
+		if (pos > TG_ABI_PATH_MAX - 1)
+			trunc = 1;
+		pos = TG_ABI_PATH_MAX - 1;
+	}
+	buf[tg_m(pos)] = 0;
+	return pos | (trunc << 31);
+}
+
+static __always_inline void tg_need_cwd(struct tg_exec_scratch *s, struct task_struct *task)
+{
+	if (s->have_cwd)
+		return;
+	tg_build_path(s, (__u64)BPF_CORE_READ(task, fs, pwd.dentry), (__u64)BPF_CORE_READ(task, fs, pwd.mnt), B_CWD);
+	s->have_cwd = 1;
+}
+
+/* bufs[dst] = bufs[src] made absolute against bufs[B_CWD]; returns the length. */
+__noinline __u32 tg_absolutize(struct tg_exec_scratch *s, __u32 src, __u32 dst)
+{
+	__u32 pos = 0, off = 0;
+	char *rel, *out;
+	long r;
+
+	if (!s)
+		return 0;
+	rel = s->bufs[src & (B_COUNT - 1)];
+	out = s->bufs[dst & (B_COUNT - 1)];
+	if (rel[0] == '/') {
+		r = bpf_probe_read_kernel_str(out, TG_ABI_PATH_MAX, rel);
+		return r > 0 ? (__u32)r - 1 : 0;
+	}
+	r = bpf_probe_read_kernel_str(out, TG_ABI_PATH_MAX, s->bufs[B_CWD]);
+	if (r > 0)
+		pos = (__u32)r - 1;
+	if (pos > 1 || (pos == 1 && out[0] != '/'))
+		out[tg_m(pos++)] = '/';
+	if (rel[0] == '.' && rel[1] == '/')
+		off = 2;
+	if (pos >= TG_ABI_PATH_MAX - 1) {
+		out[TG_ABI_PATH_MAX - 1] = 0;
+		return TG_ABI_PATH_MAX - 1;
+	}
+	r = bpf_probe_read_kernel_str(&out[tg_m(pos)], TG_ABI_PATH_MAX, rel + off);
+	if (r > 0)
+		pos += r - 1;
+	if (pos > TG_ABI_PATH_MAX - 1)
+		pos = TG_ABI_PATH_MAX - 1;
+	out[tg_m(pos)] = 0;
+	return pos;
+}
+
+static __always_inline void tg_consider_refs(struct tg_exec_scratch *s, const struct tg_abi_refs *refs, __u32 by)
+{
+	__u32 i;
+
+	for (i = 0; i < TG_ABI_MAX_REFS; i++) {
+		if (i >= refs->n)
+			break;
+		tg_consider(&s->best, s->gen, refs->ref[i].tool, refs->ref[i].matcher, s->now, &s->who, by);
+	}
+}
+
+/* Prefix/exact lookup of the string at bufs[which] + off; returns the
+ * entry's flags + 1 when found, else 0. */
+__noinline __u32 tg_lookup_str(struct tg_exec_scratch *s, __u32 space, __u32 which, __u32 off, __u32 by)
+{
+	struct tg_abi_refs *refs;
+
+	if (!s)
+		return 0;
+	s->key.prefixlen = 16 + 8 * TG_ABI_STR_MAX;
+	s->key.gen = (__u8)s->gen;
+	s->key.space = (__u8)space;
+	if (bpf_probe_read_kernel_str(s->key.str, TG_ABI_STR_MAX, &s->bufs[which & (B_COUNT - 1)][tg_m(off)]) < 0)
+		return 0;
+	refs = bpf_map_lookup_elem(&tg_strs, &s->key);
+	if (!refs)
+		return 0;
+	tg_consider_refs(s, refs, by);
+	return (__u32)refs->flags + 1;
+}
+
+/* Suffix lookup: the last bytes of bufs[which] (length len) reversed. */
+__noinline __u32 tg_lookup_rstr(struct tg_exec_scratch *s, __u32 space, __u32 which, __u32 len, __u32 by)
+{
+	struct tg_abi_refs *refs;
+	const char *subject;
+	__u32 i, n;
+
+	if (!s || len == 0 || len > TG_ABI_PATH_MAX - 1)
+		return 0;
+	subject = s->bufs[which & (B_COUNT - 1)];
+	n = len < TG_ABI_STR_MAX ? len : TG_ABI_STR_MAX;
+	s->key.prefixlen = 16 + 8 * TG_ABI_STR_MAX;
+	s->key.gen = (__u8)s->gen;
+	s->key.space = (__u8)space;
+	for (i = 0; i < TG_ABI_STR_MAX; i++) {
+		if (i >= n)
+			break;
+		s->key.str[i] = subject[tg_m(len - 1 - i)];
+	}
+	if (n < TG_ABI_STR_MAX)
+		s->key.str[tg_m(n)] = 0; /* n < 254 here; the mask keeps the verifier sure */
+	refs = bpf_map_lookup_elem(&tg_rstrs, &s->key);
+	if (!refs)
+		return 0;
+	tg_consider_refs(s, refs, by);
+	return 1;
+}
+
+static __always_inline void tg_lookup_path(struct tg_exec_scratch *s, __u32 space, __u32 which, __u32 len, __u32 by)
+{
+	tg_lookup_str(s, space, which, 0, by);
+	tg_lookup_rstr(s, space, which, len, by);
+}
+
+/* Offset of the basename in bufs[which]. */
+__noinline __u32 tg_basename_off(struct tg_exec_scratch *s, __u32 which)
+{
+	__u32 i, off = 0;
+	const char *p;
+
+	if (!s)
+		return 0;
+	p = s->bufs[which & (B_COUNT - 1)];
+	for (i = 0; i < TG_ABI_PATH_MAX - 1; i++) {
+		char c = p[i];
+
+		if (!c)
+			break;
+		if (c == '/')
+			off = i + 1;
+	}
+	return tg_m(off);
+}
+
+static __always_inline bool tg_ldso_opt_with_value(const char *a)
+{
+	/* --library-path, --preload, --audit, --argv0 */
+	if (a[0] != '-' || a[1] != '-')
+		return false;
+	return (a[2] == 'l' && a[3] == 'i' && a[4] == 'b') || (a[2] == 'p' && a[3] == 'r' && a[4] == 'e') ||
+	       (a[2] == 'a' && a[3] == 'u' && a[4] == 'd') || (a[2] == 'a' && a[3] == 'r' && a[4] == 'g');
+}
+
+/*
+ * Walk argv of the new image: copy the first entries into the event and,
+ * when want_script, find the script argument and look it up.
+ */
+__noinline __u32 tg_scan_argv(struct tg_exec_scratch *s, __u64 task_p, __u32 want_script, __u32 ldso)
+{
+	struct task_struct *task = (void *)task_p;
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	unsigned long p, end;
+	__u32 i, skip_next = 0, opts_done = 0;
+	char *arg;
+	long r;
+
+	if (!s || !mm)
+		return 0;
+	arg = s->bufs[B_ARG];
+	p = BPF_CORE_READ(mm, arg_start);
+	end = BPF_CORE_READ(mm, arg_end);
+	for (i = 0; i < TG_ABI_ARGS_SCAN; i++) {
+		if (p >= end)
+			break;
+		if (i >= TG_ABI_ARGV_MAX && !want_script)
+			break;
+		r = bpf_probe_read_user_str(arg, PBUF, (const void *)p);
+		if (r <= 0)
+			break;
+		if (i < TG_ABI_ARGV_MAX)
+			bpf_probe_read_kernel_str(s->ev.argv[i & (TG_ABI_ARGV_MAX - 1)], TG_ABI_ARG_LEN, arg);
+		if (r >= PBUF)
+			break; /* longer than the buffer: its end is unknown */
+		p += r;
+		if (i == 0 || !want_script)
+			continue;
+		if (skip_next) {
+			skip_next = 0;
+			continue;
+		}
+		if (!opts_done && arg[0] == '-') {
+			if (arg[1] == '-' && arg[2] == 0)
+				opts_done = 1;
+			else if (ldso && tg_ldso_opt_with_value(arg))
+				skip_next = 1;
+			continue;
+		}
+		/* the script argument */
+		want_script = 0;
+		if (arg[0] != '/') {
+			tg_need_cwd(s, task);
+			if (!s->bufs[B_CWD][0])
+				s->ev.flags |= TG_ABI_EV_SCRIPT_RELATIVE;
+		}
+		{
+			__u32 len = tg_absolutize(s, B_ARG, B_SPATH);
+
+			bpf_probe_read_kernel_str(s->ev.script, TG_ABI_PATH_MAX, s->bufs[B_SPATH]);
+			tg_lookup_path(s, TG_ABI_SPACE_SCRIPT_PATH, B_SPATH, len, TG_ABI_EV_BY_SCRIPT);
+		}
+	}
+	return 0;
+}
+
+static __always_inline void tg_fill_who(struct tg_who *who, struct task_struct *task)
+{
+	const struct cred *cred = BPF_CORE_READ(task, real_cred);
+	struct group_info *gi = BPF_CORE_READ(cred, group_info);
+	__u32 i, n = 0;
+
+	who->uid = BPF_CORE_READ(cred, uid.val);
+	who->gid = BPF_CORE_READ(cred, gid.val);
+	if (gi)
+		n = (__u32)BPF_CORE_READ(gi, ngroups);
+	if (n > TG_ABI_MAX_GROUPS)
+		n = TG_ABI_MAX_GROUPS;
+	who->ngroups = n;
+	for (i = 0; i < TG_ABI_MAX_GROUPS; i++) {
+		if (i >= n)
+			break;
+		bpf_probe_read_kernel(&who->groups[i], sizeof(__u32), &gi->gid[i]);
+	}
+}
+
+/*
+ * The one decision for both backends. lsm: called from bprm_check_security
+ * (returns -EPERM to refuse), else from sched_process_exec (sends SIGKILL).
+ */
+static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct tg_exec_scratch *s;
+	struct tg_abi_gen *g;
+	struct file *file;
+	struct inode *inode;
+	struct dentry *fdentry;
+	__u32 zero = 0, gen = 0, len, off, interp = 0, scripts_only, shebang = 0, second = 0;
+	struct tg_abi_inode_key ik = {};
+	const char *filename, *interp_name;
+	int ret = 0;
+
+	g = tg_active(&gen);
+	if (!g)
+		return 0;
+	s = bpf_map_lookup_elem(&tg_scratch, &zero);
+	if (!s)
+		return 0;
+	scripts_only = !lsm && tg_backend() == TG_ABI_BACKEND_LSM;
+	if (scripts_only && !(g->flags & TG_ABI_GEN_SCRIPTS))
+		return 0;
+
+	s->gen = gen;
+	s->now = bpf_ktime_get_tai_ns();
+	s->have_cwd = 0;
+	s->best.verdict = TG_ABI_VERDICT_NONE;
+	s->best.flags = 0;
+	s->best.tool = 0;
+	s->best.matcher = 0;
+	s->ev.flags = 0;
+	s->ev.script[0] = 0;
+	s->ev.argc = 0;
+	tg_fill_who(&s->who, task);
+
+	file = BPF_CORE_READ(bprm, file);
+	inode = BPF_CORE_READ(file, f_inode);
+	fdentry = BPF_CORE_READ(file, f_path.dentry);
+	ik.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	ik.ino = BPF_CORE_READ(inode, i_ino);
+	ik.gen = (__u8)gen;
+	ik.space = TG_ABI_INODE_EXE;
+
+	filename = BPF_CORE_READ(bprm, filename);
+	interp_name = BPF_CORE_READ(bprm, interp);
+	bpf_probe_read_kernel_str(s->bufs[B_FILE], TG_ABI_PATH_MAX, filename);
+	bpf_probe_read_kernel_str(s->ev.filename, TG_ABI_PATH_MAX, s->bufs[B_FILE]);
+	if (lsm) {
+		char magic[2] = {};
+
+		bpf_probe_read_kernel(magic, sizeof(magic), &bprm->buf[0]);
+		shebang = magic[0] == '#' && magic[1] == '!';
+		/* second and later calls: bprm->file is an interpreter */
+		second = interp_name != filename;
+	} else {
+		shebang = interp_name != filename;
+	}
+
+	len = tg_build_path(s, (__u64)fdentry, (__u64)BPF_CORE_READ(file, f_path.mnt), B_PATH);
+	if (len & (1u << 31))
+		s->ev.flags |= TG_ABI_EV_PATH_TRUNCATED;
+	len &= ~(1u << 31);
+	bpf_probe_read_kernel_str(s->bufs[B_NAME], TG_ABI_PATH_MAX, BPF_CORE_READ(fdentry, d_name.name));
+
+	if (!scripts_only) {
+		struct tg_abi_refs *refs = bpf_map_lookup_elem(&tg_inodes, &ik);
+
+		if (refs)
+			tg_consider_refs(s, refs, TG_ABI_EV_BY_INODE);
+		tg_lookup_str(s, TG_ABI_SPACE_EXE_NAME, B_NAME, 0, TG_ABI_EV_BY_RESOLVED_NAME);
+		tg_lookup_path(s, TG_ABI_SPACE_EXE_PATH, B_PATH, len, TG_ABI_EV_BY_RESOLVED_PATH);
+
+		if (!second) {
+			__u32 ilen;
+
+			if (s->bufs[B_FILE][0] != '/')
+				tg_need_cwd(s, task);
+			ilen = tg_absolutize(s, B_FILE, B_INV);
+			off = tg_basename_off(s, B_INV);
+			tg_lookup_str(s, TG_ABI_SPACE_EXE_NAME, B_INV, off, TG_ABI_EV_BY_INVOKED_NAME);
+			tg_lookup_path(s, TG_ABI_SPACE_EXE_PATH, B_INV, ilen, TG_ABI_EV_BY_INVOKED_PATH);
+			if (shebang) {
+				s->ev.flags |= TG_ABI_EV_SHEBANG;
+				if (lsm) {
+					/* bprm->file is the script itself: its resolved path */
+					bpf_probe_read_kernel_str(s->ev.script, TG_ABI_PATH_MAX, s->bufs[B_PATH]);
+					tg_lookup_path(s, TG_ABI_SPACE_SCRIPT_PATH, B_PATH, len,
+						       TG_ABI_EV_BY_SCRIPT);
+					ik.space = TG_ABI_INODE_SCRIPT;
+					refs = bpf_map_lookup_elem(&tg_inodes, &ik);
+					if (refs)
+						tg_consider_refs(s, refs, TG_ABI_EV_BY_SCRIPT | TG_ABI_EV_BY_INODE);
+					ik.space = TG_ABI_INODE_EXE;
+				} else {
+					bpf_probe_read_kernel_str(s->ev.script, TG_ABI_PATH_MAX, s->bufs[B_INV]);
+					tg_lookup_path(s, TG_ABI_SPACE_SCRIPT_PATH, B_INV, ilen,
+						       TG_ABI_EV_BY_SCRIPT);
+				}
+			}
+		}
+
+		/* sha256 rules: ask the daemon about inodes it has not seen */
+		if ((g->flags & TG_ABI_GEN_HASH_REQUESTS) && !bpf_map_lookup_elem(&tg_inodes, &ik)) {
+			struct tg_abi_seen_key sk = { .dev = ik.dev, .ino = ik.ino };
+			struct tg_abi_seen_val *sv = bpf_map_lookup_elem(&tg_seen, &sk);
+
+			if (!sv || sv->seen_epoch != g->seen_epoch) {
+				struct tg_abi_seen_val nv = { .seen_epoch = g->seen_epoch };
+
+				if (bpf_map_update_elem(&tg_seen, &sk, &nv, BPF_ANY))
+					tg_count_drop(TG_ABI_DROP_SEEN);
+				tg_fill_hdr(&s->hr.hdr, TG_ABI_REC_HASH_REQUEST, sizeof(s->hr), s->now);
+				s->hr.pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+				s->hr.uid = s->who.uid;
+				s->hr.dev = ik.dev;
+				s->hr.seen_epoch = g->seen_epoch;
+				s->hr.ino = ik.ino;
+				s->hr.gen = (__u8)gen;
+				bpf_probe_read_kernel_str(s->hr.path, TG_ABI_PATH_MAX, s->bufs[B_PATH]);
+				tg_emit(&s->hr, sizeof(s->hr));
+			}
+		}
+	}
+
+	/* interpreters: the script they run is in argv (tracepoint only) */
+	if (!lsm && (g->flags & TG_ABI_GEN_SCRIPTS)) {
+		interp = tg_lookup_str(s, TG_ABI_SPACE_INTERP, B_NAME, 0, 0);
+		if (!interp) {
+			off = tg_basename_off(s, B_FILE);
+			interp = tg_lookup_str(s, TG_ABI_SPACE_INTERP, B_FILE, off, 0);
+		}
+	}
+	if (interp) {
+		tg_scan_argv(s, (__u64)task, 1, ((interp - 1) & TG_ABI_REFS_LDSO) ? 1 : 0);
+	} else if (s->best.verdict == TG_ABI_VERDICT_NONE) {
+		return 0;
+	} else if (!lsm) {
+		tg_scan_argv(s, (__u64)task, 0, 0);
+	}
+	if (s->best.verdict == TG_ABI_VERDICT_NONE)
+		return 0;
+
+	s->ev.flags |= s->best.flags;
+	if (lsm)
+		s->ev.flags |= TG_ABI_EV_LSM;
+	if (s->best.verdict == TG_ABI_VERDICT_BLOCK) {
+		if (g->mode == TG_ABI_MODE_ENFORCE) {
+			if (lsm) {
+				s->ev.flags |= TG_ABI_EV_DENIED;
+				ret = -EPERM;
+			} else {
+				bpf_send_signal(SIGKILL);
+				s->ev.flags |= TG_ABI_EV_KILLED;
+			}
+		} else {
+			s->ev.flags |= TG_ABI_EV_WOULD_BLOCK;
+		}
+	}
+
+	tg_fill_hdr(&s->ev.hdr, TG_ABI_REC_EXEC, sizeof(s->ev), s->now);
+	s->ev.policy_serial = g->policy_serial;
+	s->ev.ino = ik.ino;
+	s->ev.dev = ik.dev;
+	s->ev.pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+	s->ev.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	s->ev.uid = s->who.uid;
+	s->ev.gid = s->who.gid;
+	s->ev.argc = (__u32)BPF_CORE_READ(bprm, argc);
+	s->ev.tool = s->best.tool;
+	s->ev.matcher = s->best.matcher;
+	s->ev.verdict = (__u8)s->best.verdict;
+	s->ev.gen = (__u8)gen;
+	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	s->ev.tty[0] = 0;
+	{
+		struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+
+		if (tty)
+			bpf_probe_read_kernel_str(s->ev.tty, sizeof(s->ev.tty), &tty->name);
+	}
+	bpf_probe_read_kernel_str(s->ev.path, TG_ABI_PATH_MAX, s->bufs[B_PATH]);
+	tg_emit(&s->ev, sizeof(s->ev));
+	return ret;
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(tg_lsm_bprm_check, struct linux_binprm *bprm, int ret)
+{
+	if (ret)
+		return ret;
+	return tg_exec_decide(bprm, true);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tg_exec_tp, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	tg_exec_decide(bprm, false);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(tg_exec_raw, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	tg_exec_decide(bprm, false);
+	return 0;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The daemon's state in one place: what the control socket (toolctl status,
+ * reload, events) reads and drives. Owned by toolguardd.c.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "events.h"
+#include "kernel.h"
+#include "matcher.h"
+#include "policy.h"
+
+struct tg_daemon {
+	/* command line */
+	const char *config_path; /* NULL = TG_CONFIG_FILE, missing is fine */
+	const char *policy_override;
+	int mode_override; /* -1, or enum tg_mode */
+	bool foreground;
+	bool verbose;
+	bool force_tracepoint;
+
+	/* configuration in force */
+	struct tg_config *config;
+	bool config_missing; /* no configuration file: defaults + example policy */
+	enum tg_mode mode;
+
+	/* policy in force; NULL while running on pins adopted from an earlier run
+	 * because the configured policy was refused */
+	struct tg_policy *policy;
+	uint64_t policy_loaded_usec;	 /* CLOCK_REALTIME */
+	enum tg_tool_state *tool_states; /* per tool of ->policy, for transition messages */
+
+	struct tg_kernel *kernel;
+	struct tg_events *events;
+
+	uint64_t started_usec; /* CLOCK_REALTIME */
+	uint64_t reloads, reload_failures;
+	char last_reload_error[512]; /* "" after a good reload */
+
+	sd_event *event;
+	sd_event_source *kernel_source, *watch_source, *transition_timer, *watchdog_timer;
+	uint64_t watchdog_usec;
+	unsigned consume_failures;
+};
+
+/* Re-read configuration and policy (SIGHUP, toolctl reload). All or nothing:
+ * on any error what is in force stays in force. 0 or -errno. */
+int tg_daemon_reload(struct tg_daemon *d);
+/* "enforcing policy acme serial 42 (tracepoint backend)" */
+void tg_daemon_status_line(const struct tg_daemon *d, char *buf, size_t len);
+
+static inline const char *tg_mode_name(enum tg_mode m)
+{
+	return m == TG_MODE_MONITOR ? "monitor" : "enforce";
+}

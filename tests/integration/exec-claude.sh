@@ -1,0 +1,98 @@
+#!/bin/bash
+# The real Claude Code (native binary from npm) is refused by name, by path
+# glob, by sha256 (renamed copy), through its npm bin symlink and through its
+# hardlink in the platform package; it runs when the policy does not ban it;
+# Qwen Code (a node script) keeps running under the same policies. Every kernel
+# verdict is compared with `toolctl test` on the same policy and command line.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+require_bpf
+require_ai_tools
+setup_tmp
+
+# A private install prefix: a real copy (cp -a keeps the hardlink between
+# bin/claude.exe and the platform package's claude), so paths are this test's.
+prefix=$TG_TMP/prefix
+mkdir -p "$prefix"
+cp -a "$TG_TOOLS_DIR/node_modules" "$prefix/" || bail "cannot copy $TG_TOOLS_DIR/node_modules"
+nm=$prefix/node_modules
+bin_link=$nm/.bin/claude                       # -> ../@anthropic-ai/claude-code/bin/claude.exe
+bin_exe=$nm/@anthropic-ai/claude-code/bin/claude.exe
+plat=$(ls -d "$nm"/@anthropic-ai/claude-code-linux-*/claude 2>/dev/null | head -n1)
+qwen=$nm/.bin/qwen
+[ -x "$bin_exe" ] && [ -x "$plat" ] || bail "the cached install has no native claude binary (bin/claude.exe, platform package)"
+[ "$(stat -c %i "$bin_exe")" = "$(stat -c %i "$plat")" ] && diag "bin/claude.exe and $(basename "$(dirname "$plat")")/claude are one inode (hardlink)"
+version_re='^[0-9]+\.[0-9]+\.[0-9]+ \(Claude Code\)'
+qwen_re='^[0-9]+\.[0-9]+\.[0-9]+'
+
+policy() { # FILE TOOL-MATCH-YAML
+	serial=$((serial + 1))
+	cat >"$1" <<EOF
+apiVersion: toolguard/v1
+kind: Policy
+metadata:
+  name: it-exec-claude
+  serial: $serial
+tools:
+  - id: claude-code
+    name: Claude Code
+    action: block
+    match:
+      executables:
+$2
+  - id: other-tool
+    name: Something else
+    action: block
+    match:
+      executables:
+        - path: "$TG_TMP/nothing-here/**"
+EOF
+}
+serial=0
+
+
+
+# 1. by name
+policy "$TG_TMP/p-name.yaml" "        - name: claude"
+start_or_bail "$TG_TMP/p-name.yaml"
+expect_blocked "name: .bin/claude --version" claude-code "$TG_TMP/p-name.yaml" -- "$bin_link" --version
+expect_blocked "name: platform package claude --version" claude-code "$TG_TMP/p-name.yaml" -- "$plat" --version
+expect_runs "name: qwen --version" "$qwen_re" "$TG_TMP/p-name.yaml" -- "$qwen" --version
+stop_daemon
+tg_unload
+
+# 2. by path glob under the temp prefix
+policy "$TG_TMP/p-path.yaml" "        - path: \"$nm/@anthropic-ai/claude-code*/**\""
+start_or_bail "$TG_TMP/p-path.yaml"
+expect_blocked "path: bin/claude.exe --version" claude-code "$TG_TMP/p-path.yaml" -- "$bin_exe" --version
+expect_blocked "path: .bin/claude symlink --version" claude-code "$TG_TMP/p-path.yaml" -- "$bin_link" --version
+expect_blocked "path: hardlink in platform package --version" claude-code "$TG_TMP/p-path.yaml" -- "$plat" --version
+expect_runs "path: qwen --version" "$qwen_re" "$TG_TMP/p-path.yaml" -- "$qwen" --version
+stop_daemon
+tg_unload
+
+# 3. by sha256: a renamed copy made while the daemon runs (and one made before)
+sum=$(sha256sum "$bin_exe" | cut -d' ' -f1)
+diag "sha256 of claude.exe: $sum"
+cp "$bin_exe" "$TG_TMP/xyz-before"
+policy "$TG_TMP/p-sha.yaml" "        - sha256: $sum"
+start_or_bail "$TG_TMP/p-sha.yaml"
+cp "$bin_exe" "$TG_TMP/xyz-renamed"
+sleep 2 # a new file is hashed by the daemon's watcher: allow it a moment
+expect_blocked "sha256: copy renamed xyz-renamed (made after start)" claude-code "$TG_TMP/p-sha.yaml" -- "$TG_TMP/xyz-renamed" --version
+expect_blocked "sha256: copy xyz-before (made before start)" claude-code "$TG_TMP/p-sha.yaml" -- "$TG_TMP/xyz-before" --version
+expect_blocked "sha256: .bin/claude symlink" claude-code "$TG_TMP/p-sha.yaml" -- "$bin_link" --version
+expect_runs "sha256: qwen --version" "$qwen_re" "$TG_TMP/p-sha.yaml" -- "$qwen" --version
+stop_daemon
+tg_unload
+
+# 4. a policy that does not ban claude: it runs
+policy "$TG_TMP/p-none.yaml" "        - name: not-claude-xyz"
+start_or_bail "$TG_TMP/p-none.yaml"
+expect_runs "unbanned: .bin/claude --version" "$version_re" "$TG_TMP/p-none.yaml" -- "$bin_link" --version
+expect_runs "unbanned: platform package claude --version" "$version_re" "$TG_TMP/p-none.yaml" -- "$plat" --version
+expect_runs "unbanned: xyz-renamed --version" "$version_re" "$TG_TMP/p-none.yaml" -- "$TG_TMP/xyz-renamed" --version
+stop_daemon
+
+done_testing

@@ -1,0 +1,466 @@
+# toolguard integration tests: shared helpers (sourced by tests/integration/*.sh).
+#
+# These tests load the real BPF programs through the real daemon, so they act
+# on the whole machine. Safety rules kept here, once:
+#  - everything banned lives under a per-test temporary directory, in
+#    127.77.0.0/16-ish and fd77::/16-ish ranges, or is a binary called `claude`;
+#  - a trap ALWAYS runs `toolguardd --unload`, removes the pins as a last resort
+#    and kills the daemon; a watchdog process does the same if the test shell
+#    itself is killed; the whole test runs under `timeout`;
+#  - one integration test at a time on a machine (flock), and never on top of a
+#    toolguard someone else loaded.
+#
+# Environment: top_builddir, top_srcdir (absolute; set by `make check`),
+# TG_TOOLS_DIR (cache of the real AI tools, see tests/tools/fetch-ai-tools.sh),
+# TG_IT_TIMEOUT (seconds for one test file, default 300),
+# TOOLGUARD_SKIP_KERNEL_TESTS=1 (skip all of these, e.g. in distcheck).
+
+# Re-run the whole test under timeout(1), once.
+if [ -z "${TG_IT_UNDER_TIMEOUT:-}" ]; then
+	export TG_IT_UNDER_TIMEOUT=1
+	exec timeout -k 20 "${TG_IT_TIMEOUT:-300}" bash "$0" "$@"
+fi
+
+set -u
+export LC_ALL=C
+
+: "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+TOOLGUARDD=$top_builddir/daemon/toolguardd
+TOOLCTL=$top_builddir/cli/toolctl
+TG_PIN_DIR=/sys/fs/bpf/toolguard
+TG_TOOLS_DIR=${TG_TOOLS_DIR:-/var/cache/toolguard-tests/npm}
+TG_LOCK=/run/lock/toolguard-integration.lock
+# The system python (other users must be able to run it too).
+if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=$(command -v python3 || echo python3); fi
+
+tap_n=0
+tap_planned=0
+tap_failed=0
+TG_TMP=
+TG_DAEMON_PID=
+TG_DAEMON_LOG=
+TG_EVENTS=
+TG_CONF=
+TG_BACKEND=unknown
+TG_CLEANUPS=()
+
+# ---------- TAP ----------
+
+plan() { tap_planned=$1; echo "1..$1"; }
+diag() { local l; while IFS= read -r l; do printf '# %s\n' "$l"; done <<<"$*"; }
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+# Abort the whole file: the TAP driver reports it as an error.
+bail() {
+	echo "Bail out! $*"
+	exit 1
+}
+ok() { # ok CONDITION_STATUS DESCRIPTION  (0 = pass)
+	tap_n=$((tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $tap_n - $2"
+	else
+		echo "not ok $tap_n - $2"
+		tap_failed=$((tap_failed + 1))
+	fi
+}
+pass() { ok 0 "$1"; }
+fail() { ok 1 "$1"; }
+skip() { # skip DESCRIPTION REASON
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n - $1 # SKIP $2"
+}
+# Show a file's tail as diag lines (what the reader needs after a failure).
+diag_file() { # FILE [LINES]
+	[ -s "$1" ] || return 0
+	echo "# --- $(basename "$1") (last ${2:-15} lines)"
+	tail -n "${2:-15}" "$1" | sed 's/^/#   /'
+}
+done_testing() {
+	if [ "$tap_planned" -eq 0 ]; then
+		echo "1..$tap_n"
+	elif [ "$tap_n" -ne "$tap_planned" ]; then
+		diag "planned $tap_planned tests but ran $tap_n"
+	fi
+	[ "$tap_failed" -eq 0 ]
+}
+
+# ---------- preconditions ----------
+
+require_root() {
+	[ "$(id -u)" -eq 0 ] || skip_all "not root (these tests load BPF programs; run make check as root)"
+}
+
+require_cmd() { # CMD... : skip when a command is missing
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip_all "$c not found: install it (CI: .ci/run installs test packages)"
+	done
+}
+
+TG_CGROUP2=
+require_bpf() {
+	[ "${TOOLGUARD_SKIP_KERNEL_TESTS:-0}" = 1 ] && skip_all "TOOLGUARD_SKIP_KERNEL_TESTS=1"
+	require_root
+	[ -r /sys/kernel/btf/vmlinux ] || skip_all "no /sys/kernel/btf/vmlinux (kernel without BTF)"
+	if ! mountpoint -q /sys/fs/bpf 2>/dev/null; then
+		mount -t bpf bpf /sys/fs/bpf 2>/dev/null || skip_all "bpffs is not mounted at /sys/fs/bpf and cannot be mounted"
+	fi
+	TG_CGROUP2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+	[ -n "$TG_CGROUP2" ] || skip_all "cgroup2 not found (no cgroup2 mount in /proc/self/mounts)"
+	require_cmd timeout flock "$PYTHON"
+	# The daemon is part of the build: missing means the build is broken.
+	if [ ! -x "$TOOLGUARDD" ]; then
+		echo "1..1"
+		echo "not ok 1 - $TOOLGUARDD exists # build it first (make)"
+		exit 1
+	fi
+	tg_lock
+	tg_check_foreign
+}
+
+# One integration test at a time: they share the pins and the machine.
+tg_lock() {
+	mkdir -p "$(dirname "$TG_LOCK")"
+	exec 9>>"$TG_LOCK"
+	flock -w 600 9 || skip_all "another integration test held $TG_LOCK for 10 minutes"
+}
+
+# Never unload a toolguard that someone else loaded.
+tg_check_foreign() {
+	local p
+	for p in $(pgrep -x toolguardd 2>/dev/null); do
+		skip_all "a toolguardd (pid $p: $(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null)) is already running: stop it first"
+	done
+	if [ -e "$TG_PIN_DIR" ]; then
+		if [ "${TG_IT_FORCE_UNLOAD:-0}" = 1 ]; then
+			"$TOOLGUARDD" --unload >/dev/null 2>&1
+			rm -rf "$TG_PIN_DIR"
+		else
+			skip_all "$TG_PIN_DIR exists (a toolguard is loaded): run toolguardd --unload, or set TG_IT_FORCE_UNLOAD=1"
+		fi
+	fi
+}
+
+# The real AI tools, installed by tests/tools/fetch-ai-tools.sh.
+require_ai_tools() {
+	[ -x "$TG_TOOLS_DIR/node_modules/.bin/claude" ] && [ -x "$TG_TOOLS_DIR/node_modules/.bin/qwen" ] ||
+		skip_all "real tools not installed: run tests/tools/fetch-ai-tools.sh (looked in $TG_TOOLS_DIR)"
+}
+
+# ---------- temp dir, cleanup, watchdog ----------
+
+# Run at cleanup, last registered first.
+on_cleanup() { TG_CLEANUPS+=("$*"); }
+
+# Only when this test loaded something: never touch someone else's pins.
+tg_unload() {
+	[ -e "$TG_TMP/.loaded" ] || return 0
+	[ -x "$TOOLGUARDD" ] && timeout 30 "$TOOLGUARDD" --unload >>"$TG_TMP/unload.log" 2>&1
+	rm -rf "$TG_PIN_DIR" 2>/dev/null
+	rm -f "$TG_TMP/.loaded"
+}
+
+tg_cleanup() {
+	local rc=$?
+	local i
+	trap - EXIT INT TERM HUP
+	stop_daemon >/dev/null 2>&1
+	tg_unload
+	for ((i = ${#TG_CLEANUPS[@]} - 1; i >= 0; i--)); do
+		eval "${TG_CLEANUPS[i]}" >/dev/null 2>&1
+	done
+	# Kill whatever this test still has running (listeners, loops).
+	pkill -KILL -P $$ 2>/dev/null
+	[ -n "$TG_TMP" ] && [ "${TG_IT_KEEP:-0}" != 1 ] && rm -rf "$TG_TMP"
+	return $rc
+}
+
+tg_on_signal() {
+	echo "Bail out! interrupted by signal $1 (timeout ${TG_IT_TIMEOUT:-300} s?)"
+	tg_cleanup
+	exit 1
+}
+
+setup_tmp() {
+	TG_TMP=$(mktemp -d /tmp/tg-it.XXXXXX) || bail "mktemp failed"
+	chmod 755 "$TG_TMP" # test users must reach the binaries inside
+	trap tg_cleanup EXIT
+	trap 'tg_on_signal TERM' TERM
+	trap 'tg_on_signal INT' INT
+	trap 'tg_on_signal HUP' HUP
+	# If this shell is killed outright (SIGKILL), nobody runs the trap: a
+	# detached watchdog unloads when the shell is gone and the temp dir is
+	# still there (the trap removes it last).
+	setsid bash -c '
+		while kill -0 '"$$"' 2>/dev/null; do sleep 1; done
+		if [ -e "'"$TG_TMP"'/.loaded" ]; then
+			[ -f "'"$TG_TMP"'/daemon.pid" ] && kill -9 "$(cat "'"$TG_TMP"'/daemon.pid")"
+			timeout 30 "'"$TOOLGUARDD"'" --unload
+			rm -rf "'"$TG_PIN_DIR"'"
+			rm -rf "'"$TG_TMP"'"
+		fi' </dev/null >/dev/null 2>&1 &
+	disown $! 2>/dev/null
+}
+
+# ---------- daemon ----------
+
+# write_config FILE POLICY [MODE]
+write_config() {
+	cat >"$1" <<EOF
+mode: ${3:-enforce}
+policy:
+  file: $2
+  cache: $TG_TMP/policy-cache.yaml
+notices:
+  tty: false
+  desktop: false
+events:
+  log: $TG_EVENTS
+control:
+  socket: $TG_TMP/control.sock
+EOF
+}
+
+# start_daemon POLICY [EXTRA ARGS...]: start toolguardd in the background and
+# wait until it has loaded the policy. Returns 1 (with diag lines) when it does
+# not get there.
+start_daemon() {
+	local policy=$1 i
+	shift
+	TG_EVENTS=$TG_TMP/events.jsonl
+	TG_CONF=$TG_TMP/toolguard.conf
+	TG_DAEMON_LOG=$TG_TMP/daemon.$(date +%s%N).log
+	write_config "$TG_CONF" "$policy"
+	touch "$TG_TMP/.loaded"
+	"$TOOLGUARDD" --config "$TG_CONF" --policy "$policy" --foreground "$@" >"$TG_DAEMON_LOG" 2>&1 &
+	TG_DAEMON_PID=$!
+	echo "$TG_DAEMON_PID" >"$TG_TMP/daemon.pid"
+	for ((i = 0; i < 300; i++)); do # 30 s
+		if ! kill -0 "$TG_DAEMON_PID" 2>/dev/null; then
+			wait "$TG_DAEMON_PID"
+			diag "toolguardd exited during start-up with status $?"
+			diag_file "$TG_DAEMON_LOG" 30
+			TG_DAEMON_PID=
+			return 1
+		fi
+		daemon_ready && break
+		sleep 0.1
+	done
+	if ! daemon_ready; then
+		diag "toolguardd did not report the policy loaded within 30 s"
+		diag_file "$TG_DAEMON_LOG" 30
+		return 1
+	fi
+	TG_BACKEND=$(sed -n 's/.*exec[ _-]backend[=: "]*\([a-z_]*\).*/\1/p' "$TG_DAEMON_LOG" | head -n1)
+	[ -n "$TG_BACKEND" ] || TG_BACKEND=unknown
+	echo "# backend: $TG_BACKEND"
+	return 0
+}
+
+# Ready = the policy-loaded event is in the events log (or the daemon says so).
+daemon_ready() {
+	grep -qE '"kind": *"policy"' "$TG_EVENTS" 2>/dev/null && return 0
+	grep -qiE '(^|[^a-z])ready([^a-z]|$)|policy loaded' "$TG_DAEMON_LOG" 2>/dev/null
+}
+
+stop_daemon() {
+	[ -n "$TG_DAEMON_PID" ] || return 0
+	kill -TERM "$TG_DAEMON_PID" 2>/dev/null
+	local i
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$TG_DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$TG_DAEMON_PID" 2>/dev/null
+	wait "$TG_DAEMON_PID" 2>/dev/null
+	TG_DAEMON_PID=
+	rm -f "$TG_TMP/daemon.pid"
+}
+
+# Kill the daemon hard (no cleanup by it): pins must stay.
+crash_daemon() {
+	[ -n "$TG_DAEMON_PID" ] || return 0
+	kill -KILL "$TG_DAEMON_PID" 2>/dev/null
+	wait "$TG_DAEMON_PID" 2>/dev/null
+	TG_DAEMON_PID=
+	rm -f "$TG_TMP/daemon.pid"
+}
+
+# start_or_bail POLICY [ARGS]: no daemon = nothing below can be observed.
+start_or_bail() {
+	start_daemon "$@" || bail "toolguardd could not start with $1 (see diag lines above)"
+}
+
+# ---------- running things and observing the result ----------
+
+# run_cmd CMD ARGS...: run in the background (so its pid is known: the exec
+# keeps the pid), wait. Sets RUN_RC, RUN_PID, RUN_OUT, RUN_ERR (file names).
+run_seq=0
+run_cmd() {
+	run_seq=$((run_seq + 1))
+	RUN_OUT=$TG_TMP/run$run_seq.out
+	RUN_ERR=$TG_TMP/run$run_seq.err
+	timeout -k 5 60 "$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null &
+	RUN_PID=$!
+	wait "$RUN_PID"
+	RUN_RC=$?
+}
+# timeout(1) forks: for the pid of the exec itself, run without it (exec fails fast or the program is quick).
+run_direct() {
+	run_seq=$((run_seq + 1))
+	RUN_OUT=$TG_TMP/run$run_seq.out
+	RUN_ERR=$TG_TMP/run$run_seq.err
+	"$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null &
+	RUN_PID=$!
+	wait "$RUN_PID"
+	RUN_RC=$?
+}
+
+# How a refused exec looks to the user: killed (tracepoint, 137) or EPERM (lsm, 126).
+is_refused_status() {
+	case "$TG_BACKEND:$1" in
+	tracepoint:137 | lsm:126 | unknown:137 | unknown:126) return 0 ;;
+	esac
+	return 1
+}
+
+# events_find [KEY=VALUE...]: print event lines (JSON) where each top-level key
+# equals the value (compared as strings). Waits up to EVENT_WAIT seconds (2).
+events_find() {
+	local i
+	for ((i = 0; i < ${EVENT_WAIT:-2} * 10; i++)); do
+		_events_grep "$@" && return 0
+		sleep 0.1
+	done
+	_events_grep "$@"
+}
+_events_grep() {
+	[ -s "$TG_EVENTS" ] || return 1
+	"$PYTHON" - "$TG_EVENTS" "$@" <<'PY'
+import json, sys
+path, conds = sys.argv[1], [a.split("=", 1) for a in sys.argv[2:]]
+found = False
+with open(path, errors="replace") as f:
+    for line in f:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if all(str(ev.get(k)) == v for k, v in conds):
+            print(line.rstrip())
+            found = True
+sys.exit(0 if found else 1)
+PY
+}
+
+# Reference matcher: `toolctl test` on the same policy and command line.
+# Sets REF_RC (1 = blocked) and REF_OUT. Returns 2 when toolctl is not built.
+ref_test() { # POLICY [toolctl test options...] -- PROG ARGS
+	local policy=$1
+	shift
+	[ -x "$TOOLCTL" ] || return 2
+	REF_OUT=$(timeout 30 "$TOOLCTL" test --policy "$policy" "$@" 2>&1)
+	REF_RC=$?
+	return 0
+}
+
+# ---------- assertions a user would make ----------
+
+# Options before "--": --user U = run as U (setpriv execs in place, so the pid
+# stays) and ask toolctl test --user U. Sets refopts, runpfx, cmd (caller's locals).
+_parse_opts() {
+	refopts=() runpfx=() cmd=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		case $1 in
+		--user)
+			refopts+=(--user "$2")
+			runpfx=(setpriv --reuid="$(id -u "$2")" --regid="$(id -g "$2")" --clear-groups --)
+			shift 2
+			;;
+		*) bail "expect_*: unknown option $1" ;;
+		esac
+	done
+	shift
+	cmd=("$@")
+}
+
+# expect_blocked DESC TOOL POLICY [--user U] -- CMD ARGS
+# 4 TAP lines: refused status, nothing printed, event recorded, toolctl agrees.
+expect_blocked() {
+	local desc=$1 tool=$2 policy=$3
+	local -a refopts runpfx cmd
+	shift 3
+	_parse_opts "$@"
+	run_direct ${runpfx[@]+"${runpfx[@]}"} "${cmd[@]}"
+	if is_refused_status "$RUN_RC"; then
+		pass "$desc: refused (exit $RUN_RC, backend $TG_BACKEND)"
+	else
+		fail "$desc: refused (got exit $RUN_RC, want 137 killed / 126 EPERM)"
+		diag_file "$RUN_OUT" 5
+		diag_file "$RUN_ERR" 5
+	fi
+	if [ ! -s "$RUN_OUT" ]; then
+		pass "$desc: printed nothing"
+	else
+		fail "$desc: printed nothing (it printed: $(head -c 200 "$RUN_OUT"))"
+	fi
+	if events_find kind=exec verdict=blocked tool="$tool" pid="$RUN_PID" >/dev/null; then
+		pass "$desc: event {kind exec, verdict blocked, tool $tool, pid $RUN_PID}"
+	else
+		fail "$desc: event {kind exec, verdict blocked, tool $tool, pid $RUN_PID}"
+		diag_file "$TG_EVENTS" 5
+	fi
+	ref_agrees "$desc" 1 "$tool" "$policy" ${refopts[@]+"${refopts[@]}"} -- "${cmd[@]}"
+}
+
+# expect_runs DESC OUTPUT_REGEX POLICY [--user U] -- CMD ARGS
+# 3 TAP lines: exit 0, expected output, toolctl agrees (not blocked).
+expect_runs() {
+	local desc=$1 want=$2 policy=$3
+	local -a refopts runpfx cmd
+	shift 3
+	_parse_opts "$@"
+	run_cmd ${runpfx[@]+"${runpfx[@]}"} "${cmd[@]}"
+	if [ "$RUN_RC" -eq 0 ]; then
+		pass "$desc: runs (exit 0)"
+	else
+		fail "$desc: runs (got exit $RUN_RC)"
+		diag_file "$RUN_ERR" 5
+	fi
+	if grep -qE -- "$want" "$RUN_OUT"; then
+		pass "$desc: prints /$want/ ($(head -n1 "$RUN_OUT" | head -c 80))"
+	else
+		fail "$desc: prints /$want/ (got: $(head -c 200 "$RUN_OUT"))"
+	fi
+	ref_agrees "$desc" 0 "" "$policy" ${refopts[@]+"${refopts[@]}"} -- "${cmd[@]}"
+}
+
+# ref_agrees DESC WANT_RC TOOL POLICY [opts] -- CMD ARGS
+ref_agrees() {
+	local desc=$1 want=$2 tool=$3 policy=$4
+	shift 4
+	if ! ref_test "$policy" "$@"; then
+		skip "$desc: toolctl test agrees" "cli/toolctl not built"
+		return
+	fi
+	if [ "$REF_RC" -eq "$want" ] && { [ -z "$tool" ] || grep -q -- "$tool" <<<"$REF_OUT"; }; then
+		pass "$desc: toolctl test agrees (exit $REF_RC: $(head -n1 <<<"$REF_OUT" | head -c 100))"
+	else
+		fail "$desc: toolctl test agrees (want exit $want${tool:+ naming $tool}, got $REF_RC: $(head -n2 <<<"$REF_OUT" | tr '\n' ' ' | head -c 200))"
+	fi
+}
+
+# RFC 3339 UTC for now + N seconds.
+rfc3339_in() { date -u -d "@$(($(date +%s) + $1))" +%Y-%m-%dT%H:%M:%SZ; }
+
+# A private copy of a small system binary under the temp dir (to be banned by
+# path; never ban a system binary itself, never by sha256: the copy has the
+# same content as the original).
+make_test_binary() { # NAME -> prints path
+	mkdir -p "$TG_TMP/bin"
+	cp /bin/echo "$TG_TMP/bin/$1" && chmod 755 "$TG_TMP/bin/$1" && echo "$TG_TMP/bin/$1"
+}
