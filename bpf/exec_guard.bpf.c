@@ -96,10 +96,19 @@ struct {
 	__type(value, struct tg_exec_scratch);
 } tg_scratch SEC(".maps");
 
+static __always_inline struct tg_exec_scratch *tg_scratch_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tg_scratch, &zero);
+}
+
 /*
  * The helpers below are global functions: the verifier checks each once,
  * not once per call site (static ones made the program too complex).
- * Hence scratch + buffer numbers instead of pointers, kernel pointers as u64.
+ * They look the scratch map up themselves: a pointer argument would be plain
+ * memory to them, which 6.1's map helpers refuse as a key. Hence buffer
+ * numbers instead of pointers, and kernel pointers as u64.
  */
 
 struct tg_walk_ctx {
@@ -120,7 +129,6 @@ static long tg_walk_step(__u32 idx, struct tg_walk_ctx *c)
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	struct tg_exec_scratch *s;
-	__u32 zero = 0;
 
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *mparent = BPF_CORE_READ(mnt, mnt_parent);
@@ -136,7 +144,7 @@ static long tg_walk_step(__u32 idx, struct tg_walk_ctx *c)
 		c->trunc = 1;
 		return 1;
 	}
-	s = bpf_map_lookup_elem(&tg_scratch, &zero);
+	s = tg_scratch_get();
 	if (!s)
 		return 1;
 	s->comps[c->n & (TG_ABI_PATH_DEPTH - 1)] = (__u64)dentry;
@@ -147,7 +155,7 @@ static long tg_walk_step(__u32 idx, struct tg_walk_ctx *c)
 
 /* Absolute path of (dentry, vfsmnt) into bufs[which]; returns its length,
  * bit 31 set when truncated. */
-__noinline __u32 tg_build_path(struct tg_exec_scratch *s, __u64 dentry_p, __u64 vfsmnt_p, __u32 which)
+__noinline __u32 tg_build_path(__u64 dentry_p, __u64 vfsmnt_p, __u32 which)
 {
 	struct tg_walk_ctx c = {
 		.dentry = (void *)dentry_p,
@@ -158,6 +166,7 @@ __noinline __u32 tg_build_path(struct tg_exec_scratch *s, __u64 dentry_p, __u64 
 	char *buf;
 	long r;
 
+	struct tg_exec_scratch *s = tg_scratch_get();
 	if (!s)
 		return 0;
 	buf = s->bufs[which & (B_COUNT - 1)];
@@ -201,17 +210,18 @@ static __always_inline void tg_need_cwd(struct tg_exec_scratch *s, struct task_s
 {
 	if (s->have_cwd)
 		return;
-	tg_build_path(s, (__u64)BPF_CORE_READ(task, fs, pwd.dentry), (__u64)BPF_CORE_READ(task, fs, pwd.mnt), B_CWD);
+	tg_build_path((__u64)BPF_CORE_READ(task, fs, pwd.dentry), (__u64)BPF_CORE_READ(task, fs, pwd.mnt), B_CWD);
 	s->have_cwd = 1;
 }
 
 /* bufs[dst] = bufs[src] made absolute against bufs[B_CWD]; returns the length. */
-__noinline __u32 tg_absolutize(struct tg_exec_scratch *s, __u32 src, __u32 dst)
+__noinline __u32 tg_absolutize(__u32 src, __u32 dst)
 {
 	__u32 pos = 0, off = 0;
 	char *rel, *out;
 	long r;
 
+	struct tg_exec_scratch *s = tg_scratch_get();
 	if (!s)
 		return 0;
 	rel = s->bufs[src & (B_COUNT - 1)];
@@ -253,10 +263,11 @@ static __always_inline void tg_consider_refs(struct tg_exec_scratch *s, const st
 
 /* Prefix/exact lookup of the string at bufs[which] + off; returns the
  * entry's flags + 1 when found, else 0. */
-__noinline __u32 tg_lookup_str(struct tg_exec_scratch *s, __u32 space, __u32 which, __u32 off, __u32 by)
+__noinline __u32 tg_lookup_str(__u32 space, __u32 which, __u32 off, __u32 by)
 {
 	struct tg_abi_refs *refs;
 
+	struct tg_exec_scratch *s = tg_scratch_get();
 	if (!s)
 		return 0;
 	s->key.prefixlen = 16 + 8 * TG_ABI_STR_MAX;
@@ -272,12 +283,13 @@ __noinline __u32 tg_lookup_str(struct tg_exec_scratch *s, __u32 space, __u32 whi
 }
 
 /* Suffix lookup: the last bytes of bufs[which] (length len) reversed. */
-__noinline __u32 tg_lookup_rstr(struct tg_exec_scratch *s, __u32 space, __u32 which, __u32 len, __u32 by)
+__noinline __u32 tg_lookup_rstr(__u32 space, __u32 which, __u32 len, __u32 by)
 {
 	struct tg_abi_refs *refs;
 	const char *subject;
 	__u32 i, n;
 
+	struct tg_exec_scratch *s = tg_scratch_get();
 	if (!s || len == 0 || len > TG_ABI_PATH_MAX - 1)
 		return 0;
 	subject = s->bufs[which & (B_COUNT - 1)];
@@ -301,16 +313,17 @@ __noinline __u32 tg_lookup_rstr(struct tg_exec_scratch *s, __u32 space, __u32 wh
 
 static __always_inline void tg_lookup_path(struct tg_exec_scratch *s, __u32 space, __u32 which, __u32 len, __u32 by)
 {
-	tg_lookup_str(s, space, which, 0, by);
-	tg_lookup_rstr(s, space, which, len, by);
+	tg_lookup_str(space, which, 0, by);
+	tg_lookup_rstr(space, which, len, by);
 }
 
 /* Offset of the basename in bufs[which]. */
-__noinline __u32 tg_basename_off(struct tg_exec_scratch *s, __u32 which)
+__noinline __u32 tg_basename_off(__u32 which)
 {
 	__u32 i, off = 0;
 	const char *p;
 
+	struct tg_exec_scratch *s = tg_scratch_get();
 	if (!s)
 		return 0;
 	p = s->bufs[which & (B_COUNT - 1)];
@@ -338,7 +351,7 @@ static __always_inline bool tg_ldso_opt_with_value(const char *a)
  * Walk argv of the new image: copy the first entries into the event and,
  * when want_script, find the script argument and look it up.
  */
-__noinline __u32 tg_scan_argv(struct tg_exec_scratch *s, __u64 task_p, __u32 want_script, __u32 ldso)
+__noinline __u32 tg_scan_argv(__u64 task_p, __u32 want_script, __u32 ldso)
 {
 	struct task_struct *task = (void *)task_p;
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
@@ -347,6 +360,7 @@ __noinline __u32 tg_scan_argv(struct tg_exec_scratch *s, __u64 task_p, __u32 wan
 	char *arg;
 	long r;
 
+	struct tg_exec_scratch *s = tg_scratch_get();
 	if (!s || !mm)
 		return 0;
 	arg = s->bufs[B_ARG];
@@ -386,7 +400,7 @@ __noinline __u32 tg_scan_argv(struct tg_exec_scratch *s, __u64 task_p, __u32 wan
 				s->ev.flags |= TG_ABI_EV_SCRIPT_RELATIVE;
 		}
 		{
-			__u32 len = tg_absolutize(s, B_ARG, B_SPATH);
+			__u32 len = tg_absolutize(B_ARG, B_SPATH);
 
 			bpf_probe_read_kernel_str(s->ev.script, TG_ABI_PATH_MAX, s->bufs[B_SPATH]);
 			tg_lookup_path(s, TG_ABI_SPACE_SCRIPT_PATH, B_SPATH, len, TG_ABI_EV_BY_SCRIPT);
@@ -427,7 +441,7 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 	struct file *file;
 	struct inode *inode;
 	struct dentry *fdentry;
-	__u32 zero = 0, gen = 0, len, off, interp = 0, scripts_only, shebang = 0, second = 0;
+	__u32 gen = 0, len, off, interp = 0, scripts_only, shebang = 0, second = 0;
 	struct tg_abi_inode_key ik = {};
 	const char *filename, *interp_name;
 	int ret = 0;
@@ -435,7 +449,7 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 	g = tg_active(&gen);
 	if (!g)
 		return 0;
-	s = bpf_map_lookup_elem(&tg_scratch, &zero);
+	s = tg_scratch_get();
 	if (!s)
 		return 0;
 	scripts_only = !lsm && tg_backend() == TG_ABI_BACKEND_LSM;
@@ -477,7 +491,7 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 		shebang = interp_name != filename;
 	}
 
-	len = tg_build_path(s, (__u64)fdentry, (__u64)BPF_CORE_READ(file, f_path.mnt), B_PATH);
+	len = tg_build_path((__u64)fdentry, (__u64)BPF_CORE_READ(file, f_path.mnt), B_PATH);
 	if (len & (1u << 31))
 		s->ev.flags |= TG_ABI_EV_PATH_TRUNCATED;
 	len &= ~(1u << 31);
@@ -488,7 +502,7 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 
 		if (refs)
 			tg_consider_refs(s, refs, TG_ABI_EV_BY_INODE);
-		tg_lookup_str(s, TG_ABI_SPACE_EXE_NAME, B_NAME, 0, TG_ABI_EV_BY_RESOLVED_NAME);
+		tg_lookup_str(TG_ABI_SPACE_EXE_NAME, B_NAME, 0, TG_ABI_EV_BY_RESOLVED_NAME);
 		tg_lookup_path(s, TG_ABI_SPACE_EXE_PATH, B_PATH, len, TG_ABI_EV_BY_RESOLVED_PATH);
 
 		if (!second) {
@@ -496,9 +510,9 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 
 			if (s->bufs[B_FILE][0] != '/')
 				tg_need_cwd(s, task);
-			ilen = tg_absolutize(s, B_FILE, B_INV);
-			off = tg_basename_off(s, B_INV);
-			tg_lookup_str(s, TG_ABI_SPACE_EXE_NAME, B_INV, off, TG_ABI_EV_BY_INVOKED_NAME);
+			ilen = tg_absolutize(B_FILE, B_INV);
+			off = tg_basename_off(B_INV);
+			tg_lookup_str(TG_ABI_SPACE_EXE_NAME, B_INV, off, TG_ABI_EV_BY_INVOKED_NAME);
 			tg_lookup_path(s, TG_ABI_SPACE_EXE_PATH, B_INV, ilen, TG_ABI_EV_BY_INVOKED_PATH);
 			if (shebang) {
 				s->ev.flags |= TG_ABI_EV_SHEBANG;
@@ -545,18 +559,18 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 
 	/* interpreters: the script they run is in argv (tracepoint only) */
 	if (!lsm && (g->flags & TG_ABI_GEN_SCRIPTS)) {
-		interp = tg_lookup_str(s, TG_ABI_SPACE_INTERP, B_NAME, 0, 0);
+		interp = tg_lookup_str(TG_ABI_SPACE_INTERP, B_NAME, 0, 0);
 		if (!interp) {
-			off = tg_basename_off(s, B_FILE);
-			interp = tg_lookup_str(s, TG_ABI_SPACE_INTERP, B_FILE, off, 0);
+			off = tg_basename_off(B_FILE);
+			interp = tg_lookup_str(TG_ABI_SPACE_INTERP, B_FILE, off, 0);
 		}
 	}
 	if (interp) {
-		tg_scan_argv(s, (__u64)task, 1, ((interp - 1) & TG_ABI_REFS_LDSO) ? 1 : 0);
+		tg_scan_argv((__u64)task, 1, ((interp - 1) & TG_ABI_REFS_LDSO) ? 1 : 0);
 	} else if (s->best.verdict == TG_ABI_VERDICT_NONE) {
 		return 0;
 	} else if (!lsm) {
-		tg_scan_argv(s, (__u64)task, 0, 0);
+		tg_scan_argv((__u64)task, 0, 0);
 	}
 	if (s->best.verdict == TG_ABI_VERDICT_NONE)
 		return 0;

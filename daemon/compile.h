@@ -25,9 +25,12 @@
  *                             getgrnam_r); unknown names are skipped with a warning
  * Literals that do not fit a trie key (> 253 bytes) fall back to the scan.
  * LPM tries return only the longest entry, so each entry carries the refs of
- * every shorter entry covering it; one ref per tool (its most specific
- * matcher), block tools first. More than TG_ABI_MAX_REFS tools on one string
- * or TG_ABI_NET_REFS refs on one network is a compile error that says which.
+ * every shorter entry covering it: one ref per tool (the tool's first
+ * matcher), in the policy's tool order (the kernel keeps the first ref on a
+ * verdict tie, as lib/matcher.c keeps the first tool). More than
+ * TG_ABI_MAX_REFS tools on one string or TG_ABI_NET_REFS refs on one network
+ * is a compile error that says which; on one scanned inode the block tools
+ * are kept and a warning says so.
  *
  * Hash requests are enabled (TG_ABI_GEN_HASH_REQUESTS) when the policy has
  * sha256 rules or COMPLEX executable globs: an executed inode the kernel does
@@ -48,15 +51,16 @@ struct tg_compile_options {
 	size_t n_scan_roots;
 	bool scan_no_default_roots; /* tests: only scan_roots (and TOOLGUARD_SCAN_EXTRA unless scan_no_env) */
 	bool scan_no_env;
-	unsigned scan_max_depth;   /* 0: defaults of scan.h */
+	unsigned scan_max_depth; /* 0: defaults of scan.h */
 	size_t scan_max_entries;
 	uint64_t scan_max_ns;
 	struct tg_hashcache *hashcache; /* NULL: tg_hashcache_default() */
 };
 
 /* tg_compile_policy() with explicit options (opts NULL = as tg_compile_policy). */
-int tg_compile_policy_opts(const struct tg_policy *p, enum tg_mode mode, const struct tg_compile_options *opts,
-			   struct tg_compiled **ret, char *why, size_t why_len);
+int tg_compile_policy_opts(const struct tg_policy *p, enum tg_mode mode,
+			   const struct tg_compile_options *opts, struct tg_compiled **ret, char *why,
+			   size_t why_len);
 
 /* Extra scan roots used by tg_compile_policy() from now on (daemon config);
  * copied. NULL/0 clears. 0 or -ENOMEM. */
@@ -74,8 +78,8 @@ const struct tg_policy *tg_compiled_policy(const struct tg_compiled *c);
 /* policy->tools[tool_idx], or NULL when out of range. */
 const struct tg_tool *tg_compiled_tool(const struct tg_compiled *c, unsigned tool_idx);
 /* "executables[3].path", "scripts[0].path", "hosts[2]"; "?" for unknown. Returns buf. */
-const char *tg_compiled_matcher_name(const struct tg_compiled *c, unsigned tool_idx, unsigned matcher, char *buf,
-				     size_t len);
+const char *tg_compiled_matcher_name(const struct tg_compiled *c, unsigned tool_idx, unsigned matcher,
+				     char *buf, size_t len);
 
 /* Warnings of the compile (unknown exemption names, literals that fell back
  * to the scan, scan limits...): for the log. */
@@ -112,6 +116,10 @@ void tg_compiled_scan_stats(const struct tg_compiled *c, struct tg_compiled_scan
  * needs no scan. */
 struct tg_watch;
 int tg_watch_new(const struct tg_compiled *c, struct tg_watch **ret);
+#define TG_WATCH_NO_FANOTIFY (1u << 0) /* inotify only (tests, or fanotify misbehaving) */
+int tg_watch_new_flags(const struct tg_compiled *c, unsigned flags, struct tg_watch **ret);
+/* "fanotify", "inotify", "fanotify+inotify" or "none" (NULL). */
+const char *tg_watch_backend(const struct tg_watch *w);
 void tg_watch_free(struct tg_watch *w);
 int tg_watch_fd(const struct tg_watch *w); /* -1 for NULL */
 /* val NULL: delete key. key->gen is 0 (kernel.c writes the active generation).
@@ -121,5 +129,5 @@ typedef int (*tg_watch_update_fn)(const struct tg_abi_inode_key *key, const stru
 /* Drain the inotify fd; calls fn for every inode entry to add/replace/delete.
  * Returns the number of updates, or -errno. */
 int tg_watch_process(struct tg_watch *w, tg_watch_update_fn fn, void *userdata);
-/* Directories watched now (tests / status). */
+/* Directories watched by inotify now (tests / status; fanotify needs none). */
 size_t tg_watch_n_dirs(const struct tg_watch *w);

@@ -521,8 +521,12 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 	struct json_object *o, *argv;
 	struct jfields j = {};
 	char tbuf[64], ip[INET6_ADDRSTRLEN] = "", hostport[INET6_ADDRSTRLEN + 16] = "", msg[6144], args[1200];
-	const char *verdict = verdict_word(ev), *user, *tool = ev->tool_id[0] ? ev->tool_id : "?";
-	const char *matcher = ev->matcher[0] ? ev->matcher : "?";
+	const char *verdict = verdict_word(ev), *user;
+	/* The kernel side cannot name tools of a policy this run did not load (adopted pins). */
+	bool named = ev->tool_id[0] != 0;
+	const char *matcher = named && ev->matcher[0] && strcmp(ev->matcher, "?") != 0 ? ev->matcher : NULL;
+	char why[200];
+	const char *what;
 	char on_tty[80] = "";
 	size_t argc = ev->argc < TG_EVENT_ARGV_MAX ? ev->argc : TG_EVENT_ARGV_MAX;
 	bool exec = ev->kind == TG_EVENT_EXEC;
@@ -534,37 +538,31 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 		format_dest(ev, ip, sizeof(ip), hostport, sizeof(hostport));
 	if (ev->tty[0])
 		snprintf(on_tty, sizeof(on_tty), " on %.64s", ev->tty);
+	if (named)
+		snprintf(why, sizeof(why), "tool %.64s, %.96s", ev->tool_id, matcher ? matcher : "?");
+	else
+		snprintf(why, sizeof(why), "a tool of policy serial %llu, loaded by an earlier run",
+			 (unsigned long long)ev->policy_serial);
 
 	/* The human line. */
+	if (ev->verdict == TG_VERDICT_BLOCK)
+		what = ev->would_block ? "Would have blocked (monitor mode)" : "Blocked";
+	else if (ev->verdict == TG_VERDICT_WARN)
+		what = "Warned about";
+	else if (ev->verdict == TG_VERDICT_ALERT)
+		what = "Alert: recorded";
+	else
+		what = ev->exempt ? "Allowed (exempt)" : "Allowed";
 	if (exec) {
-		const char *what;
-
-		if (ev->verdict == TG_VERDICT_BLOCK)
-			what = ev->would_block ? "Would have blocked (monitor mode)" : "Blocked";
-		else if (ev->verdict == TG_VERDICT_WARN)
-			what = "Warned about";
-		else if (ev->verdict == TG_VERDICT_ALERT)
-			what = "Alert: recorded";
-		else
-			what = ev->exempt ? "Allowed (exempt)" : "Allowed";
-		snprintf(msg, sizeof(msg), "%s exec of %s (tool %s, %s) by uid %u pid %u%s", what, ev->exe,
-			 tool, matcher, ev->uid, ev->pid, on_tty);
+		snprintf(msg, sizeof(msg), "%s exec of %s (%s) by uid %u pid %u%s", what, ev->exe, why,
+			 ev->uid, ev->pid, on_tty);
 	} else {
-		const char *what;
 		char host[300] = "";
 
-		if (ev->verdict == TG_VERDICT_BLOCK)
-			what = ev->would_block ? "Would have blocked (monitor mode)" : "Blocked";
-		else if (ev->verdict == TG_VERDICT_WARN)
-			what = "Warned about";
-		else if (ev->verdict == TG_VERDICT_ALERT)
-			what = "Alert: recorded";
-		else
-			what = ev->exempt ? "Allowed (exempt)" : "Allowed";
 		if (ev->host[0])
 			snprintf(host, sizeof(host), " (%s)", ev->host);
-		snprintf(msg, sizeof(msg), "%s connection to %s%s (tool %s, %s) by %.16s uid %u pid %u%s",
-			 what, hostport, host, tool, matcher, ev->comm, ev->uid, ev->pid, on_tty);
+		snprintf(msg, sizeof(msg), "%s connection to %s%s (%s) by %.16s uid %u pid %u%s", what,
+			 hostport, host, why, ev->comm, ev->uid, ev->pid, on_tty);
 	}
 
 	/* The journal record. */
@@ -580,8 +578,10 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 	jf_add(&j, "PRIORITY=%d", priority_of(ev));
 	jf_add(&j, "TOOLGUARD_KIND=%s", exec ? "exec" : "connect");
 	jf_add(&j, "TOOLGUARD_VERDICT=%s", verdict);
-	jf_add(&j, "TOOLGUARD_TOOL=%s", ev->tool_id);
-	jf_add(&j, "TOOLGUARD_MATCHER=%s", ev->matcher);
+	if (named)
+		jf_add(&j, "TOOLGUARD_TOOL=%s", ev->tool_id);
+	if (matcher)
+		jf_add(&j, "TOOLGUARD_MATCHER=%s", matcher);
 	jf_add(&j, "TOOLGUARD_PID=%u", ev->pid);
 	jf_add(&j, "TOOLGUARD_PPID=%u", ev->ppid);
 	jf_add(&j, "TOOLGUARD_UID=%u", ev->uid);
@@ -618,7 +618,7 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 	if (ev->exempt)
 		json_object_object_add(o, "exempt", json_object_new_boolean(1));
 	json_add_str(o, "tool", ev->tool_id);
-	json_add_str(o, "matcher", ev->matcher);
+	json_add_str(o, "matcher", matcher);
 	json_object_object_add(o, "pid", json_object_new_int64(ev->pid));
 	json_object_object_add(o, "ppid", json_object_new_int64(ev->ppid));
 	json_object_object_add(o, "uid", json_object_new_int64(ev->uid));
@@ -647,7 +647,8 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 }
 
 void tg_events_policy(struct tg_events *e, bool loaded, const char *name, uint64_t serial, const char *source,
-		      const uint8_t *sha256, const struct tg_diags *diags, const char *reason)
+		      const uint8_t *sha256, const struct tg_diags *diags, const char *reason,
+		      const char *kept)
 {
 	struct json_object *o, *errs = NULL;
 	struct jfields j = {};
@@ -665,12 +666,15 @@ void tg_events_policy(struct tg_events *e, bool loaded, const char *name, uint64
 	if (loaded)
 		snprintf(msg, sizeof(msg), "Loaded policy %s serial %llu from %s", name ? name : "?",
 			 (unsigned long long)serial, source ? source : "?");
+	else if (kept)
+		snprintf(msg, sizeof(msg), "Refused policy from %s (%s); %s", source ? source : "?",
+			 reason ? reason : "invalid", kept);
 	else if (name)
 		snprintf(msg, sizeof(msg), "Refused policy from %s (%s); keeping policy %s serial %llu",
 			 source ? source : "?", reason ? reason : "invalid", name,
 			 (unsigned long long)serial);
 	else
-		snprintf(msg, sizeof(msg), "Refused policy from %s (%s); no policy of this daemon in force",
+		snprintf(msg, sizeof(msg), "Refused policy from %s (%s); no policy in force",
 			 source ? source : "?", reason ? reason : "invalid");
 
 	jf_add(&j, "MESSAGE=%s", msg);

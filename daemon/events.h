@@ -58,9 +58,11 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 
 /* One load attempt. loaded: name/serial/sha256 describe the new policy.
  * Refused: name/serial are those kept in force (NULL/0 when none), source is the
- * file refused, diags and reason (either may be NULL) say why. */
+ * file refused, diags and reason (either may be NULL) say why, kept (may be NULL)
+ * says what stays in force ("keeping the pinned policy of an earlier run"). */
 void tg_events_policy(struct tg_events *e, bool loaded, const char *name, uint64_t serial, const char *source,
-		      const uint8_t *sha256, const struct tg_diags *diags, const char *reason);
+		      const uint8_t *sha256, const struct tg_diags *diags, const char *reason,
+		      const char *kept);
 
 void tg_events_set_dropped(struct tg_events *e, uint64_t dropped);
 const struct tg_event_counters *tg_events_counters(const struct tg_events *e);

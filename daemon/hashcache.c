@@ -14,7 +14,7 @@
 
 #include "hashcache.h"
 
-#define WAYS 4u
+#define WAYS	   4u
 #define READ_CHUNK (256u * 1024u)
 
 struct entry {
@@ -232,12 +232,12 @@ int tg_hashcache_fd(struct tg_hashcache *hc, int fd, const struct stat *st, uint
 	else if (!victim->last_used)
 		hc->stats.entries++;
 	*victim = (struct entry){
-		.dev = st->st_dev,
-		.ino = st->st_ino,
-		.size = st->st_size,
-		.mtime_ns = ts_ns(&st->st_mtim),
-		.ctime_ns = ts_ns(&st->st_ctim),
-		.last_used = ++hc->tick,
+	    .dev = st->st_dev,
+	    .ino = st->st_ino,
+	    .size = st->st_size,
+	    .mtime_ns = ts_ns(&st->st_mtim),
+	    .ctime_ns = ts_ns(&st->st_ctim),
+	    .last_used = ++hc->tick,
 	};
 	memcpy(victim->sha256, sha, 32);
 	memcpy(ret_sha256, sha, 32);

@@ -12,13 +12,13 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#define TG_HASH_MAX_FILE_SIZE (1ull << 30) /* 1 GiB */
+#define TG_HASH_MAX_FILE_SIZE	     (1ull << 30) /* 1 GiB */
 #define TG_HASHCACHE_DEFAULT_ENTRIES 65536u
 
 struct tg_hashcache;
 
 struct tg_hashcache_stats {
-	uint64_t hits;     /* answered from the cache */
+	uint64_t hits;	   /* answered from the cache */
 	uint64_t computed; /* files actually read and hashed */
 	uint64_t evicted;
 	size_t entries;

@@ -60,6 +60,7 @@ typedef void (*tg_kernel_event_fn)(const struct tg_kernel_event *ev, void *userd
 struct tg_kernel_options {
 	bool force_tracepoint; /* never try LSM (tests) */
 	bool verbose;
+	const char *pin_dir; /* NULL = TG_PIN_DIR; tests use their own (added by C1) */
 };
 
 /* Probe, then adopt pinned state under TG_PIN_DIR if present (no gap), else
@@ -71,6 +72,8 @@ int tg_kernel_open(const struct tg_kernel_options *opts, struct tg_kernel **ret,
 void tg_kernel_close(struct tg_kernel *k);
 /* Detach everything and remove TG_PIN_DIR (toolctl unload / toolguardd --unload). */
 int tg_kernel_unload(char *why, size_t why_len);
+/* Same for another pin directory (NULL = TG_PIN_DIR); tests (added by C1). */
+int tg_kernel_unload_at(const char *pin_dir, char *why, size_t why_len);
 
 enum tg_exec_backend tg_kernel_exec_backend(const struct tg_kernel *k);
 const char *tg_kernel_connect_backend(const struct tg_kernel *k); /* "cgroup" or "none" */

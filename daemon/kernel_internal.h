@@ -86,3 +86,8 @@ int tg_kernel_inode_update(struct tg_kernel *k, const struct tg_abi_inode_key *k
 int tg_kernel_inode_delete(struct tg_kernel *k, const struct tg_abi_inode_key *key);
 /* The compiled policy now in force (NULL before the first apply). */
 const struct tg_compiled *tg_kernel_compiled(const struct tg_kernel *k);
+
+/* Swap in an already compiled policy (tg_kernel_apply_policy minus the
+ * compile; tests). Takes ownership of c, also on error. */
+int tg_kernel_apply_compiled(struct tg_kernel *k, const struct tg_policy *p, struct tg_compiled *c, char *why,
+			     size_t why_len);

@@ -5,10 +5,10 @@ daemon_toolguardd_SOURCES = \
 	daemon/toolguardd.c daemon/state.h \
 	daemon/log.c daemon/log.h \
 	daemon/events.c daemon/events.h \
-	daemon/kernel.h daemon/kernel.c \
-	daemon/compile.c \
-	daemon/scan.c \
-	daemon/hashcache.c
+	daemon/kernel.h daemon/kernel_internal.h daemon/kernel.c \
+	daemon/compile.h daemon/compile.c \
+	daemon/scan.h daemon/scan.c \
+	daemon/hashcache.h daemon/hashcache.c
 daemon_toolguardd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 daemon_toolguardd_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS) $(SYSTEMD_CFLAGS) $(JSONC_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(YAML_CFLAGS)

@@ -23,8 +23,8 @@
 #include "scan.h"
 #include "toolguard_abi.h"
 
-#define MAX_WARNINGS 64u
-#define MAX_HOMES 10000u
+#define MAX_WARNINGS	64u
+#define MAX_HOMES	10000u
 #define NPMRC_MAX_BYTES (64u * 1024u)
 
 /* ---------- rules ---------- */
@@ -111,8 +111,9 @@ static int add_hit(struct tg_scan_result *r, uint8_t kind, uint8_t space, const 
 
 	if (r->n_hits >= TG_SCAN_MAX_HITS) {
 		if (!r->truncated)
-			warn(r, "scan: more than %u matching files; the rest are not in the kernel's maps "
-				"(make the policy's globs narrower)",
+			warn(r,
+			     "scan: more than %u matching files; the rest are not in the kernel's maps "
+			     "(make the policy's globs narrower)",
 			     TG_SCAN_MAX_HITS);
 		r->truncated = true;
 		return 0;
@@ -124,13 +125,13 @@ static int add_hit(struct tg_scan_result *r, uint8_t kind, uint8_t space, const 
 		return -ENOMEM;
 	h = &r->hits[r->n_hits++];
 	*h = (struct tg_scan_hit){
-		.kind = kind,
-		.space = space,
-		.tool = rule->tool,
-		.matcher = rule->matcher,
-		.dev = dev,
-		.ino = ino,
-		.path = p,
+	    .kind = kind,
+	    .space = space,
+	    .tool = rule->tool,
+	    .matcher = rule->matcher,
+	    .dev = dev,
+	    .ino = ino,
+	    .path = p,
 	};
 	return 0;
 }
@@ -145,6 +146,9 @@ void tg_scan_result_free(struct tg_scan_result *r)
 	for (size_t i = 0; i < r->n_dirs; i++)
 		free(r->dirs[i].path);
 	free(r->dirs);
+	for (size_t i = 0; i < r->n_root_dirs; i++)
+		free(r->root_dirs[i].path);
+	free(r->root_dirs);
 	for (size_t i = 0; i < r->n_warnings; i++)
 		free(r->warnings[i]);
 	free(r->warnings);
@@ -197,8 +201,8 @@ static int match_sha(const struct tg_scan_rules *rules, const uint8_t sha[32], u
  * A regular file at path (st from lstat/stat). dirfd/name, when given, open it
  * without following a symlink swapped in since the lstat.
  */
-static int eval_regular(const struct tg_scan_rules *rules, struct tg_hashcache *hc, int dirfd, const char *name,
-			const char *path, const struct stat *st, struct tg_scan_result *acc)
+static int eval_regular(const struct tg_scan_rules *rules, struct tg_hashcache *hc, int dirfd,
+			const char *name, const char *path, const struct stat *st, struct tg_scan_result *acc)
 {
 	bool exe = (st->st_mode & 0111) != 0;
 	uint32_t dev = kdev(st->st_dev);
@@ -275,8 +279,9 @@ static int eval_symlink(const struct tg_scan_rules *rules, struct tg_hashcache *
 				continue;
 			if (!tg_glob_match(rule->glob, path))
 				continue;
-			r = add_hit(acc, TG_SCAN_HIT_PATH, is_exe ? TG_ABI_SPACE_EXE_PATH : TG_ABI_SPACE_SCRIPT_PATH,
-				    rule, 0, 0, path);
+			r = add_hit(acc, TG_SCAN_HIT_PATH,
+				    is_exe ? TG_ABI_SPACE_EXE_PATH : TG_ABI_SPACE_SCRIPT_PATH, rule, 0, 0,
+				    path);
 			if (r < 0)
 				return r;
 		}
@@ -442,13 +447,15 @@ static bool over_limits(struct walk *w)
 	if (w->stop)
 		return true;
 	if (w->res->n_entries >= w->max_entries) {
-		warn(w->res, "scan: stopped after %zu directory entries; files beyond are not in the kernel's "
-			     "maps (raise the limit or narrow the scan roots)",
+		warn(w->res,
+		     "scan: stopped after %zu directory entries; files beyond are not in the kernel's "
+		     "maps (raise the limit or narrow the scan roots)",
 		     w->res->n_entries);
 		w->stop = w->res->truncated = true;
 	} else if ((w->res->n_entries & 255) == 0 && mono_ns() > w->deadline_ns) {
-		warn(w->res, "scan: stopped at its time budget after %zu directory entries; files beyond are not "
-			     "in the kernel's maps",
+		warn(w->res,
+		     "scan: stopped at its time budget after %zu directory entries; files beyond are not "
+		     "in the kernel's maps",
 		     w->res->n_entries);
 		w->stop = w->res->truncated = true;
 	}
@@ -499,7 +506,8 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, unsigned d
 				goto next;
 			sub = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub >= 0)
-				r = walk_dir(w, sub, path, plen == 1 ? 1 + nlen : plen + 1 + nlen, depth + 1, tree);
+				r = walk_dir(w, sub, path, plen == 1 ? 1 + nlen : plen + 1 + nlen, depth + 1,
+					     tree);
 		} else if (S_ISREG(st.st_mode)) {
 			r = eval_regular(w->rules, w->hc, dirfd(d), name, path, &st, w->res);
 		} else if (S_ISLNK(st.st_mode)) {
@@ -621,10 +629,10 @@ static int npmrc_roots(struct roots *rs, const char *file, const char *home)
 static int home_roots(struct roots *rs, const char *home)
 {
 	static const char *const trees[] = {
-		".local/share",         ".local/lib/node_modules", ".npm-global",
-		".nvm/versions",        ".bun/install/global",     "node_modules",
-		".vscode/extensions",   ".vscode-server/extensions", ".cursor/extensions",
-		".windsurf/extensions",
+	    ".local/share",	    ".local/lib/node_modules",	 ".npm-global",
+	    ".nvm/versions",	    ".bun/install/global",	 "node_modules",
+	    ".vscode/extensions",   ".vscode-server/extensions", ".cursor/extensions",
+	    ".windsurf/extensions",
 	};
 	static const char *const bins[] = {".local/bin", "bin", ".bun/bin", ".npm-global/bin"};
 	char *rc;
@@ -645,7 +653,8 @@ static int home_roots(struct roots *rs, const char *home)
 
 static int default_roots(struct roots *rs)
 {
-	static const char *const bins[] = {"/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin"};
+	static const char *const bins[] = {"/usr/local/bin",  "/usr/bin",  "/bin",
+					   "/usr/local/sbin", "/usr/sbin", "/sbin"};
 	static const char *const trees[] = {"/usr/local/lib/node_modules", "/usr/lib/node_modules", "/opt"};
 	const char *env_path = getenv("PATH");
 	struct passwd *pw;
@@ -713,7 +722,8 @@ static bool under_pseudo(const char *p)
 	return false;
 }
 
-int tg_scan_run(const struct tg_scan_rules *rules, const struct tg_scan_options *opts, struct tg_scan_result *ret)
+int tg_scan_run(const struct tg_scan_rules *rules, const struct tg_scan_options *opts,
+		struct tg_scan_result *ret)
 {
 	static const struct tg_scan_options no_opts;
 	struct roots rs = {0};
@@ -789,6 +799,21 @@ int tg_scan_run(const struct tg_scan_rules *rules, const struct tg_scan_options 
 			strcpy(path, rp);
 			free(rp);
 			ret->n_roots++;
+			r = grow((void **)&ret->root_dirs, &ret->cap_root_dirs, ret->n_root_dirs,
+				 sizeof(*ret->root_dirs));
+			if (r >= 0) {
+				ret->root_dirs[ret->n_root_dirs].path = strdup(path);
+				ret->root_dirs[ret->n_root_dirs].tree = rt->tree;
+				ret->root_dirs[ret->n_root_dirs].depth = 0;
+				if (ret->root_dirs[ret->n_root_dirs].path)
+					ret->n_root_dirs++;
+				else
+					r = -ENOMEM;
+			}
+			if (r < 0) {
+				close(fd);
+				break;
+			}
 			r = walk_dir(&w, fd, path, strlen(path), 0, rt->tree);
 		}
 out:

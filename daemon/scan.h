@@ -31,22 +31,22 @@
 
 #include "hashcache.h"
 
-#define TG_SCAN_DEFAULT_DEPTH 12u
-#define TG_SCAN_DEFAULT_ENTRIES 1000000u         /* directory entries examined per scan */
-#define TG_SCAN_DEFAULT_NS (120ull * 1000000000ull) /* time budget of one scan */
-#define TG_SCAN_DEFAULT_WATCH_DIRS 8192u         /* directories remembered for the watcher */
-#define TG_SCAN_MAX_HITS 200000u
-#define TG_SCAN_ENV_EXTRA "TOOLGUARD_SCAN_EXTRA"
+#define TG_SCAN_DEFAULT_DEPTH	   12u
+#define TG_SCAN_DEFAULT_ENTRIES	   1000000u		    /* directory entries examined per scan */
+#define TG_SCAN_DEFAULT_NS	   (120ull * 1000000000ull) /* time budget of one scan */
+#define TG_SCAN_DEFAULT_WATCH_DIRS 8192u		    /* directories remembered for the watcher */
+#define TG_SCAN_MAX_HITS	   200000u
+#define TG_SCAN_ENV_EXTRA	   "TOOLGUARD_SCAN_EXTRA"
 
 enum tg_scan_rule_kind {
 	TG_SCAN_EXE_GLOB,    /* executables[i].path, COMPLEX: regular files with an exec bit */
 	TG_SCAN_SCRIPT_GLOB, /* scripts[i].path, COMPLEX: any regular file */
-	TG_SCAN_SHA256,      /* executables[i].sha256: ELF or "#!" files with an exec bit */
+	TG_SCAN_SHA256,	     /* executables[i].sha256: ELF or "#!" files with an exec bit */
 };
 
 struct tg_scan_rule {
 	enum tg_scan_rule_kind kind;
-	uint16_t tool;    /* index into the policy's tools */
+	uint16_t tool;	  /* index into the policy's tools */
 	uint16_t matcher; /* TG_ABI_MATCHER(kind, index) */
 	const char *glob; /* borrowed (policy); NULL for SHA256 */
 	uint8_t sha256[32];
@@ -86,12 +86,12 @@ struct tg_scan_dir {
 struct tg_scan_options {
 	const char *const *extra_roots; /* tree roots (absolute) */
 	size_t n_extra_roots;
-	bool no_default_roots; /* only extra roots (and TOOLGUARD_SCAN_EXTRA unless no_env) */
-	bool no_env;           /* ignore TOOLGUARD_SCAN_EXTRA */
-	unsigned max_depth;    /* 0: TG_SCAN_DEFAULT_DEPTH */
-	size_t max_entries;    /* 0: TG_SCAN_DEFAULT_ENTRIES */
-	uint64_t max_ns;       /* 0: TG_SCAN_DEFAULT_NS */
-	size_t max_watch_dirs; /* 0: TG_SCAN_DEFAULT_WATCH_DIRS */
+	bool no_default_roots;		/* only extra roots (and TOOLGUARD_SCAN_EXTRA unless no_env) */
+	bool no_env;			/* ignore TOOLGUARD_SCAN_EXTRA */
+	unsigned max_depth;		/* 0: TG_SCAN_DEFAULT_DEPTH */
+	size_t max_entries;		/* 0: TG_SCAN_DEFAULT_ENTRIES */
+	uint64_t max_ns;		/* 0: TG_SCAN_DEFAULT_NS */
+	size_t max_watch_dirs;		/* 0: TG_SCAN_DEFAULT_WATCH_DIRS */
 	struct tg_hashcache *hashcache; /* NULL: tg_hashcache_default() */
 };
 
@@ -100,20 +100,23 @@ struct tg_scan_result {
 	size_t n_hits, cap_hits;
 	struct tg_scan_dir *dirs; /* for the watcher, at most max_watch_dirs */
 	size_t n_dirs, cap_dirs;
+	struct tg_scan_dir *root_dirs; /* every root walked (realpath), depth 0 */
+	size_t n_root_dirs, cap_root_dirs;
 	char **warnings; /* "scan: ..." human-readable, bounded */
 	size_t n_warnings, cap_warnings;
 
-	size_t n_roots;   /* roots that existed and were walked */
+	size_t n_roots;	  /* roots that existed and were walked */
 	size_t n_entries; /* directory entries examined */
 	size_t n_dirs_walked;
 	size_t n_hashed; /* files hashed (cache hits included) */
-	bool truncated;  /* a limit (entries, time, hits) stopped the scan early */
+	bool truncated;	 /* a limit (entries, time, hits) stopped the scan early */
 	uint64_t duration_ns;
 };
 
 /* Walk the roots and evaluate every file against rules. Hits are appended to
  * ret (zero it first). 0 or -ENOMEM; limits hit set ->truncated and a warning. */
-int tg_scan_run(const struct tg_scan_rules *rules, const struct tg_scan_options *opts, struct tg_scan_result *ret);
+int tg_scan_run(const struct tg_scan_rules *rules, const struct tg_scan_options *opts,
+		struct tg_scan_result *ret);
 void tg_scan_result_free(struct tg_scan_result *r);
 
 /* Evaluate one path found by a walk or a watcher: lstat it; a regular file is

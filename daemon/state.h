@@ -23,6 +23,7 @@ struct tg_daemon {
 	bool foreground;
 	bool verbose;
 	bool force_tracepoint;
+	const char *pin_dir; /* NULL = TG_PIN_DIR */
 
 	/* configuration in force */
 	struct tg_config *config;

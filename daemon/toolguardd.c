@@ -46,11 +46,12 @@ static void help(void)
 	       "  -n, --check              validate configuration and policy, then exit\n"
 	       "      --unload             detach every program and remove the pins, then exit\n"
 	       "      --force-tracepoint   never use the BPF LSM exec backend (tests)\n"
+	       "      --pin-dir DIR        pin under DIR instead of %s (tests)\n"
 	       "  -h, --help               show this help\n"
 	       "  -V, --version            show the version\n\n"
 	       "Signals: SIGHUP reloads configuration and policy; SIGTERM stops the daemon\n"
 	       "(enforcement continues from the pinned programs; use --unload to remove it).\n",
-	       TG_CONFIG_FILE, TG_EXAMPLE_POLICY);
+	       TG_CONFIG_FILE, TG_EXAMPLE_POLICY, TG_PIN_DIR);
 }
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -68,7 +69,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 /* Returns -1 to go on, else an exit status. */
 static int parse_argv(struct tg_daemon *d, int argc, char **argv, bool *ret_check, bool *ret_unload)
 {
-	enum { ARG_UNLOAD = 0x100, ARG_FORCE_TRACEPOINT };
+	enum { ARG_UNLOAD = 0x100, ARG_FORCE_TRACEPOINT, ARG_PIN_DIR };
 	static const struct option options[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"policy", required_argument, NULL, 'p'},
@@ -78,6 +79,7 @@ static int parse_argv(struct tg_daemon *d, int argc, char **argv, bool *ret_chec
 	    {"check", no_argument, NULL, 'n'},
 	    {"unload", no_argument, NULL, ARG_UNLOAD},
 	    {"force-tracepoint", no_argument, NULL, ARG_FORCE_TRACEPOINT},
+	    {"pin-dir", required_argument, NULL, ARG_PIN_DIR},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {},
@@ -115,6 +117,11 @@ static int parse_argv(struct tg_daemon *d, int argc, char **argv, bool *ret_chec
 			break;
 		case ARG_FORCE_TRACEPOINT:
 			d->force_tracepoint = true;
+			break;
+		case ARG_PIN_DIR:
+			if (optarg[0] != '/')
+				return usage_error("--pin-dir needs an absolute path, not '%s'", optarg);
+			d->pin_dir = optarg;
 			break;
 		case 'h':
 			help();
@@ -414,7 +421,7 @@ static int apply(struct tg_daemon *d, struct tg_policy *p, enum tg_mode mode)
 			  why[0] ? why : "error", kept);
 		tg_events_policy(d->events, false, d->policy ? d->policy->name : NULL,
 				 d->policy ? d->policy->serial : 0, p->source, NULL, NULL,
-				 why[0] ? why : strerror(-r));
+				 why[0] ? why : strerror(-r), kept);
 		return r;
 	}
 	if (d->policy && p->serial < d->policy->serial)
@@ -426,7 +433,7 @@ static int apply(struct tg_daemon *d, struct tg_policy *p, enum tg_mode mode)
 	d->mode = mode;
 	d->policy_loaded_usec = now_usec(CLOCK_REALTIME);
 	tg_policy_free(old); /* only now: events of the old policy are consumed */
-	tg_events_policy(d->events, true, p->name, p->serial, p->source, p->sha256, NULL, NULL);
+	tg_events_policy(d->events, true, p->name, p->serial, p->source, p->sha256, NULL, NULL, NULL);
 	log_info("Policy %s serial %" PRIu64 ": %zu tools, %s mode", p->name ? p->name : "?", p->serial,
 		 p->n_tools, tg_mode_name(mode));
 	snapshot_states(d);
@@ -434,16 +441,22 @@ static int apply(struct tg_daemon *d, struct tg_policy *p, enum tg_mode mode)
 	return 0;
 }
 
-static void refused(struct tg_daemon *d, const char *path, const struct tg_diags *diags, int r)
+/* kept: what stays in force, NULL to say it from d */
+static void refused(struct tg_daemon *d, const char *path, const struct tg_diags *diags, int r,
+		    const char *kept)
 {
-	char reason[128];
+	char reason[128], kbuf[256];
 
 	if (diags->n > 0)
 		snprintf(reason, sizeof(reason), "%zu errors", diags->n + diags->dropped);
 	else
 		snprintf(reason, sizeof(reason), "%s", strerror(-r));
+	if (!kept) {
+		describe_kept(d, kbuf, sizeof(kbuf));
+		kept = kbuf;
+	}
 	tg_events_policy(d->events, false, d->policy ? d->policy->name : NULL,
-			 d->policy ? d->policy->serial : 0, path, NULL, diags, reason);
+			 d->policy ? d->policy->serial : 0, path, NULL, diags, reason, kept);
 }
 
 int tg_daemon_reload(struct tg_daemon *d)
@@ -475,7 +488,7 @@ int tg_daemon_reload(struct tg_daemon *d)
 	path = policy_path(d, c, missing);
 	r = load_policy(path, false, &p, &diags);
 	if (r < 0) {
-		refused(d, path, &diags, r);
+		refused(d, path, &diags, r, NULL);
 		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "policy %s refused", path);
 		goto fail;
 	}
@@ -644,35 +657,46 @@ static void daemon_free(struct tg_daemon *d)
 	free(d->tool_states);
 }
 
-static bool pins_present(void)
+static bool pins_present(const struct tg_daemon *d)
 {
 	struct stat st;
 
-	return stat(TG_PIN_DIR, &st) == 0 && S_ISDIR(st.st_mode);
+	return stat(d->pin_dir ? d->pin_dir : TG_PIN_DIR, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Pins this run created for a policy it then could not apply: remove them, so
- * that a later start does not mistake them for a policy that was in force. */
-static void undo_fresh_load(struct tg_daemon *d)
+/* Leave after a failed start. Pins this run created for a policy it could not
+ * apply are removed, so that a later start does not mistake them for a policy
+ * that was in force; pins of an earlier run (not adoptable by this version) keep
+ * enforcing their policy. */
+static void abandon_start(struct tg_daemon *d, bool had_pins)
 {
 	char why[256] = "";
 	int r;
 
 	tg_kernel_close(d->kernel);
 	d->kernel = NULL;
-	r = tg_kernel_unload(why, sizeof(why));
+	if (had_pins) {
+		log_warning("The pins under %s of an earlier run stay and keep enforcing their policy",
+			    d->pin_dir ? d->pin_dir : TG_PIN_DIR);
+		return;
+	}
+	r = tg_kernel_unload_at(d->pin_dir, why, sizeof(why));
 	if (r < 0)
 		log_warning_errno(r, "Failed to remove the programs loaded by this run: %s: %m", why);
 }
 
 static int run(struct tg_daemon *d)
 {
-	struct tg_kernel_options kopts = {.force_tracepoint = d->force_tracepoint, .verbose = d->verbose};
+	struct tg_kernel_options kopts = {
+	    .force_tracepoint = d->force_tracepoint,
+	    .verbose = d->verbose,
+	    .pin_dir = d->pin_dir,
+	};
 	struct tg_policy *p = NULL;
 	struct tg_diags diags = {};
 	const char *path;
 	char why[512] = "";
-	bool missing = false;
+	bool missing = false, had_pins;
 	int r, pr;
 
 	d->started_usec = now_usec(CLOCK_REALTIME);
@@ -694,11 +718,10 @@ static int run(struct tg_daemon *d)
 	/* Parse before touching the kernel: with no pins and a bad policy there is nothing to start. */
 	path = policy_path(d, d->config, missing);
 	pr = load_policy(path, false, &p, &diags);
-	if (pr < 0 && !pins_present()) {
-		refused(d, path, &diags, pr);
-		log_error("No policy in force and none pinned: not starting. Fix %s (check with 'toolguardd "
-			  "--check')",
-			  path);
+	had_pins = pins_present(d);
+	if (pr < 0 && !had_pins) {
+		refused(d, path, &diags, pr, "no policy in force and none pinned: not starting");
+		log_error("Fix %s (check with 'toolguardd --check') and start toolguardd again", path);
 		tg_diags_free(&diags);
 		return EXIT_FAILURE;
 	}
@@ -713,17 +736,26 @@ static int run(struct tg_daemon *d)
 		tg_diags_free(&diags);
 		return EXIT_FAILURE;
 	}
-	log_info("Kernel: exec backend %s, connect backend %s, %s",
-		 tg_exec_backend_name(tg_kernel_exec_backend(d->kernel)),
-		 tg_kernel_connect_backend(d->kernel),
-		 tg_kernel_adopted(d->kernel) ? "adopted the pinned programs of an earlier run"
-					      : "programs loaded and pinned under " TG_PIN_DIR);
+	if (tg_kernel_adopted(d->kernel))
+		log_info("Kernel: exec backend %s, connect backend %s, adopted the pinned programs of an "
+			 "earlier run",
+			 tg_exec_backend_name(tg_kernel_exec_backend(d->kernel)),
+			 tg_kernel_connect_backend(d->kernel));
+	else
+		log_info("Kernel: exec backend %s, connect backend %s, programs loaded and pinned under %s",
+			 tg_exec_backend_name(tg_kernel_exec_backend(d->kernel)),
+			 tg_kernel_connect_backend(d->kernel), d->pin_dir ? d->pin_dir : TG_PIN_DIR);
 
 	if (pr < 0) {
-		refused(d, path, &diags, pr);
+		refused(
+		    d, path, &diags, pr,
+		    tg_kernel_adopted(d->kernel)
+			? NULL
+			: "the pins of an earlier run (not adoptable by this version) keep enforcing; not "
+			  "starting");
 		tg_diags_free(&diags);
 		if (!tg_kernel_adopted(d->kernel)) {
-			undo_fresh_load(d);
+			abandon_start(d, had_pins);
 			return EXIT_FAILURE;
 		}
 		log_warning("Running on the pinned policy of an earlier run; fix %s and send SIGHUP", path);
@@ -736,7 +768,7 @@ static int run(struct tg_daemon *d)
 		if (r < 0) {
 			tg_policy_free(p);
 			if (!tg_kernel_adopted(d->kernel)) {
-				undo_fresh_load(d);
+				abandon_start(d, had_pins);
 				return EXIT_FAILURE;
 			}
 			log_warning("Running on the pinned policy of an earlier run");
@@ -779,7 +811,7 @@ int main(int argc, char **argv)
 	if (unload) {
 		char why[512] = "";
 
-		r = tg_kernel_unload(why, sizeof(why));
+		r = tg_kernel_unload_at(d.pin_dir, why, sizeof(why));
 		if (r < 0) {
 			errno = -r;
 			fprintf(stderr, "toolguardd: failed to unload: %s: %m%s\n", why[0] ? why : "error",

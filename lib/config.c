@@ -79,7 +79,7 @@ static void set_path(struct yw_ctx *y, const struct yw_node *n, const char *what
 
 static void parse_policy_section(struct yw_ctx *y, const struct yw_node *n, struct tg_config *c)
 {
-	struct yw_key k[] = {{.name = "file"},    {.name = "url"},        {.name = "interval"},
+	struct yw_key k[] = {{.name = "file"},	  {.name = "url"},	  {.name = "interval"},
 			     {.name = "ca_file"}, {.name = "public_key"}, {.name = "cache"}};
 	const char *s;
 
@@ -90,10 +90,11 @@ static void parse_policy_section(struct yw_ctx *y, const struct yw_node *n, stru
 	if (k[1].val && (s = yw_scalar(y, k[1].val, "policy.url"))) {
 		/* The policy decides what runs on the machine: never fetch it in clear text. */
 		if (strncmp(s, "https://", 8) != 0 || s[8] == '\0' || strpbrk(s, " \t\r\n")) {
-			yw_error(y, k[1].val,
-				 "policy.url must be an https:// URL, got \"%.80s\" (for a test server, use https "
-				 "with ca_file)",
-				 s);
+			yw_error(
+			    y, k[1].val,
+			    "policy.url must be an https:// URL, got \"%.80s\" (for a test server, use https "
+			    "with ca_file)",
+			    s);
 		} else {
 			free(c->policy_url);
 			c->policy_url = strdup(s);
@@ -106,12 +107,14 @@ static void parse_policy_section(struct yw_ctx *y, const struct yw_node *n, stru
 		int r = tg_parse_duration(s, &v);
 
 		if (r < 0)
-			yw_error(y, k[2].val,
-				 "invalid duration for policy.interval: \"%.40s\"; expected a number and a unit "
-				 "(w, d, h, m, s) like 10m",
-				 s);
+			yw_error(
+			    y, k[2].val,
+			    "invalid duration for policy.interval: \"%.40s\"; expected a number and a unit "
+			    "(w, d, h, m, s) like 10m",
+			    s);
 		else if (v < TG_CONFIG_MIN_INTERVAL || v > TG_CONFIG_MAX_INTERVAL)
-			yw_error(y, k[2].val, "policy.interval \"%.40s\" is out of range: expected 10s .. 30d", s);
+			yw_error(y, k[2].val,
+				 "policy.interval \"%.40s\" is out of range: expected 10s .. 30d", s);
 		else
 			c->policy_interval = v;
 	}
@@ -127,13 +130,15 @@ static void parse_root(struct yw_ctx *y, const struct yw_node *root, struct tg_c
 {
 	enum { K_MODE, K_POLICY, K_NOTICES, K_EVENTS, K_CONTROL };
 	struct yw_key k[] = {
-		[K_MODE] = {.name = "mode"},     [K_POLICY] = {.name = "policy"},   [K_NOTICES] = {.name = "notices"},
-		[K_EVENTS] = {.name = "events"}, [K_CONTROL] = {.name = "control"},
+	    [K_MODE] = {.name = "mode"},       [K_POLICY] = {.name = "policy"},
+	    [K_NOTICES] = {.name = "notices"}, [K_EVENTS] = {.name = "events"},
+	    [K_CONTROL] = {.name = "control"},
 	};
 	const char *s;
 
 	if (root->kind != YW_MAP && !root->bad) {
-		yw_error(y, root, "expected a mapping (mode:, policy:, ...) at the top of the configuration, got %s",
+		yw_error(y, root,
+			 "expected a mapping (mode:, policy:, ...) at the top of the configuration, got %s",
 			 yw_describe(root));
 		return;
 	}
@@ -174,7 +179,8 @@ static void parse_root(struct yw_ctx *y, const struct yw_node *root, struct tg_c
 			if (ck[1].val && (s = yw_scalar(y, ck[1].val, "control.admin_group"))) {
 				if (!*s || strlen(s) > 256 || s[0] == '-' || strpbrk(s, " \t:/,")) {
 					yw_error(y, ck[1].val,
-						 "invalid control.admin_group \"%.60s\": expected a group name or number",
+						 "invalid control.admin_group \"%.60s\": expected a group "
+						 "name or number",
 						 s);
 				} else {
 					free(c->admin_group);
@@ -198,8 +204,9 @@ int tg_config_parse(const char *buf, size_t len, const char *filename, struct tg
 	if (!ret || (!buf && len))
 		return -EINVAL;
 	if (len > TG_POLICY_MAX_BYTES) {
-		yw_error_at(&y, (struct tg_pos){0, 0}, "configuration is %zu bytes, larger than the limit of %u bytes",
-			    len, TG_POLICY_MAX_BYTES);
+		yw_error_at(&y, (struct tg_pos){0, 0},
+			    "configuration is %zu bytes, larger than the limit of %u bytes", len,
+			    TG_POLICY_MAX_BYTES);
 		return -EINVAL;
 	}
 	r = yw_load(&y, buf ? buf : "", len, &root);

@@ -35,6 +35,10 @@
  * - Destinations: port 0 (unknown) matches port-limited rules too. Names are
  *   compared lower-case without one trailing dot; "*.s" matches any name
  *   ending in ".s", never "s" itself.
+ * - Exemptions are looked up (getpwnam_r/getgrnam_r) only for a tool that
+ *   matched; an unknown user or group name exempts nobody. The next instant
+ *   from tg_tool_state_at() ignores exempt.until: schedulers add it.
+ * - A policy whose interpreters list is NULL uses the default list.
  * - rollout_percent is applied by the daemon, not here.
  */
 #include <arpa/inet.h>
@@ -456,6 +460,9 @@ static bool exec_tool_hit(struct exec_ctx *c, const struct tg_tool *t, struct hi
 		/* in order: as invoked, as resolved, the program an ld.so loads */
 		const char *names[3] = {c->invoked_base, c->resolved_base,
 					c->loader ? base_name(c->script_abs) : NULL};
+		/* what to report for each name; never NULL when the name is set */
+		const char *name_subjects[3] = {c->invoked_abs ? c->invoked_abs : c->q->path_invoked,
+						c->resolved, c->script_abs};
 		const char *paths[4] = {c->invoked_abs, c->resolved, c->loader ? c->script_abs : NULL,
 					c->loader ? c->script_real : NULL};
 		const char *subject = NULL;
@@ -464,8 +471,7 @@ static bool exec_tool_hit(struct exec_ctx *c, const struct tg_tool *t, struct hi
 		case TG_EXE_NAME:
 			for (size_t k = 0; k < 3 && !subject; k++)
 				if (names[k] && m->value && strcmp(names[k], m->value) == 0)
-					subject =
-					    k == 2 ? c->script_abs : (k == 1 ? c->resolved : c->invoked_abs);
+					subject = name_subjects[k];
 			snprintf(h->matcher, sizeof(h->matcher), "executables[%zu].name", i);
 			break;
 		case TG_EXE_PATH:

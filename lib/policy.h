@@ -56,12 +56,14 @@ struct tg_instant {
 /* RFC 3339 (with Z or +hh:mm, optional fraction) or bare YYYY-MM-DD (local time). 0 or -EINVAL. */
 int tg_parse_instant(const char *s, struct tg_instant *ret);
 /* "14d", "12h", "10m", "30s", "1w", also combined "1d12h". 0 or -EINVAL/-ERANGE. */
+/* (Units in decreasing order, each at most once; "0" alone is 0; -ERANGE on int64 overflow.) */
 int tg_parse_duration(const char *s, int64_t *ret_seconds);
 /* "2026-07-10 00:00 +08:00" in the instant's own offset. */
 const char *tg_format_instant(const struct tg_instant *in, char *buf, size_t len);
 /* Same, for a bare time_t in local time. */
 const char *tg_format_time_local(int64_t t, char *buf, size_t len);
 /* "3 d", "5 h", "12 min", "40 s" */
+/* (Largest unit that is >= 1, rounded down; negative spans get a '-'.) */
 const char *tg_format_span(int64_t seconds, char *buf, size_t len);
 
 /* ---------- network ---------- */
@@ -73,10 +75,15 @@ struct tg_cidr {
 };
 
 /* "1.2.3.0/24", "1.2.3.4" (=/32), "2607:6bc0::/48", "::1". Host bits must be zero. */
+/* Returns -EDOM (not -EINVAL) when only the host bits are wrong, so callers can suggest the
+ * network. "::ffff:a.b.c.d/N" (N >= 96) is returned as IPv4 a.b.c.d/(N-96). */
 int tg_parse_cidr(const char *s, struct tg_cidr *ret);
 bool tg_cidr_contains(const struct tg_cidr *c, int family, const uint8_t addr[16]);
 /* Lower-case, strip one trailing dot, validate labels (LDH, 1..63, total <= 253).
  * "*.example.com" is accepted only when allow_wildcard; *ret_wildcard tells. */
+/* *ret keeps the "*." of a wildcard ("*.example.com"). A name whose last label is all digits
+ * ("1.2.3.4", "a.123") is refused: it is an IP literal (or a typo of one), not a DNS name.
+ * 0, -EINVAL or -ENOMEM. */
 int tg_hostname_normalize(const char *s, bool allow_wildcard, char **ret, bool *ret_wildcard);
 
 /* ---------- globs ---------- */
@@ -197,6 +204,9 @@ struct tg_policy {
 int tg_policy_parse(const char *buf, size_t len, const char *filename, struct tg_policy **ret,
 		    struct tg_diags *diags);
 /* Read (refusing files over TG_POLICY_MAX_BYTES and non-regular files) and parse. */
+/* Symlinks are followed (the path is chosen by root); FIFOs/devices/directories give -EINVAL,
+ * files over the cap -EFBIG (refused unread), open/read errors -errno; always with a diagnostic
+ * at line 0 ("FILE: message"). */
 int tg_policy_load_file(const char *path, struct tg_policy **ret, struct tg_diags *diags);
 void tg_policy_free(struct tg_policy *p);
 

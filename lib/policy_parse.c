@@ -17,7 +17,8 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const default_interpreters[] = {"node", "nodejs", "bun", "deno", "python3*", "ld-linux*.so*"};
+static const char *const default_interpreters[] = {"node", "nodejs",   "bun",
+						   "deno", "python3*", "ld-linux*.so*"};
 
 struct pctx {
 	struct yw_ctx y;
@@ -114,17 +115,19 @@ static bool parse_action(struct pctx *pc, const struct yw_node *n, const char *w
 	return true;
 }
 
-static bool parse_instant_node(struct pctx *pc, const struct yw_node *n, const char *what, struct tg_instant *ret)
+static bool parse_instant_node(struct pctx *pc, const struct yw_node *n, const char *what,
+			       struct tg_instant *ret)
 {
 	const char *s = yw_scalar(&pc->y, n, what);
 
 	if (!s)
 		return false;
 	if (tg_parse_instant(s, ret) < 0) {
-		yw_error(&pc->y, n,
-			 "invalid date/time for %s: \"%.40s\"; expected RFC 3339 like 2026-07-10T00:00:00+08:00 "
-			 "or a date like 2026-07-10",
-			 what, s);
+		yw_error(
+		    &pc->y, n,
+		    "invalid date/time for %s: \"%.40s\"; expected RFC 3339 like 2026-07-10T00:00:00+08:00 "
+		    "or a date like 2026-07-10",
+		    what, s);
 		return false;
 	}
 	return true;
@@ -143,10 +146,11 @@ static bool parse_duration_node(struct pctx *pc, const struct yw_node *n, const 
 		return false;
 	}
 	if (r < 0) {
-		yw_error(&pc->y, n,
-			 "invalid duration for %s: \"%.40s\"; expected a number and a unit (w, d, h, m, s) like "
-			 "14d, 12h or 1d12h",
-			 what, s);
+		yw_error(
+		    &pc->y, n,
+		    "invalid duration for %s: \"%.40s\"; expected a number and a unit (w, d, h, m, s) like "
+		    "14d, 12h or 1d12h",
+		    what, s);
 		return false;
 	}
 	return true;
@@ -159,7 +163,8 @@ static char *parse_url(struct pctx *pc, const struct yw_node *n, const char *wha
 	if (!s)
 		return NULL;
 	if ((strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) || strpbrk(s, " \t\r\n")) {
-		yw_error(&pc->y, n, "invalid URL for %s: \"%.60s\"; expected an https:// or http:// URL", what, s);
+		yw_error(&pc->y, n, "invalid URL for %s: \"%.60s\"; expected an https:// or http:// URL",
+			 what, s);
 		return NULL;
 	}
 	return yw_strdup(&pc->y, n, what);
@@ -175,7 +180,8 @@ static char *parse_glob(struct pctx *pc, const struct yw_node *n, const char *wh
 	if (!s)
 		return NULL;
 	if (!absolute && strchr(s, '/')) {
-		yw_error(&pc->y, n, "%s is matched against a file name: expected no '/', got \"%.80s\"", what, s);
+		yw_error(&pc->y, n, "%s is matched against a file name: expected no '/', got \"%.80s\"", what,
+			 s);
 		return NULL;
 	}
 	if (absolute) {
@@ -197,7 +203,8 @@ static char *parse_glob(struct pctx *pc, const struct yw_node *n, const char *wh
 	}
 	/* Paths are matched in absolute form, so a relative glob could never match. */
 	if (absolute && s[0] != '/' && s[0] != '*') {
-		yw_error(&pc->y, n, "%s must be an absolute path glob (start with '/' or '**/'), got \"%.80s\"", what,
+		yw_error(&pc->y, n,
+			 "%s must be an absolute path glob (start with '/' or '**/'), got \"%.80s\"", what,
 			 s);
 		return NULL;
 	}
@@ -209,7 +216,8 @@ static bool count_matcher(struct pctx *pc, const struct yw_node *n)
 	if (++pc->n_matchers <= TG_POLICY_MAX_MATCHERS)
 		return true;
 	if (!pc->matchers_over) {
-		yw_error(&pc->y, n, "too many matchers: the limit is %u executables, scripts and hosts in all tools",
+		yw_error(&pc->y, n,
+			 "too many matchers: the limit is %u executables, scripts and hosts in all tools",
 			 TG_POLICY_MAX_MATCHERS);
 		pc->matchers_over = true;
 	}
@@ -249,7 +257,8 @@ static bool parse_exe(struct pctx *pc, const struct yw_node *n, const char *what
 		return false;
 	}
 	if (present > 1) {
-		yw_error(&pc->y, n, "%s has more than one of name, path and sha256: write one entry for each", what);
+		yw_error(&pc->y, n, "%s has more than one of name, path and sha256: write one entry for each",
+			 what);
 		return false;
 	}
 	e->pos = n->pos;
@@ -259,7 +268,8 @@ static bool parse_exe(struct pctx *pc, const struct yw_node *n, const char *what
 			return false;
 		if (strchr(s, '/') || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || strlen(s) > 255) {
 			yw_error(&pc->y, which->val,
-				 "executable name \"%.80s\" must be a file name without '/' (use path: for a glob on "
+				 "executable name \"%.80s\" must be a file name without '/' (use path: for a "
+				 "glob on "
 				 "the full path)",
 				 s);
 			return false;
@@ -274,7 +284,8 @@ static bool parse_exe(struct pctx *pc, const struct yw_node *n, const char *what
 		if (!s)
 			return false;
 		if (strlen(s) != 64 || strspn(s, "0123456789abcdefABCDEF") != 64) {
-			yw_error(&pc->y, which->val, "invalid sha256 \"%.80s\": expected 64 hexadecimal digits", s);
+			yw_error(&pc->y, which->val,
+				 "invalid sha256 \"%.80s\": expected 64 hexadecimal digits", s);
 			return false;
 		}
 		e->kind = TG_EXE_SHA256;
@@ -289,7 +300,8 @@ static bool parse_exe(struct pctx *pc, const struct yw_node *n, const char *what
 	return e->value != NULL;
 }
 
-static bool parse_script(struct pctx *pc, const struct yw_node *n, const char *what, struct tg_script_match *sm)
+static bool parse_script(struct pctx *pc, const struct yw_node *n, const char *what,
+			 struct tg_script_match *sm)
 {
 	struct yw_key k[] = {{.name = "path"}};
 
@@ -302,7 +314,8 @@ static bool parse_script(struct pctx *pc, const struct yw_node *n, const char *w
 	return sm->path != NULL;
 }
 
-static bool parse_host_value(struct pctx *pc, const struct yw_node *n, const char *what, struct tg_host_match *h)
+static bool parse_host_value(struct pctx *pc, const struct yw_node *n, const char *what,
+			     struct tg_host_match *h)
 {
 	const char *s = yw_scalar(&pc->y, n, what);
 	bool wildcard = false;
@@ -333,7 +346,16 @@ static bool parse_host_value(struct pctx *pc, const struct yw_node *n, const cha
 				if (c.family)
 					inet_ntop(c.family, c.addr, net, sizeof(net));
 			}
-			yw_error(&pc->y, n, "host bits are set in CIDR \"%.60s\": did you mean %s/%u?", s, net, plen);
+			yw_error(&pc->y, n, "host bits are set in CIDR \"%.60s\": did you mean %s/%u?", s,
+				 net, plen);
+			return false;
+		}
+		if (r < 0 && !strchr(s, '/') && strchr(s, ':') == strrchr(s, ':')) {
+			/* One ':' is "name:port", never IPv6. */
+			yw_error(&pc->y, n,
+				 "invalid host \"%.80s\": a port is written as a mapping, like "
+				 "{host: api.example.com, ports: [443]}",
+				 s);
 			return false;
 		}
 		if (r < 0) {
@@ -393,7 +415,8 @@ static bool parse_host(struct pctx *pc, const struct yw_node *n, const char *wha
 	ports = k[1].val;
 	if (ports && yw_seq(&pc->y, ports, "ports")) {
 		if (ports->n == 0) {
-			yw_error(&pc->y, ports, "empty ports list: list at least one port, or remove ports: for all");
+			yw_error(&pc->y, ports,
+				 "empty ports list: list at least one port, or remove ports: for all");
 			ok = false;
 		}
 		h->ports = xcalloc(pc, ports->n, sizeof(*h->ports));
@@ -476,7 +499,8 @@ static void parse_match(struct pctx *pc, const struct yw_node *n, const char *tw
 	}
 	snprintf(what, sizeof(what), "%s.match", tw);
 	if (t->n_exes + t->n_scripts + t->n_hosts == 0 && pc->y.errors == errors_before)
-		yw_error(&pc->y, n, "%s matches nothing: expected entries under executables, scripts or hosts", what);
+		yw_error(&pc->y, n,
+			 "%s matches nothing: expected entries under executables, scripts or hosts", what);
 }
 
 /* ---------- exempt ---------- */
@@ -498,8 +522,8 @@ static bool valid_principal_name(const char *s)
 	return true;
 }
 
-static void parse_principals(struct pctx *pc, const struct yw_node *l, const char *what, struct tg_principal **ret,
-			     size_t *ret_n)
+static void parse_principals(struct pctx *pc, const struct yw_node *l, const char *what,
+			     struct tg_principal **ret, size_t *ret_n)
 {
 	struct tg_principal *v;
 	size_t n = 0;
@@ -532,7 +556,8 @@ static void parse_principals(struct pctx *pc, const struct yw_node *l, const cha
 			continue;
 		}
 		if (!valid_principal_name(s)) {
-			yw_error(&pc->y, e, "invalid name \"%.60s\" in %s: expected a user/group name or a number", s,
+			yw_error(&pc->y, e,
+				 "invalid name \"%.60s\" in %s: expected a user/group name or a number", s,
 				 what);
 			continue;
 		}
@@ -590,19 +615,19 @@ static void parse_tool(struct pctx *pc, const struct yw_node *n, size_t idx, str
 		K_ROLLOUT,
 	};
 	struct yw_key k[] = {
-		[K_ID] = {.name = "id"},
-		[K_NAME] = {.name = "name"},
-		[K_VENDOR] = {.name = "vendor"},
-		[K_ACTION] = {.name = "action"},
-		[K_EFFECTIVE] = {.name = "effective"},
-		[K_WARN] = {.name = "warn_before"},
-		[K_EXPIRES] = {.name = "expires"},
-		[K_ALT] = {.name = "alternative"},
-		[K_MESSAGE] = {.name = "message"},
-		[K_NOTICE] = {.name = "notice"},
-		[K_MATCH] = {.name = "match"},
-		[K_EXEMPT] = {.name = "exempt"},
-		[K_ROLLOUT] = {.name = "rollout"},
+	    [K_ID] = {.name = "id"},
+	    [K_NAME] = {.name = "name"},
+	    [K_VENDOR] = {.name = "vendor"},
+	    [K_ACTION] = {.name = "action"},
+	    [K_EFFECTIVE] = {.name = "effective"},
+	    [K_WARN] = {.name = "warn_before"},
+	    [K_EXPIRES] = {.name = "expires"},
+	    [K_ALT] = {.name = "alternative"},
+	    [K_MESSAGE] = {.name = "message"},
+	    [K_NOTICE] = {.name = "notice"},
+	    [K_MATCH] = {.name = "match"},
+	    [K_EXEMPT] = {.name = "exempt"},
+	    [K_ROLLOUT] = {.name = "rollout"},
 	};
 	char tw[48], what[96];
 	const char *id;
@@ -617,10 +642,11 @@ static void parse_tool(struct pctx *pc, const struct yw_node *n, size_t idx, str
 		snprintf(what, sizeof(what), "%s.id", tw);
 		id = yw_scalar(&pc->y, k[K_ID].val, what);
 		if (id && !valid_id(id))
-			yw_error(&pc->y, k[K_ID].val,
-				 "invalid tool id \"%.64s\": expected 1..64 lower-case letters, digits and '-' "
-				 "([a-z0-9-]+)",
-				 id);
+			yw_error(
+			    &pc->y, k[K_ID].val,
+			    "invalid tool id \"%.64s\": expected 1..64 lower-case letters, digits and '-' "
+			    "([a-z0-9-]+)",
+			    id);
 		else if (id)
 			t->id = yw_strdup(&pc->y, k[K_ID].val, what);
 	}
@@ -640,12 +666,13 @@ static void parse_tool(struct pctx *pc, const struct yw_node *n, size_t idx, str
 	if (k[K_WARN].val)
 		parse_duration_node(pc, k[K_WARN].val, what, &t->warn_before);
 	snprintf(what, sizeof(what), "%s.expires", tw);
-	if (k[K_EXPIRES].val && parse_instant_node(pc, k[K_EXPIRES].val, what, &t->expires) && t->effective.set &&
-	    t->expires.t <= t->effective.t) {
+	if (k[K_EXPIRES].val && parse_instant_node(pc, k[K_EXPIRES].val, what, &t->expires) &&
+	    t->effective.set && t->expires.t <= t->effective.t) {
 		char a[64], b[64];
 
 		yw_error(&pc->y, k[K_EXPIRES].val, "expires (%s) must be later than effective (%s)",
-			 tg_format_instant(&t->expires, a, sizeof(a)), tg_format_instant(&t->effective, b, sizeof(b)));
+			 tg_format_instant(&t->expires, a, sizeof(a)),
+			 tg_format_instant(&t->effective, b, sizeof(b)));
 	}
 	snprintf(what, sizeof(what), "%s.alternative", tw);
 	if (k[K_ALT].val)
@@ -709,7 +736,8 @@ static void parse_tools(struct pctx *pc, const struct yw_node *l, struct tg_poli
 		/* Quadratic, but bounded by TG_POLICY_MAX_TOOLS. */
 		for (size_t j = 0; j + 1 < p->n_tools; j++)
 			if (p->tools[j].id && strcmp(p->tools[j].id, t->id) == 0) {
-				yw_error_at(&pc->y, t->pos, "duplicate tool id \"%s\" (first defined at %u:%u)", t->id,
+				yw_error_at(&pc->y, t->pos,
+					    "duplicate tool id \"%s\" (first defined at %u:%u)", t->id,
 					    p->tools[j].pos.line, p->tools[j].pos.col);
 				break;
 			}
@@ -749,14 +777,16 @@ static void parse_root(struct pctx *pc, const struct yw_node *root, struct tg_po
 {
 	enum { K_API, K_KIND, K_META, K_DEFAULTS, K_TOOLS, K_INTERP };
 	struct yw_key k[] = {
-		[K_API] = {.name = "apiVersion"}, [K_KIND] = {.name = "kind"},     [K_META] = {.name = "metadata"},
-		[K_DEFAULTS] = {.name = "defaults"}, [K_TOOLS] = {.name = "tools"}, [K_INTERP] = {.name = "interpreters"},
+	    [K_API] = {.name = "apiVersion"}, [K_KIND] = {.name = "kind"},
+	    [K_META] = {.name = "metadata"},  [K_DEFAULTS] = {.name = "defaults"},
+	    [K_TOOLS] = {.name = "tools"},    [K_INTERP] = {.name = "interpreters"},
 	};
 	const char *s;
 
 	p->default_action = TG_ACTION_BLOCK;
 	if (root->kind != YW_MAP && !root->bad) {
-		yw_error(&pc->y, root, "expected a mapping with apiVersion: toolguard/v1 at the top of the policy, got %s",
+		yw_error(&pc->y, root,
+			 "expected a mapping with apiVersion: toolguard/v1 at the top of the policy, got %s",
 			 yw_describe(root));
 		return;
 	}
@@ -765,14 +795,16 @@ static void parse_root(struct pctx *pc, const struct yw_node *root, struct tg_po
 	if (yw_require(&pc->y, root, &k[K_API], "the policy", "expected apiVersion: toolguard/v1")) {
 		s = yw_scalar(&pc->y, k[K_API].val, "apiVersion");
 		if (s && strcmp(s, "toolguard/v1") != 0)
-			yw_error(&pc->y, k[K_API].val, "unsupported apiVersion \"%.40s\": expected toolguard/v1", s);
+			yw_error(&pc->y, k[K_API].val,
+				 "unsupported apiVersion \"%.40s\": expected toolguard/v1", s);
 	}
 	if (yw_require(&pc->y, root, &k[K_KIND], "the policy", "expected kind: Policy")) {
 		s = yw_scalar(&pc->y, k[K_KIND].val, "kind");
 		if (s && strcmp(s, "Policy") != 0)
 			yw_error(&pc->y, k[K_KIND].val, "unsupported kind \"%.40s\": expected Policy", s);
 	}
-	if (yw_require(&pc->y, root, &k[K_META], "the policy", "expected metadata: with name, serial, contact")) {
+	if (yw_require(&pc->y, root, &k[K_META], "the policy",
+		       "expected metadata: with name, serial, contact")) {
 		struct yw_key mk[] = {{.name = "name"}, {.name = "serial"}, {.name = "contact"}};
 		const struct yw_node *m = k[K_META].val;
 
@@ -795,8 +827,10 @@ static void parse_root(struct pctx *pc, const struct yw_node *root, struct tg_po
 			if (dk[1].val) {
 				struct yw_key nk[] = {{.name = "url"}};
 
-				if (yw_map(&pc->y, dk[1].val, "defaults.notice", nk, ARRAY_SIZE(nk)) && nk[0].val)
-					p->default_notice_url = parse_url(pc, nk[0].val, "defaults.notice.url");
+				if (yw_map(&pc->y, dk[1].val, "defaults.notice", nk, ARRAY_SIZE(nk)) &&
+				    nk[0].val)
+					p->default_notice_url =
+					    parse_url(pc, nk[0].val, "defaults.notice.url");
 			}
 		}
 	}
@@ -817,7 +851,8 @@ int tg_policy_parse(const char *buf, size_t len, const char *filename, struct tg
 		return -EINVAL;
 	if (len > TG_POLICY_MAX_BYTES) {
 		yw_error_at(&pc.y, (struct tg_pos){0, 0},
-			    "policy is %zu bytes, larger than the limit of %u bytes", len, TG_POLICY_MAX_BYTES);
+			    "policy is %zu bytes, larger than the limit of %u bytes", len,
+			    TG_POLICY_MAX_BYTES);
 		return -EINVAL;
 	}
 	r = yw_load(&pc.y, buf ? buf : "", len, &root);
@@ -840,7 +875,8 @@ int tg_policy_parse(const char *buf, size_t len, const char *filename, struct tg
 	p->source = strdup(pc.y.file);
 	if (!p->source)
 		pc.y.oom = true;
-	if (!pc.y.oom && pc.y.errors == 0 && EVP_Digest(buf ? buf : "", len, p->sha256, NULL, EVP_sha256(), NULL) != 1)
+	if (!pc.y.oom && pc.y.errors == 0 &&
+	    EVP_Digest(buf ? buf : "", len, p->sha256, NULL, EVP_sha256(), NULL) != 1)
 		pc.y.oom = true;
 	if (pc.y.oom || pc.y.errors) {
 		tg_policy_free(p);

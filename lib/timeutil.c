@@ -161,7 +161,8 @@ int tg_parse_duration(const char *s, int64_t *ret_seconds)
 				break;
 		if (u == sizeof(units) / sizeof(units[0]))
 			return -EINVAL;
-		if (__builtin_mul_overflow(v, units[u].mult, &part) || __builtin_add_overflow(total, part, &total))
+		if (__builtin_mul_overflow(v, units[u].mult, &part) ||
+		    __builtin_add_overflow(total, part, &total))
 			return -ERANGE;
 		next_unit = u + 1;
 		p++;
@@ -181,8 +182,9 @@ static const char *format_civil(int64_t t, int32_t off_min, char *buf, size_t le
 		return buf;
 	}
 	if (tm.tm_sec)
-		snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d %c%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off_min < 0 ? '-' : '+', a / 60, a % 60);
+		snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d %c%02d:%02d", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off_min < 0 ? '-' : '+',
+			 a / 60, a % 60);
 	else
 		snprintf(buf, len, "%04d-%02d-%02d %02d:%02d %c%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
 			 tm.tm_mday, tm.tm_hour, tm.tm_min, off_min < 0 ? '-' : '+', a / 60, a % 60);

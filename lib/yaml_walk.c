@@ -90,8 +90,8 @@ static void report_parser_error(struct yw_ctx *ctx, const yaml_parser_t *p, cons
 				    (unsigned)p->problem_value);
 		else if (p->problem_value >= 0)
 			yw_error_at(ctx, yw_offset_pos(buf, len, p->problem_offset),
-				    "invalid character U+%04X: %s; the file must be UTF-8 text", (unsigned)p->problem_value,
-				    problem);
+				    "invalid character U+%04X: %s; the file must be UTF-8 text",
+				    (unsigned)p->problem_value, problem);
 		else
 			yw_error_at(ctx, yw_offset_pos(buf, len, p->problem_offset),
 				    "invalid text: %s; the file must be UTF-8 text", problem);
@@ -99,8 +99,9 @@ static void report_parser_error(struct yw_ctx *ctx, const yaml_parser_t *p, cons
 	case YAML_SCANNER_ERROR:
 	case YAML_PARSER_ERROR:
 		if (p->context)
-			yw_error_at(ctx, mark_pos(p->problem_mark), "YAML syntax error: %s (%s started at %zu:%zu)",
-				    problem, p->context, p->context_mark.line + 1, p->context_mark.column + 1);
+			yw_error_at(ctx, mark_pos(p->problem_mark),
+				    "YAML syntax error: %s (%s started at %zu:%zu)", problem, p->context,
+				    p->context_mark.line + 1, p->context_mark.column + 1);
 		else
 			yw_error_at(ctx, mark_pos(p->problem_mark), "YAML syntax error: %s", problem);
 		break;
@@ -182,9 +183,10 @@ int yw_load(struct yw_ctx *ctx, const char *buf, size_t len, struct yw_node **re
 			break;
 		case YAML_DOCUMENT_START_EVENT:
 			if (++docs > 1) {
-				yw_error_at(ctx, mark_pos(ev.start_mark),
-					    "a second YAML document is not allowed: the file must hold exactly one "
-					    "document (remove this '---' and what follows, or merge it)");
+				yw_error_at(
+				    ctx, mark_pos(ev.start_mark),
+				    "a second YAML document is not allowed: the file must hold exactly one "
+				    "document (remove this '---' and what follows, or merge it)");
 				r = -EINVAL;
 				done = true;
 			}
@@ -206,7 +208,7 @@ int yw_load(struct yw_ctx *ctx, const char *buf, size_t len, struct yw_node **re
 			break;
 		case YAML_SCALAR_EVENT: {
 			bool ok = check_props(ctx, ev.start_mark, ev.data.scalar.anchor, ev.data.scalar.tag,
-					       &anchor_seen);
+					      &anchor_seen);
 			size_t slen = ev.data.scalar.length;
 
 			node = calloc(1, sizeof(*node));
@@ -217,8 +219,9 @@ int yw_load(struct yw_ctx *ctx, const char *buf, size_t len, struct yw_node **re
 			node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 			node->bad = !ok;
 			if (slen > TG_POLICY_MAX_STRING) {
-				yw_error_at(ctx, node->pos, "string of %zu bytes is longer than the limit of %u bytes",
-					    slen, TG_POLICY_MAX_STRING);
+				yw_error_at(ctx, node->pos,
+					    "string of %zu bytes is longer than the limit of %u bytes", slen,
+					    TG_POLICY_MAX_STRING);
 				node->bad = true;
 				slen = 0;
 			} else if (memchr(ev.data.scalar.value, '\0', slen)) {
@@ -245,7 +248,8 @@ int yw_load(struct yw_ctx *ctx, const char *buf, size_t len, struct yw_node **re
 
 			if (depth >= TG_POLICY_MAX_DEPTH) {
 				yw_error_at(ctx, mark_pos(ev.start_mark),
-					    "nesting deeper than %u levels is not allowed", TG_POLICY_MAX_DEPTH);
+					    "nesting deeper than %u levels is not allowed",
+					    TG_POLICY_MAX_DEPTH);
 				r = -EINVAL;
 				done = true;
 				break;
@@ -273,7 +277,8 @@ int yw_load(struct yw_ctx *ctx, const char *buf, size_t len, struct yw_node **re
 			if (!node) {
 				r = -ENOMEM;
 			} else if (++nodes > YW_MAX_NODES) {
-				yw_error_at(ctx, node->pos, "too many YAML values (more than %u)", YW_MAX_NODES);
+				yw_error_at(ctx, node->pos, "too many YAML values (more than %u)",
+					    YW_MAX_NODES);
 				yw_free(node);
 				r = -EINVAL;
 			} else if (depth == 0 && root) {
@@ -284,7 +289,8 @@ int yw_load(struct yw_ctx *ctx, const char *buf, size_t len, struct yw_node **re
 				yw_free(node);
 				r = -ENOMEM;
 			}
-			if (r == 0 && (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT))
+			if (r == 0 &&
+			    (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT))
 				stack[depth++] = node;
 			if (r < 0)
 				done = true;
@@ -308,8 +314,8 @@ bool yw_is_null(const struct yw_node *n)
 {
 	if (!n || n->kind != YW_SCALAR || !n->plain || n->bad)
 		return false;
-	return n->len == 0 || strcmp(n->s, "~") == 0 || strcmp(n->s, "null") == 0 || strcmp(n->s, "Null") == 0 ||
-	       strcmp(n->s, "NULL") == 0;
+	return n->len == 0 || strcmp(n->s, "~") == 0 || strcmp(n->s, "null") == 0 ||
+	       strcmp(n->s, "Null") == 0 || strcmp(n->s, "NULL") == 0;
 }
 
 static bool is_plain_number(const struct yw_node *n)
@@ -398,12 +404,13 @@ bool yw_map(struct yw_ctx *ctx, const struct yw_node *n, const char *what, struc
 			for (size_t j = 0; j < n_keys && off < sizeof(list); j++)
 				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", j ? ", " : "",
 							keys[j].name);
-			yw_error(ctx, k, "unknown key \"%.64s\" in %s; expected one of: %s", k->s, what, list);
+			yw_error(ctx, k, "unknown key \"%.64s\" in %s; expected one of: %s", k->s, what,
+				 list);
 			continue;
 		}
 		if (slot->key) {
-			yw_error(ctx, k, "duplicate key \"%s\" in %s (first at %u:%u)", k->s, what, slot->key->pos.line,
-				 slot->key->pos.col);
+			yw_error(ctx, k, "duplicate key \"%s\" in %s (first at %u:%u)", k->s, what,
+				 slot->key->pos.line, slot->key->pos.col);
 			continue;
 		}
 		slot->key = k;
@@ -471,7 +478,8 @@ bool yw_uint(struct yw_ctx *ctx, const struct yw_node *n, const char *what, uint
 		return false;
 	}
 	if (!n->plain) {
-		yw_error(ctx, n, "expected a non-negative integer for %s, got a quoted string (remove the quotes)",
+		yw_error(ctx, n,
+			 "expected a non-negative integer for %s, got a quoted string (remove the quotes)",
 			 what);
 		return false;
 	}
@@ -481,7 +489,8 @@ bool yw_uint(struct yw_ctx *ctx, const struct yw_node *n, const char *what, uint
 	}
 	for (const char *p = n->s; *p; p++) {
 		if (*p < '0' || *p > '9') {
-			yw_error(ctx, n, "expected a non-negative decimal integer for %s, got \"%.40s\"", what, n->s);
+			yw_error(ctx, n, "expected a non-negative decimal integer for %s, got \"%.40s\"",
+				 what, n->s);
 			return false;
 		}
 		if (v > (UINT64_MAX - 9) / 10 || v * 10 + (uint64_t)(*p - '0') > max) {
@@ -553,7 +562,8 @@ int yw_read_file(const char *path, const char *what, char **ret_buf, size_t *ret
 			char *nb;
 
 			if (ncap <= cap) {
-				tg_diags_add(diags, path, nopos, "file is larger than the limit of %u bytes for a %s",
+				tg_diags_add(diags, path, nopos,
+					     "file is larger than the limit of %u bytes for a %s",
 					     TG_POLICY_MAX_BYTES, what);
 				r = -EFBIG;
 				goto out;

@@ -45,7 +45,7 @@ int yw_load(struct yw_ctx *ctx, const char *buf, size_t len, struct yw_node **re
 void yw_free(struct yw_node *n);
 
 __attribute__((format(printf, 3, 4))) void yw_error_at(struct yw_ctx *ctx, struct tg_pos pos, const char *fmt,
-							 ...);
+						       ...);
 #define yw_error(ctx, node, ...) yw_error_at((ctx), (node)->pos, __VA_ARGS__)
 
 /* "a mapping", "a list", "a string", "nothing (null)" ... for messages. */
@@ -61,7 +61,8 @@ struct yw_key {
 /* Check that n is a mapping (else report "expected a mapping for WHAT") and sort its
  * entries into keys[] by name; reports unknown keys (with the list of valid ones),
  * duplicate keys and non-string keys. Returns false when n is not a mapping. */
-bool yw_map(struct yw_ctx *ctx, const struct yw_node *n, const char *what, struct yw_key *keys, size_t n_keys);
+bool yw_map(struct yw_ctx *ctx, const struct yw_node *n, const char *what, struct yw_key *keys,
+	    size_t n_keys);
 /* The entry for name in keys[] (as filled by yw_map). */
 const struct yw_key *yw_key_find(const struct yw_key *keys, size_t n_keys, const char *name);
 /* Report "missing key NAME in WHAT" at the mapping's position when absent; true when present. */

@@ -1,1 +1,46 @@
-# tests/fuzz: filled in by its owner
+# tests/fuzz: libFuzzer targets for the policy and configuration parsers.
+# `make fuzz` builds them with $(FUZZ_CC) (clang) and the parser sources compiled
+# with the same sanitizer flags (not lib/libtoolguard.a, which has the normal ones).
+# tests/fuzz/run-fuzz.sh SECONDS runs them; fuzz-smoke.sh is the short run in TESTS.
+FUZZ_TARGETS = tests/fuzz/fuzz_policy tests/fuzz/fuzz_config
+FUZZ_LIB_SRCS = \
+	$(top_srcdir)/lib/diag.c \
+	$(top_srcdir)/lib/timeutil.c \
+	$(top_srcdir)/lib/netaddr.c \
+	$(top_srcdir)/lib/yaml_walk.c \
+	$(top_srcdir)/lib/glob.c \
+	$(top_srcdir)/lib/policy_parse.c \
+	$(top_srcdir)/lib/config.c
+FUZZ_DEPS = $(FUZZ_LIB_SRCS) $(top_srcdir)/lib/policy.h $(top_srcdir)/lib/yaml_walk.h \
+	$(top_srcdir)/lib/paths.h config.h
+FUZZ_CPPFLAGS = -include $(top_builddir)/config.h -I$(top_srcdir)/lib -D_GNU_SOURCE \
+	-DSYSCONFDIR='"$(sysconfdir)"' -DLOCALSTATEDIR='"$(localstatedir)"' \
+	-DRUNSTATEDIR='"$(runstatedir)"' -DPKGDATADIR='"$(pkgdatadir)"'
+FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined $(YAML_CFLAGS) $(OPENSSL_CFLAGS)
+FUZZ_LIBS = $(YAML_LIBS) $(OPENSSL_LIBS)
+
+tests/fuzz/fuzz_policy: $(top_srcdir)/tests/fuzz/fuzz_policy.c $(FUZZ_DEPS)
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -o $@ \
+		$(top_srcdir)/tests/fuzz/fuzz_policy.c $(FUZZ_LIB_SRCS) $(FUZZ_LIBS)
+
+tests/fuzz/fuzz_config: $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_DEPS)
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -o $@ \
+		$(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIB_SRCS) $(FUZZ_LIBS)
+
+fuzz: $(FUZZ_TARGETS)
+.PHONY: fuzz
+
+CLEANFILES += $(FUZZ_TARGETS)
+
+EXTRA_DIST += \
+	tests/fuzz/fuzz_policy.c \
+	tests/fuzz/fuzz_config.c \
+	tests/fuzz/policy.dict \
+	tests/fuzz/run-fuzz.sh \
+	tests/fuzz/corpus
+
+dist_check_SCRIPTS += tests/fuzz/fuzz-smoke.sh
+TESTS += tests/fuzz/fuzz-smoke.sh

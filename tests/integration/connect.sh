@@ -63,6 +63,7 @@ PY
 
 "$PYTHON" "$TG_TMP/server.py" 127.0.0.1:$port 127.77.1.1:$port "[fd77::1]:$port" "[::1]:$port" \
 	127.78.0.1:9 127.78.0.1:10 >"$TG_TMP/server.out" 2>&1 &
+bg_pid $!
 for ((i = 0; i < 50; i++)); do grep -q listening "$TG_TMP/server.out" && break; sleep 0.1; done
 grep -q listening "$TG_TMP/server.out" || { diag_file "$TG_TMP/server.out"; bail "test listeners did not start"; }
 

@@ -62,26 +62,44 @@ expect_runs "name: qwen --version" "$qwen_re" "$TG_TMP/p-name.yaml" -- "$qwen" -
 stop_daemon
 tg_unload
 
-# 2. by path glob under the temp prefix
-policy "$TG_TMP/p-path.yaml" "        - path: \"$nm/@anthropic-ai/claude-code*/**\""
+# 2a. by path glob under the temp prefix, a prefix form ("DIR/**")
+policy "$TG_TMP/p-path.yaml" "        - path: \"$nm/@anthropic-ai/**\""
 start_or_bail "$TG_TMP/p-path.yaml"
-expect_blocked "path: bin/claude.exe --version" claude-code "$TG_TMP/p-path.yaml" -- "$bin_exe" --version
-expect_blocked "path: .bin/claude symlink --version" claude-code "$TG_TMP/p-path.yaml" -- "$bin_link" --version
-expect_blocked "path: hardlink in platform package --version" claude-code "$TG_TMP/p-path.yaml" -- "$plat" --version
-expect_runs "path: qwen --version" "$qwen_re" "$TG_TMP/p-path.yaml" -- "$qwen" --version
+expect_blocked "path DIR/**: bin/claude.exe --version" claude-code "$TG_TMP/p-path.yaml" -- "$bin_exe" --version
+expect_blocked "path DIR/**: .bin/claude symlink --version" claude-code "$TG_TMP/p-path.yaml" -- "$bin_link" --version
+expect_blocked "path DIR/**: hardlink in platform package --version" claude-code "$TG_TMP/p-path.yaml" -- "$plat" --version
+expect_runs "path DIR/**: qwen --version" "$qwen_re" "$TG_TMP/p-path.yaml" -- "$qwen" --version
 stop_daemon
 tg_unload
 
-# 3. by sha256: a renamed copy made while the daemon runs (and one made before)
+# 2b. the same with the glob form of the example policy (wildcards inside:
+# the daemon must find the files, here outside the usual install locations)
+policy "$TG_TMP/p-glob.yaml" "        - path: \"$TG_TMP/**/node_modules/@anthropic-ai/claude-code*/**\""
+start_or_bail "$TG_TMP/p-glob.yaml"
+expect_blocked "path **/claude-code*/**: bin/claude.exe --version" claude-code "$TG_TMP/p-glob.yaml" -- "$bin_exe" --version
+expect_blocked "path **/claude-code*/**: .bin/claude symlink --version" claude-code "$TG_TMP/p-glob.yaml" -- "$bin_link" --version
+expect_blocked "path **/claude-code*/**: hardlink in platform package --version" claude-code "$TG_TMP/p-glob.yaml" -- "$plat" --version
+expect_runs "path **/claude-code*/**: qwen --version" "$qwen_re" "$TG_TMP/p-glob.yaml" -- "$qwen" --version
+stop_daemon
+tg_unload
+
+# 3. by sha256: renamed copies anywhere (here the temp dir, made before and
+# after the daemon starts), and in a directory the daemon is told to scan
+# (TOOLGUARD_SCAN_EXTRA): tells "not found" apart from "not enforced".
 sum=$(sha256sum "$bin_exe" | cut -d' ' -f1)
 diag "sha256 of claude.exe: $sum"
+mkdir -p "$TG_TMP/scanned"
 cp "$bin_exe" "$TG_TMP/xyz-before"
+cp "$bin_exe" "$TG_TMP/scanned/xyz-before"
 policy "$TG_TMP/p-sha.yaml" "        - sha256: $sum"
-start_or_bail "$TG_TMP/p-sha.yaml"
+TOOLGUARD_SCAN_EXTRA=$TG_TMP/scanned start_or_bail "$TG_TMP/p-sha.yaml"
 cp "$bin_exe" "$TG_TMP/xyz-renamed"
+cp "$bin_exe" "$TG_TMP/scanned/xyz-after"
 sleep 2 # a new file is hashed by the daemon's watcher: allow it a moment
-expect_blocked "sha256: copy renamed xyz-renamed (made after start)" claude-code "$TG_TMP/p-sha.yaml" -- "$TG_TMP/xyz-renamed" --version
-expect_blocked "sha256: copy xyz-before (made before start)" claude-code "$TG_TMP/p-sha.yaml" -- "$TG_TMP/xyz-before" --version
+expect_blocked "sha256: copy $TG_TMP/xyz-renamed (made after start)" claude-code "$TG_TMP/p-sha.yaml" -- "$TG_TMP/xyz-renamed" --version
+expect_blocked "sha256: copy $TG_TMP/xyz-before (made before start)" claude-code "$TG_TMP/p-sha.yaml" -- "$TG_TMP/xyz-before" --version
+expect_blocked "sha256: copy in a scanned dir (made before start)" claude-code "$TG_TMP/p-sha.yaml" -- "$TG_TMP/scanned/xyz-before" --version
+expect_blocked "sha256: copy in a scanned dir (made after start)" claude-code "$TG_TMP/p-sha.yaml" -- "$TG_TMP/scanned/xyz-after" --version
 expect_blocked "sha256: .bin/claude symlink" claude-code "$TG_TMP/p-sha.yaml" -- "$bin_link" --version
 expect_runs "sha256: qwen --version" "$qwen_re" "$TG_TMP/p-sha.yaml" -- "$qwen" --version
 stop_daemon

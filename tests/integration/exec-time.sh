@@ -91,8 +91,12 @@ else
 	fail "monitor mode: event {verdict would-block, tool monitored-tool, pid $RUN_PID}"
 	diag_file "$TG_EVENTS" 5
 fi
-# The policy says block; monitor mode (a daemon setting) only softens it.
-ref_agrees "monitor mode (policy verdict)" 1 monitored-tool "$pol2" -- "$bin2" monitored
+if ref_test "$pol2" --mode monitor -- "$bin2" monitored; then
+	[ "$REF_RC" -eq 0 ] && grep -q '^would-block: monitored-tool' <<<"$REF_OUT"
+	ok $? "monitor mode: toolctl test --mode monitor agrees: would-block, runs (exit $REF_RC: $(head -n1 <<<"$REF_OUT"))"
+else
+	skip "monitor mode: toolctl test agrees" "cli/toolctl not built"
+fi
 stop_daemon
 
 done_testing

@@ -15,9 +15,15 @@
 # TG_IT_TIMEOUT (seconds for one test file, default 300),
 # TOOLGUARD_SKIP_KERNEL_TESTS=1 (skip all of these, e.g. in distcheck).
 
-# Re-run the whole test under timeout(1), once.
+# One integration test at a time on a machine (they share the pins): take the
+# lock (fd 9, inherited), then re-run the whole test under timeout(1), once.
+TG_LOCK=/run/lock/toolguard-integration.lock
 if [ -z "${TG_IT_UNDER_TIMEOUT:-}" ]; then
 	export TG_IT_UNDER_TIMEOUT=1
+	if [ "$(id -u)" = 0 ] && [ "${TOOLGUARD_SKIP_KERNEL_TESTS:-0}" != 1 ] && command -v flock >/dev/null &&
+		mkdir -p "${TG_LOCK%/*}" && exec 9>>"$TG_LOCK"; then
+		flock -w 1800 9 || { echo "1..0 # SKIP another integration test held $TG_LOCK for 30 min"; exit 0; }
+	fi
 	exec timeout -k 20 "${TG_IT_TIMEOUT:-300}" bash "$0" "$@"
 fi
 
@@ -28,9 +34,8 @@ export LC_ALL=C
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 TOOLGUARDD=$top_builddir/daemon/toolguardd
 TOOLCTL=$top_builddir/cli/toolctl
-TG_PIN_DIR=/sys/fs/bpf/toolguard
+TG_PIN_DIR=${TG_IT_PIN_DIR:-/sys/fs/bpf/toolguard} # override only to test this harness with a fake daemon
 TG_TOOLS_DIR=${TG_TOOLS_DIR:-/var/cache/toolguard-tests/npm}
-TG_LOCK=/run/lock/toolguard-integration.lock
 # The system python (other users must be able to run it too).
 if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=$(command -v python3 || echo python3); fi
 
@@ -42,6 +47,7 @@ TG_DAEMON_PID=
 TG_DAEMON_LOG=
 TG_EVENTS=
 TG_CONF=
+TG_NOTIFY_SKIP=0
 TG_BACKEND=unknown
 TG_CLEANUPS=()
 
@@ -118,20 +124,17 @@ require_bpf() {
 		echo "not ok 1 - $TOOLGUARDD exists # build it first (make)"
 		exit 1
 	fi
-	tg_lock
 	tg_check_foreign
 }
 
-# One integration test at a time: they share the pins and the machine.
-tg_lock() {
-	mkdir -p "$(dirname "$TG_LOCK")"
-	exec 9>>"$TG_LOCK"
-	flock -w 600 9 || skip_all "another integration test held $TG_LOCK for 10 minutes"
-}
-
 # Never unload a toolguard that someone else loaded.
+# TG_IT_FOREIGN_WAIT=SECONDS: wait that long for it to go (shared dev machines).
 tg_check_foreign() {
-	local p
+	local p i
+	for ((i = 0; i < ${TG_IT_FOREIGN_WAIT:-0}; i++)); do
+		pgrep -x toolguardd >/dev/null || [ -e "$TG_PIN_DIR" ] || break
+		sleep 1
+	done
 	for p in $(pgrep -x toolguardd 2>/dev/null); do
 		skip_all "a toolguardd (pid $p: $(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null)) is already running: stop it first"
 	done
@@ -152,6 +155,13 @@ require_ai_tools() {
 }
 
 # ---------- temp dir, cleanup, watchdog ----------
+
+# A helper process of this test (listener, loop): disowned (no job notices),
+# killed by the cleanup, or by the watchdog if the test shell dies.
+bg_pid() {
+	echo "$1" >>"$TG_TMP/bg.pids"
+	disown "$1" 2>/dev/null
+}
 
 # Run at cleanup, last registered first.
 on_cleanup() { TG_CLEANUPS+=("$*"); }
@@ -174,6 +184,8 @@ tg_cleanup() {
 		eval "${TG_CLEANUPS[i]}" >/dev/null 2>&1
 	done
 	# Kill whatever this test still has running (listeners, loops).
+	[ -f "$TG_TMP/bg.pids" ] && kill -KILL $(cat "$TG_TMP/bg.pids") 2>/dev/null
+	rm -f "$TG_TMP/bg.pids"
 	pkill -KILL -P $$ 2>/dev/null
 	[ -n "$TG_TMP" ] && [ "${TG_IT_KEEP:-0}" != 1 ] && rm -rf "$TG_TMP"
 	return $rc
@@ -197,12 +209,13 @@ setup_tmp() {
 	# still there (the trap removes it last).
 	setsid bash -c '
 		while kill -0 '"$$"' 2>/dev/null; do sleep 1; done
+		[ -f "'"$TG_TMP"'/bg.pids" ] && kill -KILL $(cat "'"$TG_TMP"'/bg.pids")
 		if [ -e "'"$TG_TMP"'/.loaded" ]; then
 			[ -f "'"$TG_TMP"'/daemon.pid" ] && kill -9 "$(cat "'"$TG_TMP"'/daemon.pid")"
 			timeout 30 "'"$TOOLGUARDD"'" --unload
 			rm -rf "'"$TG_PIN_DIR"'"
 			rm -rf "'"$TG_TMP"'"
-		fi' </dev/null >/dev/null 2>&1 &
+		fi' </dev/null >/dev/null 2>&1 9>&- &
 	disown $! 2>/dev/null
 }
 
@@ -225,18 +238,49 @@ control:
 EOF
 }
 
+# The daemon says it is ready the systemd way (sd_notify READY=1 with a STATUS
+# line): a datagram listener in the temp dir collects those messages.
+TG_NOTIFY_LOG=
+start_notify_listener() {
+	[ -n "$TG_NOTIFY_LOG" ] && return 0
+	TG_NOTIFY_LOG=$TG_TMP/notify.log
+	: >"$TG_NOTIFY_LOG"
+	"$PYTHON" - "$TG_TMP/notify.sock" "$TG_NOTIFY_LOG" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    out.write("listening\n")
+    out.flush()
+    while True:
+        msg = s.recv(65536).decode(errors="replace")
+        out.write(msg.replace("\n", " ") + "\n")
+        out.flush()
+PY
+	bg_pid $!
+	local i
+	for ((i = 0; i < 50; i++)); do
+		grep -q listening "$TG_NOTIFY_LOG" && return 0
+		sleep 0.1
+	done
+	bail "the sd_notify listener did not start"
+}
+
 # start_daemon POLICY [EXTRA ARGS...]: start toolguardd in the background and
-# wait until it has loaded the policy. Returns 1 (with diag lines) when it does
-# not get there.
+# wait until it is ready (READY=1) and enforcing that policy. Returns 1 (with
+# diag lines) when it does not get there.
 start_daemon() {
 	local policy=$1 i
 	shift
+	start_notify_listener
 	TG_EVENTS=$TG_TMP/events.jsonl
 	TG_CONF=$TG_TMP/toolguard.conf
 	TG_DAEMON_LOG=$TG_TMP/daemon.$(date +%s%N).log
 	write_config "$TG_CONF" "$policy"
 	touch "$TG_TMP/.loaded"
-	"$TOOLGUARDD" --config "$TG_CONF" --policy "$policy" --foreground "$@" >"$TG_DAEMON_LOG" 2>&1 &
+	TG_NOTIFY_SKIP=$(wc -l <"$TG_NOTIFY_LOG") # readiness: only messages from this start
+	NOTIFY_SOCKET=$TG_TMP/notify.sock "$TOOLGUARDD" --config "$TG_CONF" --policy "$policy" --foreground "$@" \
+		>"$TG_DAEMON_LOG" 2>&1 9>&- &
 	TG_DAEMON_PID=$!
 	echo "$TG_DAEMON_PID" >"$TG_TMP/daemon.pid"
 	for ((i = 0; i < 300; i++)); do # 30 s
@@ -251,20 +295,30 @@ start_daemon() {
 		sleep 0.1
 	done
 	if ! daemon_ready; then
-		diag "toolguardd did not report the policy loaded within 30 s"
+		diag "toolguardd did not report READY=1 within 30 s"
 		diag_file "$TG_DAEMON_LOG" 30
 		return 1
 	fi
 	TG_BACKEND=$(sed -n 's/.*exec[ _-]backend[=: "]*\([a-z_]*\).*/\1/p' "$TG_DAEMON_LOG" | head -n1)
 	[ -n "$TG_BACKEND" ] || TG_BACKEND=unknown
 	echo "# backend: $TG_BACKEND"
-	return 0
+	local status
+	status=$(daemon_status)
+	diag "daemon: $status"
+	case $status in
+	*"enforcing policy "* | *"monitoring policy "*) return 0 ;;
+	esac
+	diag "toolguardd is ready but not on the test's policy $policy"
+	diag_file "$TG_DAEMON_LOG" 30
+	return 1
 }
 
-# Ready = the policy-loaded event is in the events log (or the daemon says so).
 daemon_ready() {
-	grep -qE '"kind": *"policy"' "$TG_EVENTS" 2>/dev/null && return 0
-	grep -qiE '(^|[^a-z])ready([^a-z]|$)|policy loaded' "$TG_DAEMON_LOG" 2>/dev/null
+	tail -n +$((TG_NOTIFY_SKIP + 1)) "$TG_NOTIFY_LOG" 2>/dev/null | grep -q 'READY=1'
+}
+# The STATUS= the daemon sent with READY=1.
+daemon_status() {
+	tail -n +$((TG_NOTIFY_SKIP + 1)) "$TG_NOTIFY_LOG" | grep 'READY=1' | tail -n1 | sed -n 's/.*STATUS=//p'
 }
 
 stop_daemon() {
@@ -306,7 +360,7 @@ run_cmd() {
 	RUN_ERR=$TG_TMP/run$run_seq.err
 	timeout -k 5 60 "$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null &
 	RUN_PID=$!
-	wait "$RUN_PID"
+	wait "$RUN_PID" 2>/dev/null # no "Killed" job notice
 	RUN_RC=$?
 }
 # timeout(1) forks: for the pid of the exec itself, run without it (exec fails fast or the program is quick).
@@ -316,7 +370,7 @@ run_direct() {
 	RUN_ERR=$TG_TMP/run$run_seq.err
 	"$@" >"$RUN_OUT" 2>"$RUN_ERR" </dev/null &
 	RUN_PID=$!
-	wait "$RUN_PID"
+	wait "$RUN_PID" 2>/dev/null # no "Killed" job notice
 	RUN_RC=$?
 }
 

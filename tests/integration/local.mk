@@ -7,6 +7,7 @@ integration_tests = \
 	tests/integration/exec-scripts.sh \
 	tests/integration/exec-exempt.sh \
 	tests/integration/exec-time.sh \
+	tests/integration/exec-hash.sh \
 	tests/integration/connect.sh \
 	tests/integration/persist.sh
 

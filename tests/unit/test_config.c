@@ -160,27 +160,29 @@ static void test_errors(void **state)
 		uint32_t line, col;
 		const char *frag;
 	} cases[] = {
-		{"mode: block\n", 1, 7, "invalid mode \"block\": expected enforce or monitor"},
-		{"mood: enforce\n", 1, 1, "unknown key \"mood\" in the configuration"},
-		{"policy:\n  interval: 10\n", 2, 13, "invalid duration for policy.interval"},
-		{"policy:\n  interval: 5s\n", 2, 13, "out of range"},
-		{"policy:\n  interval: 31d\n", 2, 13, "out of range"},
-		{"policy:\n  url: http://policy.example/p.yaml\n", 2, 8, "policy.url must be an https:// URL"},
-		{"policy:\n  file: policy.yaml\n", 2, 9, "policy.file must be an absolute path"},
-		{"policy:\n  cache: [a]\n", 2, 10, "expected a string for policy.cache, got a list"},
-		{"policy:\n  refresh: 1m\n", 2, 3, "unknown key \"refresh\" in policy"},
-		{"policy: /etc/p.yaml\n", 1, 9, "expected a mapping (key: value) for policy, got a string"},
-		{"notices:\n  tty: yes\n", 2, 8, "expected true or false for notices.tty"},
-		{"notices:\n  tty: \"true\"\n", 2, 8, "expected true or false for notices.tty"},
-		{"events:\n  log: \n", 2, 7, "missing value for events.log"},
-		{"control:\n  admin_group: a b\n", 2, 16, "invalid control.admin_group"},
-		{"control:\n  socket: x\n  socket: /y\n", 3, 3, "duplicate key \"socket\" in control (first at 2:3)"},
-		{"mode: enforce\nmode: monitor\n", 2, 1, "duplicate key \"mode\""},
-		{"- mode: enforce\n", 1, 1, "expected a mapping (mode:, policy:, ...) at the top of the configuration"},
-		{"mode: &m enforce\n", 1, 7, "aliases are not allowed"},
-		{"mode: enforce\n---\nmode: monitor\n", 2, 1, "a second YAML document is not allowed"},
-		{"mode: [enforce\n", 2, 1, "YAML syntax error"},
-		{"mode: \"\xc3\x28\"\n", 1, 9, "invalid UTF-8"},
+	    {"mode: block\n", 1, 7, "invalid mode \"block\": expected enforce or monitor"},
+	    {"mood: enforce\n", 1, 1, "unknown key \"mood\" in the configuration"},
+	    {"policy:\n  interval: 10\n", 2, 13, "invalid duration for policy.interval"},
+	    {"policy:\n  interval: 5s\n", 2, 13, "out of range"},
+	    {"policy:\n  interval: 31d\n", 2, 13, "out of range"},
+	    {"policy:\n  url: http://policy.example/p.yaml\n", 2, 8, "policy.url must be an https:// URL"},
+	    {"policy:\n  file: policy.yaml\n", 2, 9, "policy.file must be an absolute path"},
+	    {"policy:\n  cache: [a]\n", 2, 10, "expected a string for policy.cache, got a list"},
+	    {"policy:\n  refresh: 1m\n", 2, 3, "unknown key \"refresh\" in policy"},
+	    {"policy: /etc/p.yaml\n", 1, 9, "expected a mapping (key: value) for policy, got a string"},
+	    {"notices:\n  tty: yes\n", 2, 8, "expected true or false for notices.tty"},
+	    {"notices:\n  tty: \"true\"\n", 2, 8, "expected true or false for notices.tty"},
+	    {"events:\n  log: \n", 2, 7, "missing value for events.log"},
+	    {"control:\n  admin_group: a b\n", 2, 16, "invalid control.admin_group"},
+	    {"control:\n  socket: x\n  socket: /y\n", 3, 3,
+	     "duplicate key \"socket\" in control (first at 2:3)"},
+	    {"mode: enforce\nmode: monitor\n", 2, 1, "duplicate key \"mode\""},
+	    {"- mode: enforce\n", 1, 1,
+	     "expected a mapping (mode:, policy:, ...) at the top of the configuration"},
+	    {"mode: &m enforce\n", 1, 7, "aliases are not allowed"},
+	    {"mode: enforce\n---\nmode: monitor\n", 2, 1, "a second YAML document is not allowed"},
+	    {"mode: [enforce\n", 2, 1, "YAML syntax error"},
+	    {"mode: \"\xc3\x28\"\n", 1, 9, "invalid UTF-8"},
 	};
 	struct tg_diags d = {0};
 
@@ -257,10 +259,10 @@ static void test_load_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),   cmocka_unit_test(test_empty_is_defaults),
-		cmocka_unit_test(test_full),       cmocka_unit_test(test_partial_keeps_defaults),
-		cmocka_unit_test(test_errors),     cmocka_unit_test(test_all_errors_reported),
-		cmocka_unit_test(test_load_file),
+	    cmocka_unit_test(test_defaults),  cmocka_unit_test(test_empty_is_defaults),
+	    cmocka_unit_test(test_full),      cmocka_unit_test(test_partial_keeps_defaults),
+	    cmocka_unit_test(test_errors),    cmocka_unit_test(test_all_errors_reported),
+	    cmocka_unit_test(test_load_file),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

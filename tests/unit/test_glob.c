@@ -395,6 +395,126 @@ static void test_reduce_agrees(void **state)
 	}
 }
 
+/*
+ * Reference matcher for the differential test: plain recursion straight
+ * from the definition (exponential, fine for short strings). Understands
+ * only what gen_pattern() writes.
+ */
+static bool ref_match(const char *p, const char *s)
+{
+	if (!*p)
+		return !*s;
+	if (strncmp(p, "**/", 3) == 0) {
+		/* nothing, or anything ending in '/' */
+		if (ref_match(p + 3, s))
+			return true;
+		for (const char *q = s; *q; q++)
+			if (*q == '/' && ref_match(p + 3, q + 1))
+				return true;
+		return false;
+	}
+	if (strcmp(p, "**") == 0)
+		return true;
+	if (*p == '*') {
+		for (const char *q = s;; q++) {
+			if (ref_match(p + 1, q))
+				return true;
+			if (!*q || *q == '/')
+				return false;
+		}
+	}
+	if (strncmp(p, "[ab]", 4) == 0)
+		return (*s == 'a' || *s == 'b') && ref_match(p + 4, s + 1);
+	if (strncmp(p, "[!a]", 4) == 0)
+		return *s && *s != 'a' && *s != '/' && ref_match(p + 4, s + 1);
+	if (*p == '?')
+		return *s && *s != '/' && ref_match(p + 1, s + 1);
+	return *s == *p && ref_match(p + 1, s + 1);
+}
+
+static unsigned rnd(unsigned *seed, unsigned n)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return (*seed >> 16) % n;
+}
+
+static void gen_pattern(unsigned *seed, char *out, size_t len)
+{
+	static const char *const atoms[] = {"a", "b", "*", "?", "[ab]", "[!a]"};
+	unsigned comps = 1 + rnd(seed, 4);
+
+	out[0] = '\0';
+	for (unsigned c = 0; c < comps; c++) {
+		bool last = c + 1 == comps;
+
+		if (c == 0 && rnd(seed, 3) == 0) {
+			strncat(out, "**", len - strlen(out) - 1);
+			if (!last)
+				strncat(out, "/", len - strlen(out) - 1);
+			continue;
+		}
+		if (c == 0)
+			strncat(out, "/", len - strlen(out) - 1);
+		if (rnd(seed, 4) == 0) {
+			strncat(out, "**", len - strlen(out) - 1);
+		} else {
+			unsigned n = rnd(seed, 4);
+
+			for (unsigned k = 0; k < n; k++) {
+				const char *a = atoms[rnd(seed, ARRAY_SIZE(atoms))];
+				size_t ol = strlen(out);
+
+				if (a[0] == '*' && ol && out[ol - 1] == '*')
+					continue; /* "**" inside a component is invalid */
+				strncat(out, a, len - ol - 1);
+			}
+		}
+		if (!last)
+			strncat(out, "/", len - strlen(out) - 1);
+	}
+}
+
+static void gen_path(unsigned *seed, char *out, size_t len)
+{
+	unsigned comps = rnd(seed, 5);
+	size_t o = 0;
+
+	out[o++] = '/';
+	for (unsigned c = 0; c < comps && o + 6 < len; c++) {
+		unsigned n = rnd(seed, 4);
+
+		if (c)
+			out[o++] = '/';
+		for (unsigned k = 0; k < n; k++)
+			out[o++] = "ab/"[rnd(seed, 2)];
+	}
+	out[o] = '\0';
+}
+
+static void test_differential(void **state)
+{
+	unsigned seed = 20260710;
+	unsigned matched = 0;
+
+	(void)state;
+	for (int i = 0; i < 50000; i++) {
+		char pat[128], path[64];
+		const char *why = NULL;
+
+		gen_pattern(&seed, pat, sizeof(pat));
+		gen_path(&seed, path, sizeof(path));
+		if (tg_glob_validate(pat, &why) != 0)
+			fail_msg("generated glob \"%s\" refused: %s", pat, why);
+		if (tg_glob_match(pat, path) != ref_match(pat, path))
+			fail_msg("glob \"%s\" vs \"%s\": matcher says %d, reference %d", pat, path,
+				 tg_glob_match(pat, path), ref_match(pat, path));
+		matched += ref_match(pat, path);
+	}
+	/* the generator must exercise both outcomes */
+	assert_true(matched > 1000);
+	assert_true(matched < 49000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +522,7 @@ int main(void)
 	    cmocka_unit_test(test_validate_valid), cmocka_unit_test(test_validate_length),
 	    cmocka_unit_test(test_escaped_dstar),  cmocka_unit_test(test_pathological),
 	    cmocka_unit_test(test_reduce),	   cmocka_unit_test(test_reduce_agrees),
+	    cmocka_unit_test(test_differential),
 	};
 
 	return cmocka_run_group_tests_name("glob", tests, NULL, NULL);

@@ -93,10 +93,26 @@ static void test_cidr_v4_mapped(void **state)
 static void test_cidr_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"",           "/24",           "1.2.3.4/",      "1.2.3.4/33",   "1.2.3.4/-1",  "1.2.3.4/+8",
-		"1.2.3.4/ 8", "1.2.3.4/8 ",    "1.2.3/24",      "1.2.3.4.5",    "1.2.3.256",   "01.2.3.4",
-		"::1/129",    "2607:6bc0:::/48", "fe80::1%eth0", "1.2.3.4/1000", "1.2.3.4/24/1", "example.com",
-		"::ffff:1.2.3.0/64", " 1.2.3.4",
+	    "",
+	    "/24",
+	    "1.2.3.4/",
+	    "1.2.3.4/33",
+	    "1.2.3.4/-1",
+	    "1.2.3.4/+8",
+	    "1.2.3.4/ 8",
+	    "1.2.3.4/8 ",
+	    "1.2.3/24",
+	    "1.2.3.4.5",
+	    "1.2.3.256",
+	    "01.2.3.4",
+	    "::1/129",
+	    "2607:6bc0:::/48",
+	    "fe80::1%eth0",
+	    "1.2.3.4/1000",
+	    "1.2.3.4/24/1",
+	    "example.com",
+	    "::ffff:1.2.3.0/64",
+	    " 1.2.3.4",
 	};
 	struct tg_cidr c = {.family = 99};
 
@@ -198,10 +214,9 @@ static void test_hostname(void **state)
 static void test_hostname_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"",          ".",         "..",          "a..b",        ".a",        "a.com..",
-		"-a.com",    "a-.com",    "a_b.com",     "a b.com",     "a.*.com",   "*",
-		"*.",        "**.a.com",  "*a.com",      "a.*",         "1.2.3.4",   "127.0.0.1.",
-		"1.2.3.256", "a.123",     "::1",         "a/b",         "ä.com",     "a.com:443",
+	    "",	       ".",	     "..",	  "a..b",  ".a",  "a.com..",  "-a.com", "a-.com",
+	    "a_b.com", "a b.com",    "a.*.com",	  "*",	   "*.",  "**.a.com", "*a.com", "a.*",
+	    "1.2.3.4", "127.0.0.1.", "1.2.3.256", "a.123", "::1", "a/b",      "ä.com",	"a.com:443",
 	};
 	char l64[65], name254[256];
 	char *out = (char *)"untouched";
@@ -234,10 +249,10 @@ static void test_hostname_invalid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cidr_v4),       cmocka_unit_test(test_cidr_v6),
-		cmocka_unit_test(test_cidr_v4_mapped), cmocka_unit_test(test_cidr_invalid),
-		cmocka_unit_test(test_cidr_contains), cmocka_unit_test(test_hostname),
-		cmocka_unit_test(test_hostname_invalid),
+	    cmocka_unit_test(test_cidr_v4),	     cmocka_unit_test(test_cidr_v6),
+	    cmocka_unit_test(test_cidr_v4_mapped),   cmocka_unit_test(test_cidr_invalid),
+	    cmocka_unit_test(test_cidr_contains),    cmocka_unit_test(test_hostname),
+	    cmocka_unit_test(test_hostname_invalid),
 	};
 
 	return cmocka_run_group_tests_name("netaddr", tests, NULL, NULL);

@@ -273,7 +273,8 @@ static void test_example_values(void **state)
 	assert_string_equal(t->exes[2].value, "**/.local/share/claude/versions/*");
 	assert_int_equal(t->exes[3].kind, TG_EXE_SHA256);
 	/* stored lower-case, and as bytes */
-	assert_string_equal(t->exes[3].value, "3f0c5e1b9a2d4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60");
+	assert_string_equal(t->exes[3].value,
+			    "3f0c5e1b9a2d4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60");
 	assert_int_equal(t->exes[3].sha256[0], 0x3f);
 	assert_int_equal(t->exes[3].sha256[1], 0x0c);
 	assert_int_equal(t->exes[3].sha256[31], 0x60);
@@ -470,9 +471,10 @@ static void test_diag_cap(void **state)
 	parse_bad(buf, off, &d);
 	assert_int_equal(d.n, TG_POLICY_MAX_DIAGS);
 	assert_int_equal(d.dropped, 100);
-	assert_string_equal(tg_diag_format(&d.v[0], line, sizeof(line)),
-			    "inline.yaml:9:11: invalid host \"bad_0.example\": expected a DNS name (labels of letters, "
-			    "digits and '-'), \"*.example.com\" or a CIDR like 160.79.104.0/23");
+	assert_string_equal(
+	    tg_diag_format(&d.v[0], line, sizeof(line)),
+	    "inline.yaml:9:11: invalid host \"bad_0.example\": expected a DNS name (labels of letters, "
+	    "digits and '-'), \"*.example.com\" or a CIDR like 160.79.104.0/23");
 	tg_diags_free(&d);
 	assert_int_equal(d.n, 0);
 	free(buf);
@@ -582,7 +584,8 @@ static void test_huge_file_refused(void **state)
 	assert_int_equal(d.n, 1);
 	assert_int_equal(d.v[0].pos.line, 0);
 	assert_string_equal(d.v[0].file, path);
-	assert_non_null(strstr(d.v[0].msg, "file is 104857600 bytes, larger than the limit of 8388608 bytes"));
+	assert_non_null(
+	    strstr(d.v[0].msg, "file is 104857600 bytes, larger than the limit of 8388608 bytes"));
 	/* refused by size: (almost) nothing was read */
 	if (before && after - before > 65536)
 		fail_msg("read %llu bytes of a file refused for its size", after - before);
@@ -682,13 +685,16 @@ static void test_empty_inputs(void **state)
 	expect_diag(&d, 2, 1, "NUL byte");
 	tg_diags_free(&d);
 	/* UTF-16 is refused (it contains NUL bytes) */
-	parse_bad("\xff\xfe" "a\0p\0i\0", 8, &d);
+	parse_bad("\xff\xfe"
+		  "a\0p\0i\0",
+		  8, &d);
 	expect_diag(&d, 1, 4, "NUL byte");
 	tg_diags_free(&d);
 	/* "\0" escape inside a double-quoted string */
 	{
 		char buf[256];
-		int n = snprintf(buf, sizeof(buf), "%stools:\n  - id: \"a\\0b\"\n    match: {hosts: [a.example]}\n", HDR);
+		int n = snprintf(buf, sizeof(buf),
+				 "%stools:\n  - id: \"a\\0b\"\n    match: {hosts: [a.example]}\n", HDR);
 
 		parse_bad(buf, (size_t)n, &d);
 		expect_diag(&d, 6, 9, "NUL character");
@@ -707,10 +713,12 @@ static char *gen_policy(size_t n_tools, size_t per_tool, size_t *ret_len)
 		off += (size_t)snprintf(buf + off, cap - off, "  - id: tool-%zu\n    match:\n", t);
 		off += (size_t)snprintf(buf + off, cap - off, "      executables:\n");
 		for (size_t i = 0; i < per_tool / 3; i++)
-			off += (size_t)snprintf(buf + off, cap - off, "        - path: \"**/tool%zu/v%zu/*\"\n", t, i);
+			off += (size_t)snprintf(buf + off, cap - off,
+						"        - path: \"**/tool%zu/v%zu/*\"\n", t, i);
 		off += (size_t)snprintf(buf + off, cap - off, "      hosts:\n");
 		for (size_t i = 0; i < per_tool - per_tool / 3; i++)
-			off += (size_t)snprintf(buf + off, cap - off, "        - h%zu.tool%zu.example\n", i, t);
+			off +=
+			    (size_t)snprintf(buf + off, cap - off, "        - h%zu.tool%zu.example\n", i, t);
 		assert_true(off < cap);
 	}
 	*ret_len = off;
@@ -803,21 +811,21 @@ static void test_long_string_limit(void **state)
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
-		cmocka_unit_test(test_all_good_files),
-		cmocka_unit_test(test_example_values),
-		cmocka_unit_test(test_features_values),
-		cmocka_unit_test(test_json_flow_values),
-		cmocka_unit_test(test_defaults_and_names),
-		cmocka_unit_test(test_three_errors),
-		cmocka_unit_test(test_diag_cap),
-		cmocka_unit_test(test_diag_api),
-		cmocka_unit_test(test_deep_nesting_10000),
-		cmocka_unit_test(test_huge_file_refused),
-		cmocka_unit_test(test_not_regular_files),
-		cmocka_unit_test(test_empty_inputs),
-		cmocka_unit_test(test_10000_matchers_fast),
-		cmocka_unit_test(test_too_many_matchers_and_tools),
-		cmocka_unit_test(test_long_string_limit),
+	    cmocka_unit_test(test_all_good_files),
+	    cmocka_unit_test(test_example_values),
+	    cmocka_unit_test(test_features_values),
+	    cmocka_unit_test(test_json_flow_values),
+	    cmocka_unit_test(test_defaults_and_names),
+	    cmocka_unit_test(test_three_errors),
+	    cmocka_unit_test(test_diag_cap),
+	    cmocka_unit_test(test_diag_api),
+	    cmocka_unit_test(test_deep_nesting_10000),
+	    cmocka_unit_test(test_huge_file_refused),
+	    cmocka_unit_test(test_not_regular_files),
+	    cmocka_unit_test(test_empty_inputs),
+	    cmocka_unit_test(test_10000_matchers_fast),
+	    cmocka_unit_test(test_too_many_matchers_and_tools),
+	    cmocka_unit_test(test_long_string_limit),
 	};
 	const size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest *tests;

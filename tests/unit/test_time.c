@@ -66,38 +66,38 @@ static void test_rfc3339(void **state)
 static void test_rfc3339_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"2026",
-		"2026-7-10",
-		"2026-07-1",
-		"26-07-10",
-		"2026/07/10",
-		"2026-00-10",
-		"2026-13-01",
-		"2026-01-00",
-		"2026-01-32",
-		"2026-02-29",
-		"1900-02-29T00:00:00Z",
-		"2027-02-29T00:00:00Z",
-		"2026-04-31T00:00:00Z",
-		"2026-06-31",
-		"2026-07-10T24:00:00Z",
-		"2026-07-10T23:60:00Z",
-		"2026-07-10T23:59:61Z",
-		"2026-07-10T00:00:00",   /* no offset */
-		"2026-07-10T00:00:00+8:00",
-		"2026-07-10T00:00:00+0800",
-		"2026-07-10T00:00:00+24:00",
-		"2026-07-10T00:00:00+08:60",
-		"2026-07-10T00:00:00.Z",
-		"2026-07-10T00:00:00ZZ",
-		"2026-07-10T00:00:00Z ",
-		" 2026-07-10",
-		"2026-07-10 ",
-		"2026-07-10X00:00:00Z",
-		"2026-07-10T0:00:00Z",
-		"0000-01-01",
-		"tomorrow",
+	    "",
+	    "2026",
+	    "2026-7-10",
+	    "2026-07-1",
+	    "26-07-10",
+	    "2026/07/10",
+	    "2026-00-10",
+	    "2026-13-01",
+	    "2026-01-00",
+	    "2026-01-32",
+	    "2026-02-29",
+	    "1900-02-29T00:00:00Z",
+	    "2027-02-29T00:00:00Z",
+	    "2026-04-31T00:00:00Z",
+	    "2026-06-31",
+	    "2026-07-10T24:00:00Z",
+	    "2026-07-10T23:60:00Z",
+	    "2026-07-10T23:59:61Z",
+	    "2026-07-10T00:00:00", /* no offset */
+	    "2026-07-10T00:00:00+8:00",
+	    "2026-07-10T00:00:00+0800",
+	    "2026-07-10T00:00:00+24:00",
+	    "2026-07-10T00:00:00+08:60",
+	    "2026-07-10T00:00:00.Z",
+	    "2026-07-10T00:00:00ZZ",
+	    "2026-07-10T00:00:00Z ",
+	    " 2026-07-10",
+	    "2026-07-10 ",
+	    "2026-07-10X00:00:00Z",
+	    "2026-07-10T0:00:00Z",
+	    "0000-01-01",
+	    "tomorrow",
 	};
 	struct tg_instant in = {.set = false, .t = 12345};
 
@@ -146,14 +146,13 @@ static void test_duration(void **state)
 		const char *s;
 		int64_t v;
 	} good[] = {
-		{"0", 0},          {"0s", 0},         {"30s", 30},
-		{"10m", 600},      {"12h", 43200},    {"14d", 1209600},
-		{"1w", 604800},    {"1d12h", 129600}, {"1w2d3h4m5s", 788645},
-		{"90m", 5400},     {"1h30m", 5400},   {"007s", 7},
+	    {"0", 0},	      {"0s", 0},      {"30s", 30},	 {"10m", 600},		 {"12h", 43200},
+	    {"14d", 1209600}, {"1w", 604800}, {"1d12h", 129600}, {"1w2d3h4m5s", 788645}, {"90m", 5400},
+	    {"1h30m", 5400},  {"007s", 7},
 	};
 	static const char *const bad[] = {
-		"",   "d",    "10",   "1x",  "1h1d", "1d1d", "-1d",  " 1d", "1d ",
-		"1D", "1.5h", "1 d",  "1dd", "h1",   "+1d",  "1ms",  "1min",
+	    "",	  "d",	  "10",	 "1x",	"1h1d", "1d1d", "-1d", " 1d",  "1d ",
+	    "1D", "1.5h", "1 d", "1dd", "h1",	"+1d",	"1ms", "1min",
 	};
 	int64_t v = -7;
 
@@ -161,7 +160,8 @@ static void test_duration(void **state)
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		assert_int_equal(tg_parse_duration(good[i].s, &v), 0);
 		if (v != good[i].v)
-			fail_msg("\"%s\": got %lld, want %lld", good[i].s, (long long)v, (long long)good[i].v);
+			fail_msg("\"%s\": got %lld, want %lld", good[i].s, (long long)v,
+				 (long long)good[i].v);
 	}
 	v = -7;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -229,10 +229,10 @@ static void test_format_span(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_rfc3339_invalid),
-		cmocka_unit_test(test_bare_date_local), cmocka_unit_test(test_duration),
-		cmocka_unit_test(test_format_instant), cmocka_unit_test(test_format_time_local),
-		cmocka_unit_test(test_format_span),
+	    cmocka_unit_test(test_rfc3339),	    cmocka_unit_test(test_rfc3339_invalid),
+	    cmocka_unit_test(test_bare_date_local), cmocka_unit_test(test_duration),
+	    cmocka_unit_test(test_format_instant),  cmocka_unit_test(test_format_time_local),
+	    cmocka_unit_test(test_format_span),
 	};
 
 	return cmocka_run_group_tests_name("time", tests, NULL, NULL);

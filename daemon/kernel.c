@@ -1,0 +1,1356 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The kernel side of toolguardd: pick the exec backend (BPF LSM, else the
+ * sched_process_exec tracepoint), load the CO-RE objects, attach, pin under
+ * TG_PIN_DIR, adopt pins of an earlier run, swap policies atomically
+ * (generations, see bpf/toolguard_abi.h) and decode the ring buffer.
+ *
+ * Pins:  TG_PIN_DIR/maps/<map name>   every map but the programs' scratch
+ *        TG_PIN_DIR/links/<program>   the attachments (they hold the programs)
+ * An incompatible set of pins (other ABI version) is replaced without a gap:
+ * the new programs are pinned in TG_PIN_DIR.new and take TG_PIN_DIR's place
+ * only after the first successful apply; until then the old ones enforce.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "compile.h"
+#include "connect_guard.skel.h"
+#include "exec_guard.skel.h"
+#include "kernel.h"
+#include "kernel_internal.h"
+#include "paths.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+#define BPF_FS_ROOT   "/sys/fs/bpf"
+#define SWAP_GRACE_NS (5 * 1000 * 1000) /* decisions in flight use the old generation for microseconds */
+
+_Static_assert(sizeof(struct tg_abi_control) == TG_ABI_SIZEOF_CONTROL, "ABI");
+_Static_assert(sizeof(struct tg_abi_gen) == TG_ABI_SIZEOF_GEN, "ABI");
+_Static_assert(sizeof(struct tg_abi_tool) == TG_ABI_SIZEOF_TOOL, "ABI");
+_Static_assert(sizeof(struct tg_abi_str_key) == TG_ABI_SIZEOF_STR_KEY, "ABI");
+_Static_assert(sizeof(struct tg_abi_refs) == TG_ABI_SIZEOF_REFS, "ABI");
+_Static_assert(sizeof(struct tg_abi_inode_key) == TG_ABI_SIZEOF_INODE_KEY, "ABI");
+_Static_assert(sizeof(struct tg_abi_exempt_key) == TG_ABI_SIZEOF_EXEMPT_KEY, "ABI");
+_Static_assert(sizeof(struct tg_abi_net4_key) == TG_ABI_SIZEOF_NET4_KEY, "ABI");
+_Static_assert(sizeof(struct tg_abi_net6_key) == TG_ABI_SIZEOF_NET6_KEY, "ABI");
+_Static_assert(sizeof(struct tg_abi_net_refs) == TG_ABI_SIZEOF_NET_REFS, "ABI");
+_Static_assert(sizeof(struct tg_abi_exec_event) == TG_ABI_SIZEOF_EXEC_EVENT, "ABI");
+_Static_assert(sizeof(struct tg_abi_connect_event) == TG_ABI_SIZEOF_CONNECT_EVENT, "ABI");
+_Static_assert(sizeof(struct tg_abi_hash_request) == TG_ABI_SIZEOF_HASH_REQUEST, "ABI");
+_Static_assert(TG_ABI_VERDICT_BLOCK == TG_VERDICT_BLOCK && TG_ABI_VERDICT_WARN == TG_VERDICT_WARN &&
+		   TG_ABI_VERDICT_ALERT == TG_VERDICT_ALERT && TG_ABI_VERDICT_ALLOW == TG_VERDICT_ALLOW,
+	       "verdict numbers are shared");
+_Static_assert(TG_ABI_ACTION_BLOCK == TG_ACTION_BLOCK && TG_ABI_ACTION_ALERT == TG_ACTION_ALERT &&
+		   TG_ABI_ACTION_ALLOW == TG_ACTION_ALLOW,
+	       "action numbers are shared");
+_Static_assert(TG_ABI_MAX_TOOLS >= TG_POLICY_MAX_TOOLS, "every tool has a slot");
+_Static_assert(TG_ABI_ARGV_MAX == TG_EVENT_ARGV_MAX && TG_ABI_ARG_LEN <= TG_EVENT_ARG_LEN, "argv fits");
+
+enum {
+	M_CONTROL,
+	M_GENS,
+	M_TOOLS,
+	M_STRS,
+	M_RSTRS,
+	M_INODES,
+	M_EXEMPT,
+	M_SEEN,
+	M_EVENTS,
+	M_DROPPED,
+	M_NET4, /* from the connect object */
+	M_NET6,
+	M__COUNT,
+	M__EXEC_COUNT = M_NET4,
+};
+
+static const char *const map_names[M__COUNT] = {
+    [M_CONTROL] = "tg_control", [M_GENS] = "tg_gens",	    [M_TOOLS] = "tg_tools",   [M_STRS] = "tg_strs",
+    [M_RSTRS] = "tg_rstrs",	[M_INODES] = "tg_inodes",   [M_EXEMPT] = "tg_exempt", [M_SEEN] = "tg_seen",
+    [M_EVENTS] = "tg_events",	[M_DROPPED] = "tg_dropped", [M_NET4] = "tg_net4",     [M_NET6] = "tg_net6",
+};
+
+/* Maps the connect object shares with the exec object. */
+static const int shared_maps[] = {M_CONTROL, M_GENS, M_TOOLS, M_EXEMPT, M_EVENTS, M_DROPPED};
+
+/* Link pins. */
+#define L_LSM  "lsm_bprm_check"
+#define L_EXEC "exec"
+static const char *const connect_links[4] = {"connect4", "connect6", "sendmsg4", "sendmsg6"};
+
+struct tg_kernel {
+	struct exec_guard *exec;       /* NULL when adopted */
+	struct connect_guard *connect; /* NULL when adopted or unavailable */
+	enum tg_exec_backend backend;
+	bool connect_ok;
+	bool adopted;
+	bool replace_pins; /* pinned in pin_new: move into pin_dir after the first apply */
+	char pin_dir[256]; /* TG_PIN_DIR unless the options say otherwise (tests) */
+	char pin_new[264];
+	char pin_old[264];
+	bool verbose;
+	int fds[M__COUNT]; /* owned: dup'ed or from bpf_obj_get */
+	struct ring_buffer *rb;
+
+	struct tg_compiled *compiled; /* in force (NULL before the first apply) */
+	const struct tg_policy *policy;
+	struct tg_watch *watch;
+	int watch_epfd;
+
+	tg_kernel_event_fn fn; /* during tg_kernel_consume */
+	void *fn_data;
+	int64_t tai_offset_ns;
+	struct tg_kernel_event ev; /* decoded record, reused */
+};
+
+const char *tg_exec_backend_name(enum tg_exec_backend b)
+{
+	switch (b) {
+	case TG_EXEC_BACKEND_LSM:
+		return "lsm";
+	case TG_EXEC_BACKEND_TRACEPOINT:
+		return "tracepoint";
+	default:
+		return "none";
+	}
+}
+
+static int set_why(char *why, size_t len, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int set_why(char *why, size_t len, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && len) {
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+static int64_t tai_offset_ns(void)
+{
+	struct timespec tai, rt;
+
+	if (clock_gettime(CLOCK_TAI, &tai) < 0 || clock_gettime(CLOCK_REALTIME, &rt) < 0)
+		return 0;
+	/* whole seconds: the kernel's TAI offset is an integer number of seconds */
+	return (int64_t)(tai.tv_sec - rt.tv_sec + (tai.tv_nsec - rt.tv_nsec >= 500000000L ? 1 : 0) -
+			 (rt.tv_nsec - tai.tv_nsec > 500000000L ? 1 : 0)) *
+	       1000000000LL;
+}
+
+uint64_t tg_realtime_to_tai_ns(int64_t realtime_sec)
+{
+	int64_t off = tai_offset_ns();
+
+	if (realtime_sec <= 0)
+		return 0;
+	if (realtime_sec > (INT64_MAX - off) / 1000000000LL - 1)
+		return UINT64_MAX - 1;
+	return (uint64_t)(realtime_sec * 1000000000LL + off);
+}
+
+/* ---------- bpffs and pin paths ---------- */
+
+static int ensure_bpffs(void)
+{
+	struct statfs sfs;
+
+	if (statfs(BPF_FS_ROOT, &sfs) == 0 && (uint32_t)sfs.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mkdir(BPF_FS_ROOT, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (mount("bpf", BPF_FS_ROOT, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") < 0)
+		return -errno;
+	return 0;
+}
+
+static int mkdir_p2(const char *dir)
+{
+	char sub[PATH_MAX];
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(sub, sizeof(sub), "%s/maps", dir);
+	if (mkdir(sub, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(sub, sizeof(sub), "%s/links", dir);
+	if (mkdir(sub, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Remove a pin directory (two levels). Links are detached first where the
+ * kernel supports it (cgroup links), so other holders cannot keep them. */
+static int remove_pin_dir(const char *dir)
+{
+	static const char *const subs[] = {"links", "maps"};
+	char path[PATH_MAX];
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
+		d = opendir(path);
+		if (!d) {
+			if (errno != ENOENT)
+				r = -errno;
+			continue;
+		}
+		while ((de = readdir(d))) {
+			char file[PATH_MAX + 256];
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+			if (i == 0) {
+				int fd = bpf_obj_get(file);
+
+				if (fd >= 0) {
+					(void)bpf_link_detach(
+					    fd); /* EOPNOTSUPP for tracing links: unpin is enough */
+					close(fd);
+				}
+			}
+			if (unlink(file) < 0 && errno != ENOENT)
+				r = -errno;
+		}
+		closedir(d);
+		if (rmdir(path) < 0 && errno != ENOENT)
+			r = -errno;
+	}
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		r = -errno;
+	return r;
+}
+
+static bool path_exists(const char *p)
+{
+	return access(p, F_OK) == 0;
+}
+
+/* ---------- cgroup v2 root ---------- */
+
+static int open_cgroup2_root(char *why, size_t why_len)
+{
+	FILE *f = fopen("/proc/self/mounts", "re");
+	char line[4096];
+	int fd = -ENOENT;
+
+	if (!f)
+		return set_why(why, why_len, -errno, "cannot read /proc/self/mounts: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char dev[256], dir[PATH_MAX], type[64];
+
+		if (sscanf(line, "%255s %4095s %63s", dev, dir, type) != 3 || strcmp(type, "cgroup2") != 0)
+			continue;
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+		break;
+	}
+	fclose(f);
+	if (fd < 0)
+		set_why(why, why_len, fd,
+			"no cgroup v2 hierarchy mounted (mount -t cgroup2 none /sys/fs/cgroup)");
+	return fd;
+}
+
+/* ---------- loading ---------- */
+
+static void close_fds(struct tg_kernel *k)
+{
+	for (int i = 0; i < M__COUNT; i++) {
+		if (k->fds[i] >= 0)
+			close(k->fds[i]);
+		k->fds[i] = -1;
+	}
+}
+
+static struct bpf_map *exec_map(struct exec_guard *s, int m)
+{
+	switch (m) {
+	case M_CONTROL:
+		return s->maps.tg_control;
+	case M_GENS:
+		return s->maps.tg_gens;
+	case M_TOOLS:
+		return s->maps.tg_tools;
+	case M_STRS:
+		return s->maps.tg_strs;
+	case M_RSTRS:
+		return s->maps.tg_rstrs;
+	case M_INODES:
+		return s->maps.tg_inodes;
+	case M_EXEMPT:
+		return s->maps.tg_exempt;
+	case M_SEEN:
+		return s->maps.tg_seen;
+	case M_EVENTS:
+		return s->maps.tg_events;
+	case M_DROPPED:
+		return s->maps.tg_dropped;
+	default:
+		return NULL;
+	}
+}
+
+static struct bpf_map *connect_map(struct connect_guard *s, int m)
+{
+	switch (m) {
+	case M_CONTROL:
+		return s->maps.tg_control;
+	case M_GENS:
+		return s->maps.tg_gens;
+	case M_TOOLS:
+		return s->maps.tg_tools;
+	case M_EXEMPT:
+		return s->maps.tg_exempt;
+	case M_EVENTS:
+		return s->maps.tg_events;
+	case M_DROPPED:
+		return s->maps.tg_dropped;
+	case M_NET4:
+		return s->maps.tg_net4;
+	case M_NET6:
+		return s->maps.tg_net6;
+	default:
+		return NULL;
+	}
+}
+
+static int silent_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	return 0;
+}
+
+static int verbose_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* Load the exec object with one backend. attach: also attach. */
+static int load_exec(struct tg_kernel *k, enum tg_exec_backend backend, bool raw, char *why, size_t why_len)
+{
+	struct exec_guard *s = exec_guard__open();
+	int r;
+
+	if (!s)
+		return set_why(why, why_len, -errno, "cannot open the exec BPF object: %s", strerror(errno));
+	bpf_program__set_autoload(s->progs.tg_lsm_bprm_check, backend == TG_EXEC_BACKEND_LSM);
+	bpf_program__set_autoload(s->progs.tg_exec_tp, !raw);
+	bpf_program__set_autoload(s->progs.tg_exec_raw, raw);
+	r = exec_guard__load(s);
+	if (r < 0) {
+		exec_guard__destroy(s);
+		return set_why(why, why_len, r, "cannot load the exec BPF programs (%s backend%s): %s",
+			       tg_exec_backend_name(backend), raw ? ", raw_tp" : "", strerror(-r));
+	}
+	if (backend == TG_EXEC_BACKEND_LSM) {
+		s->links.tg_lsm_bprm_check = bpf_program__attach(s->progs.tg_lsm_bprm_check);
+		if (!s->links.tg_lsm_bprm_check) {
+			r = -errno;
+			exec_guard__destroy(s);
+			return set_why(why, why_len, r, "cannot attach the BPF LSM program: %s",
+				       strerror(-r));
+		}
+	}
+	if (raw) {
+		s->links.tg_exec_raw = bpf_program__attach(s->progs.tg_exec_raw);
+		r = s->links.tg_exec_raw ? 0 : -errno;
+	} else {
+		s->links.tg_exec_tp = bpf_program__attach(s->progs.tg_exec_tp);
+		r = s->links.tg_exec_tp ? 0 : -errno;
+	}
+	if (r < 0) {
+		exec_guard__destroy(s);
+		return set_why(why, why_len, r, "cannot attach the exec tracepoint program: %s",
+			       strerror(-r));
+	}
+	k->exec = s;
+	k->backend = backend;
+	return 0;
+}
+
+static int load_connect(struct tg_kernel *k, char *why, size_t why_len)
+{
+	struct connect_guard *s = connect_guard__open();
+	int cg, r;
+
+	if (!s)
+		return set_why(why, why_len, -errno, "cannot open the connect BPF object: %s",
+			       strerror(errno));
+	for (size_t i = 0; i < sizeof(shared_maps) / sizeof(shared_maps[0]); i++) {
+		r = bpf_map__reuse_fd(connect_map(s, shared_maps[i]), k->fds[shared_maps[i]]);
+		if (r < 0) {
+			connect_guard__destroy(s);
+			return set_why(why, why_len, r, "cannot share map %s: %s", map_names[shared_maps[i]],
+				       strerror(-r));
+		}
+	}
+	r = connect_guard__load(s);
+	if (r < 0) {
+		connect_guard__destroy(s);
+		return set_why(why, why_len, r, "cannot load the connect BPF programs: %s", strerror(-r));
+	}
+	cg = open_cgroup2_root(why, why_len);
+	if (cg < 0) {
+		connect_guard__destroy(s);
+		return cg;
+	}
+	s->links.tg_connect4 = bpf_program__attach_cgroup(s->progs.tg_connect4, cg);
+	s->links.tg_connect6 =
+	    s->links.tg_connect4 ? bpf_program__attach_cgroup(s->progs.tg_connect6, cg) : NULL;
+	s->links.tg_sendmsg4 =
+	    s->links.tg_connect6 ? bpf_program__attach_cgroup(s->progs.tg_sendmsg4, cg) : NULL;
+	s->links.tg_sendmsg6 =
+	    s->links.tg_sendmsg4 ? bpf_program__attach_cgroup(s->progs.tg_sendmsg6, cg) : NULL;
+	r = s->links.tg_sendmsg6 ? 0 : -errno;
+	close(cg);
+	if (r < 0) {
+		connect_guard__destroy(s);
+		return set_why(why, why_len, r,
+			       "cannot attach the connect programs to the cgroup v2 root: %s", strerror(-r));
+	}
+	k->connect = s;
+	k->connect_ok = true;
+	return 0;
+}
+
+static int pin_all(struct tg_kernel *k, const char *dir, char *why, size_t why_len)
+{
+	char path[PATH_MAX];
+	int r;
+
+	r = mkdir_p2(dir);
+	if (r < 0)
+		return set_why(why, why_len, r, "cannot create %s: %s", dir, strerror(-r));
+	for (int m = 0; m < M__COUNT; m++) {
+		if (k->fds[m] < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/maps/%s", dir, map_names[m]);
+		if (bpf_obj_pin(k->fds[m], path) < 0)
+			return set_why(why, why_len, -errno, "cannot pin %s: %s", path, strerror(errno));
+	}
+	if (k->exec->links.tg_lsm_bprm_check) {
+		snprintf(path, sizeof(path), "%s/links/%s", dir, L_LSM);
+		r = bpf_link__pin(k->exec->links.tg_lsm_bprm_check, path);
+		if (r < 0)
+			return set_why(why, why_len, r, "cannot pin %s: %s", path, strerror(-r));
+	}
+	snprintf(path, sizeof(path), "%s/links/%s", dir, L_EXEC);
+	r = bpf_link__pin(k->exec->links.tg_exec_tp ? k->exec->links.tg_exec_tp : k->exec->links.tg_exec_raw,
+			  path);
+	if (r < 0)
+		return set_why(why, why_len, r, "cannot pin %s: %s", path, strerror(-r));
+	if (k->connect) {
+		struct bpf_link *links[4] = {k->connect->links.tg_connect4, k->connect->links.tg_connect6,
+					     k->connect->links.tg_sendmsg4, k->connect->links.tg_sendmsg6};
+
+		for (int i = 0; i < 4; i++) {
+			snprintf(path, sizeof(path), "%s/links/%s", dir, connect_links[i]);
+			r = bpf_link__pin(links[i], path);
+			if (r < 0)
+				return set_why(why, why_len, r, "cannot pin %s: %s", path, strerror(-r));
+		}
+	}
+	return 0;
+}
+
+static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts, const char *pin_dir,
+		      char *why, size_t why_len)
+{
+	char lsm_why[256] = "", tp_why[256] = "", cwhy[256] = "";
+	struct tg_abi_control ctl = {0};
+	__u32 zero = 0;
+	int r;
+
+	if (!opts->force_tracepoint)
+		r = load_exec(k, TG_EXEC_BACKEND_LSM, false, lsm_why, sizeof(lsm_why));
+	else
+		r = -EPERM;
+	if (r < 0)
+		r = load_exec(k, TG_EXEC_BACKEND_TRACEPOINT, false, tp_why, sizeof(tp_why));
+	if (r < 0)
+		r = load_exec(k, TG_EXEC_BACKEND_TRACEPOINT, true, why, why_len);
+	if (r < 0) {
+		if (why && why_len) {
+			char tmp[256];
+
+			snprintf(tmp, sizeof(tmp), "%s", why);
+			set_why(why, why_len, r, "%s; %s (is this kernel built with BTF and BPF enabled?)",
+				tp_why, tmp);
+		}
+		return r;
+	}
+	for (int m = 0; m < M__EXEC_COUNT; m++) {
+		k->fds[m] = fcntl(bpf_map__fd(exec_map(k->exec, m)), F_DUPFD_CLOEXEC, 3);
+		if (k->fds[m] < 0)
+			return set_why(why, why_len, -errno, "cannot dup a map fd: %s", strerror(errno));
+	}
+	ctl.active_gen = 0;
+	ctl.abi_version = TG_ABI_VERSION;
+	ctl.exec_backend = k->backend == TG_EXEC_BACKEND_LSM ? TG_ABI_BACKEND_LSM : TG_ABI_BACKEND_TRACEPOINT;
+	if (bpf_map_update_elem(k->fds[M_CONTROL], &zero, &ctl, BPF_ANY) < 0)
+		return set_why(why, why_len, -errno, "cannot initialize tg_control: %s", strerror(errno));
+
+	r = load_connect(k, cwhy, sizeof(cwhy));
+	if (r == 0) {
+		k->fds[M_NET4] = fcntl(bpf_map__fd(k->connect->maps.tg_net4), F_DUPFD_CLOEXEC, 3);
+		k->fds[M_NET6] = fcntl(bpf_map__fd(k->connect->maps.tg_net6), F_DUPFD_CLOEXEC, 3);
+	} else if (opts->verbose) {
+		fprintf(stderr, "toolguard: connect hooks unavailable: %s\n", cwhy);
+	}
+	return pin_all(k, pin_dir, why, why_len);
+}
+
+/* Reuse pins of an earlier run when they are complete and of this ABI. */
+static int try_adopt(struct tg_kernel *k)
+{
+	char path[PATH_MAX];
+	struct tg_abi_control ctl;
+	__u32 zero = 0;
+
+	for (int m = 0; m < M__COUNT; m++) {
+		snprintf(path, sizeof(path), "%s/maps/%s", k->pin_dir, map_names[m]);
+		k->fds[m] = bpf_obj_get(path);
+		if (k->fds[m] < 0 && m < M__EXEC_COUNT)
+			goto fail;
+		if (k->fds[m] >= 0)
+			(void)fcntl(k->fds[m], F_SETFD, FD_CLOEXEC);
+	}
+	if (bpf_map_lookup_elem(k->fds[M_CONTROL], &zero, &ctl) < 0 || ctl.abi_version != TG_ABI_VERSION)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/links/%s", k->pin_dir, L_EXEC);
+	if (!path_exists(path))
+		goto fail;
+	/* the value sizes tell an incompatible layout even under the same version */
+	{
+		struct bpf_map_info info = {0};
+		__u32 len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(k->fds[M_STRS], &info, &len) < 0 ||
+		    info.key_size != sizeof(struct tg_abi_str_key) ||
+		    info.value_size != sizeof(struct tg_abi_refs))
+			goto fail;
+	}
+	k->backend =
+	    ctl.exec_backend == TG_ABI_BACKEND_LSM ? TG_EXEC_BACKEND_LSM : TG_EXEC_BACKEND_TRACEPOINT;
+	snprintf(path, sizeof(path), "%s/links/%s", k->pin_dir, connect_links[0]);
+	k->connect_ok = k->fds[M_NET4] >= 0 && path_exists(path);
+	k->adopted = true;
+	return 0;
+fail:
+	close_fds(k);
+	return -ENOENT;
+}
+
+static int handle_record(void *ctx, void *data, size_t size);
+
+static int open_events(struct tg_kernel *k, char *why, size_t why_len)
+{
+	k->rb = ring_buffer__new(k->fds[M_EVENTS], handle_record, k, NULL);
+	if (!k->rb)
+		return set_why(why, why_len, -errno, "cannot open the event ring buffer: %s",
+			       strerror(errno));
+	k->watch_epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (k->watch_epfd < 0)
+		return set_why(why, why_len, -errno, "epoll_create1: %s", strerror(errno));
+	return 0;
+}
+
+int tg_kernel_open(const struct tg_kernel_options *opts, struct tg_kernel **ret, char *why, size_t why_len)
+{
+	static const struct tg_kernel_options defaults = {0};
+	struct tg_kernel *k;
+	int r;
+
+	if (!opts)
+		opts = &defaults;
+	if (geteuid() != 0)
+		return set_why(why, why_len, -EPERM,
+			       "loading BPF programs needs root (CAP_BPF, CAP_SYS_ADMIN)");
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return set_why(why, why_len, -ENOMEM, "out of memory");
+	for (int i = 0; i < M__COUNT; i++)
+		k->fds[i] = -1;
+	k->watch_epfd = -1;
+	k->verbose = opts->verbose;
+	if (opts->pin_dir && (opts->pin_dir[0] != '/' || strlen(opts->pin_dir) >= sizeof(k->pin_dir))) {
+		free(k);
+		return set_why(why, why_len, -EINVAL, "pin directory must be an absolute path under %s",
+			       BPF_FS_ROOT);
+	}
+	snprintf(k->pin_dir, sizeof(k->pin_dir), "%s", opts->pin_dir ? opts->pin_dir : TG_PIN_DIR);
+	snprintf(k->pin_new, sizeof(k->pin_new), "%s.new", k->pin_dir);
+	snprintf(k->pin_old, sizeof(k->pin_old), "%s.old", k->pin_dir);
+	libbpf_set_print(opts->verbose ? verbose_print : silent_print);
+
+	r = ensure_bpffs();
+	if (r < 0) {
+		set_why(why, why_len, r, "no BPF filesystem at %s and mounting one failed: %s", BPF_FS_ROOT,
+			strerror(-r));
+		goto fail;
+	}
+	/* a half-finished replacement from a run that died: its programs only
+	 * duplicate the ones in pin_dir */
+	if (path_exists(k->pin_new))
+		(void)remove_pin_dir(k->pin_new);
+	if (path_exists(k->pin_old))
+		(void)remove_pin_dir(k->pin_old);
+
+	if (path_exists(k->pin_dir) && try_adopt(k) == 0) {
+		r = open_events(k, why, why_len);
+		if (r < 0)
+			goto fail;
+		*ret = k;
+		return 0;
+	}
+	if (path_exists(k->pin_dir)) {
+		k->replace_pins = true; /* incompatible pins: they enforce until our first apply */
+		r = fresh_load(k, opts, k->pin_new, why, why_len);
+	} else {
+		r = fresh_load(k, opts, k->pin_dir, why, why_len);
+	}
+	if (r < 0) {
+		(void)remove_pin_dir(k->replace_pins ? k->pin_new : k->pin_dir);
+		goto fail;
+	}
+	r = open_events(k, why, why_len);
+	if (r < 0)
+		goto fail;
+	*ret = k;
+	return 0;
+fail:
+	tg_kernel_close(k);
+	return r;
+}
+
+void tg_kernel_close(struct tg_kernel *k)
+{
+	if (!k)
+		return;
+	ring_buffer__free(k->rb);
+	tg_watch_free(k->watch);
+	if (k->watch_epfd >= 0)
+		close(k->watch_epfd);
+	/* destroying closes link fds; the pins keep the attachments */
+	if (k->connect)
+		connect_guard__destroy(k->connect);
+	if (k->exec)
+		exec_guard__destroy(k->exec);
+	close_fds(k);
+	tg_compiled_free(k->compiled);
+	free(k);
+}
+
+int tg_kernel_unload_at(const char *pin_dir, char *why, size_t why_len)
+{
+	char path[PATH_MAX], dirs[3][PATH_MAX];
+	int fd, r = 0, r2;
+
+	if (!pin_dir)
+		pin_dir = TG_PIN_DIR;
+	/* first stop deciding (immediate, even if something still holds a link) */
+	snprintf(path, sizeof(path), "%s/maps/tg_gens", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		for (__u32 g = 0; g < 2; g++) {
+			struct tg_abi_gen gen;
+
+			if (bpf_map_lookup_elem(fd, &g, &gen) == 0) {
+				gen.mode = TG_ABI_MODE_OFF;
+				(void)bpf_map_update_elem(fd, &g, &gen, BPF_ANY);
+			}
+		}
+		close(fd);
+	}
+	snprintf(dirs[0], sizeof(dirs[0]), "%s.new", pin_dir);
+	snprintf(dirs[1], sizeof(dirs[1]), "%s.old", pin_dir);
+	snprintf(dirs[2], sizeof(dirs[2]), "%s", pin_dir);
+	for (int i = 0; i < 3; i++) {
+		if (!path_exists(dirs[i]))
+			continue;
+		r2 = remove_pin_dir(dirs[i]);
+		if (r2 < 0 && r == 0)
+			r = set_why(why, why_len, r2, "cannot remove %s: %s", dirs[i], strerror(-r2));
+	}
+	return r;
+}
+
+int tg_kernel_unload(char *why, size_t why_len)
+{
+	return tg_kernel_unload_at(NULL, why, why_len);
+}
+
+enum tg_exec_backend tg_kernel_exec_backend(const struct tg_kernel *k)
+{
+	return k ? k->backend : TG_EXEC_BACKEND_NONE;
+}
+
+const char *tg_kernel_connect_backend(const struct tg_kernel *k)
+{
+	return k && k->connect_ok ? "cgroup" : "none";
+}
+
+bool tg_kernel_adopted(const struct tg_kernel *k)
+{
+	return k && k->adopted;
+}
+
+const struct tg_compiled *tg_kernel_compiled(const struct tg_kernel *k)
+{
+	return k ? k->compiled : NULL;
+}
+
+/* ---------- generations ---------- */
+
+static int read_control(struct tg_kernel *k, struct tg_abi_control *ret)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(k->fds[M_CONTROL], &zero, ret) < 0)
+		return -errno;
+	ret->active_gen &= 1;
+	return 0;
+}
+
+/* Generation byte of a key, per map. */
+static int key_gen(int m, const void *key)
+{
+	switch (m) {
+	case M_STRS:
+	case M_RSTRS:
+		return ((const struct tg_abi_str_key *)key)->gen;
+	case M_INODES:
+		return ((const struct tg_abi_inode_key *)key)->gen;
+	case M_EXEMPT:
+		return ((const struct tg_abi_exempt_key *)key)->gen;
+	case M_NET4:
+		return ((const struct tg_abi_net4_key *)key)->gen;
+	case M_NET6:
+		return ((const struct tg_abi_net6_key *)key)->gen;
+	default:
+		return -1;
+	}
+}
+
+static size_t key_size(int m)
+{
+	switch (m) {
+	case M_STRS:
+	case M_RSTRS:
+		return sizeof(struct tg_abi_str_key);
+	case M_INODES:
+		return sizeof(struct tg_abi_inode_key);
+	case M_EXEMPT:
+		return sizeof(struct tg_abi_exempt_key);
+	case M_NET4:
+		return sizeof(struct tg_abi_net4_key);
+	case M_NET6:
+		return sizeof(struct tg_abi_net6_key);
+	default:
+		return 0;
+	}
+}
+
+/* Delete every key of generation gen in the policy maps; clear its tools.
+ * Keys are collected first: deleting while walking an LPM trie restarts the walk. */
+static int purge_gen(struct tg_kernel *k, unsigned gen)
+{
+	static const int maps[] = {M_STRS, M_RSTRS, M_INODES, M_EXEMPT, M_NET4, M_NET6};
+	struct tg_abi_tool zero_tool = {0};
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		int m = maps[i], fd = k->fds[m];
+		size_t ks = key_size(m), n = 0, cap = 0;
+		unsigned char cur[sizeof(struct tg_abi_str_key)], next[sizeof(struct tg_abi_str_key)];
+		unsigned char *keys = NULL;
+		bool have = false;
+
+		if (fd < 0)
+			continue;
+		while (bpf_map_get_next_key(fd, have ? cur : NULL, next) == 0) {
+			if (key_gen(m, next) == (int)gen) {
+				if (n == cap) {
+					size_t ncap = cap ? cap * 2 : 256;
+					unsigned char *nk = realloc(keys, ncap * ks);
+
+					if (!nk) {
+						r = -ENOMEM;
+						break;
+					}
+					keys = nk;
+					cap = ncap;
+				}
+				memcpy(keys + n * ks, next, ks);
+				n++;
+			}
+			memcpy(cur, next, ks);
+			have = true;
+		}
+		for (size_t j = 0; j < n; j++)
+			if (bpf_map_delete_elem(fd, keys + j * ks) < 0 && errno != ENOENT)
+				r = -errno;
+		free(keys);
+	}
+	for (__u32 i = 0; i < TG_ABI_MAX_TOOLS; i++) {
+		__u32 idx = gen * TG_ABI_MAX_TOOLS + i;
+		struct tg_abi_tool t;
+
+		if (bpf_map_lookup_elem(k->fds[M_TOOLS], &idx, &t) == 0 && (t.flags & TG_ABI_TOOL_PRESENT))
+			(void)bpf_map_update_elem(k->fds[M_TOOLS], &idx, &zero_tool, BPF_ANY);
+	}
+	return r;
+}
+
+#define WRITE_ENTRIES(m, keys, vals, n, vsize, T)                                                            \
+	do {                                                                                                 \
+		for (size_t _i = 0; _i < (n); _i++) {                                                        \
+			T _k = (keys)[_i];                                                                   \
+			_k.gen = (__u8)gen;                                                                  \
+			if (k->fds[m] < 0)                                                                   \
+				break;                                                                       \
+			if (bpf_map_update_elem(k->fds[m], &_k, (const char *)(vals) + _i * (vsize),         \
+						BPF_ANY) < 0)                                                \
+				return set_why(why, why_len, -errno, "cannot write %s: %s%s", map_names[m],  \
+					       strerror(errno),                                              \
+					       errno == E2BIG || errno == ENOMEM                             \
+						   ? " (policy too large for the map)"                       \
+						   : "");                                                    \
+		}                                                                                            \
+	} while (0)
+
+static int write_gen(struct tg_kernel *k, const struct tg_compiled *c, unsigned gen, char *why,
+		     size_t why_len)
+{
+	static const __u8 one = 1;
+
+	if (c->n_tools > TG_ABI_MAX_TOOLS)
+		return set_why(why, why_len, -E2BIG, "too many tools (%zu, at most %u)", c->n_tools,
+			       TG_ABI_MAX_TOOLS);
+	for (size_t i = 0; i < c->n_tools; i++) {
+		__u32 idx = gen * TG_ABI_MAX_TOOLS + (__u32)i;
+
+		if (bpf_map_update_elem(k->fds[M_TOOLS], &idx, &c->tools[i], BPF_ANY) < 0)
+			return set_why(why, why_len, -errno, "cannot write tg_tools: %s", strerror(errno));
+	}
+	WRITE_ENTRIES(M_STRS, c->str_keys, c->str_vals, c->n_strs, sizeof(struct tg_abi_refs),
+		      struct tg_abi_str_key);
+	WRITE_ENTRIES(M_RSTRS, c->rstr_keys, c->rstr_vals, c->n_rstrs, sizeof(struct tg_abi_refs),
+		      struct tg_abi_str_key);
+	WRITE_ENTRIES(M_INODES, c->inode_keys, c->inode_vals, c->n_inodes, sizeof(struct tg_abi_refs),
+		      struct tg_abi_inode_key);
+	for (size_t i = 0; i < c->n_exempt; i++) {
+		struct tg_abi_exempt_key ek = c->exempt_keys[i];
+
+		ek.gen = (__u8)gen;
+		if (bpf_map_update_elem(k->fds[M_EXEMPT], &ek, &one, BPF_ANY) < 0)
+			return set_why(why, why_len, -errno, "cannot write tg_exempt: %s", strerror(errno));
+	}
+	WRITE_ENTRIES(M_NET4, c->net4_keys, c->net4_vals, c->n_net4, sizeof(struct tg_abi_net_refs),
+		      struct tg_abi_net4_key);
+	WRITE_ENTRIES(M_NET6, c->net6_keys, c->net6_vals, c->n_net6, sizeof(struct tg_abi_net_refs),
+		      struct tg_abi_net6_key);
+	return 0;
+}
+
+/* Move freshly pinned programs into pin_dir; the old ones detach. */
+static void promote_pins(struct tg_kernel *k)
+{
+	if (!k->replace_pins)
+		return;
+	if (rename(k->pin_dir, k->pin_old) == 0) {
+		if (rename(k->pin_new, k->pin_dir) < 0)
+			(void)rename(k->pin_old, k->pin_dir);
+		else
+			(void)remove_pin_dir(k->pin_old);
+	}
+	k->replace_pins = false;
+}
+
+static void watch_swap(struct tg_kernel *k, struct tg_watch *w)
+{
+	int ofd = tg_watch_fd(k->watch), nfd = tg_watch_fd(w);
+
+	if (ofd >= 0)
+		(void)epoll_ctl(k->watch_epfd, EPOLL_CTL_DEL, ofd, NULL);
+	tg_watch_free(k->watch);
+	k->watch = w;
+	if (nfd >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.fd = nfd};
+
+		(void)epoll_ctl(k->watch_epfd, EPOLL_CTL_ADD, nfd, &ev);
+	}
+}
+
+int tg_kernel_apply_compiled(struct tg_kernel *k, const struct tg_policy *p, struct tg_compiled *c, char *why,
+			     size_t why_len)
+{
+	struct tg_abi_control ctl;
+	struct tg_abi_gen gen_val, cur;
+	struct tg_watch *w = NULL;
+	unsigned g;
+	__u32 gi;
+	int r;
+
+	r = read_control(k, &ctl);
+	if (r < 0) {
+		tg_compiled_free(c);
+		return set_why(why, why_len, r, "cannot read tg_control: %s", strerror(-r));
+	}
+	g = ctl.active_gen ^ 1;
+	gi = ctl.active_gen;
+	if (bpf_map_lookup_elem(k->fds[M_GENS], &gi, &cur) < 0)
+		memset(&cur, 0, sizeof(cur));
+
+	/* 1. leftovers of an interrupted apply */
+	(void)purge_gen(k, g);
+	/* 2. the new generation */
+	r = write_gen(k, c, g, why, why_len);
+	if (r < 0) {
+		(void)purge_gen(k, g);
+		tg_compiled_free(c);
+		return r;
+	}
+	gen_val = c->gen;
+	gen_val.seen_epoch = cur.seen_epoch + 1; /* new rules: ask about every inode again */
+	gen_val.n_tools = (__u32)c->n_tools;
+	gi = g;
+	if (bpf_map_update_elem(k->fds[M_GENS], &gi, &gen_val, BPF_ANY) < 0) {
+		r = -errno;
+		(void)purge_gen(k, g);
+		tg_compiled_free(c);
+		return set_why(why, why_len, r, "cannot write tg_gens: %s", strerror(-r));
+	}
+	c->gen = gen_val;
+	/* 3. the swap */
+	ctl.active_gen = g;
+	if (bpf_map_update_elem(k->fds[M_CONTROL], &(__u32){0}, &ctl, BPF_ANY) < 0) {
+		r = -errno;
+		(void)purge_gen(k, g);
+		tg_compiled_free(c);
+		return set_why(why, why_len, r, "cannot switch generations: %s", strerror(-r));
+	}
+	/* 4. grace period, then the old generation goes */
+	nanosleep(&(struct timespec){0, SWAP_GRACE_NS}, NULL);
+	(void)purge_gen(k, g ^ 1);
+
+	promote_pins(k);
+	tg_compiled_free(k->compiled);
+	k->compiled = c;
+	k->policy = p;
+	if (tg_watch_new(c, &w) < 0)
+		w = NULL;
+	watch_swap(k, w);
+	return 0;
+}
+
+int tg_kernel_apply_policy(struct tg_kernel *k, const struct tg_policy *p, enum tg_mode mode, char *why,
+			   size_t why_len)
+{
+	struct tg_compiled *c = NULL;
+	int r;
+
+	if (!k || !p)
+		return set_why(why, why_len, -EINVAL, "no policy");
+	r = tg_compile_policy(p, mode, &c, why, why_len);
+	if (r < 0)
+		return r;
+	c->gen.mode = mode == TG_MODE_MONITOR ? TG_ABI_MODE_MONITOR : TG_ABI_MODE_ENFORCE;
+	return tg_kernel_apply_compiled(k, p, c, why, why_len);
+}
+
+/* ---------- inode updates (watcher, hash requests) ---------- */
+
+int tg_kernel_inode_update(struct tg_kernel *k, const struct tg_abi_inode_key *key,
+			   const struct tg_abi_refs *val)
+{
+	struct tg_abi_control ctl;
+	struct tg_abi_inode_key ik = *key;
+	int r = read_control(k, &ctl);
+
+	if (r < 0)
+		return r;
+	ik.gen = (__u8)ctl.active_gen;
+	return bpf_map_update_elem(k->fds[M_INODES], &ik, val, BPF_ANY) < 0 ? -errno : 0;
+}
+
+int tg_kernel_inode_delete(struct tg_kernel *k, const struct tg_abi_inode_key *key)
+{
+	struct tg_abi_control ctl;
+	struct tg_abi_inode_key ik = *key;
+	int r = read_control(k, &ctl);
+
+	if (r < 0)
+		return r;
+	ik.gen = (__u8)ctl.active_gen;
+	if (bpf_map_delete_elem(k->fds[M_INODES], &ik) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int watch_update(const struct tg_abi_inode_key *key, const struct tg_abi_refs *val, const char *path,
+			void *userdata)
+{
+	struct tg_kernel *k = userdata;
+
+	(void)path;
+	return val ? tg_kernel_inode_update(k, key, val) : tg_kernel_inode_delete(k, key);
+}
+
+int tg_kernel_watch_fd(const struct tg_kernel *k)
+{
+	return k ? k->watch_epfd : -1;
+}
+
+int tg_kernel_watch_process(struct tg_kernel *k)
+{
+	if (!k || !k->watch)
+		return 0;
+	return tg_watch_process(k->watch, watch_update, k);
+}
+
+/* ---------- events ---------- */
+
+int tg_kernel_event_fd(const struct tg_kernel *k)
+{
+	return k && k->rb ? ring_buffer__epoll_fd(k->rb) : -1;
+}
+
+uint64_t tg_kernel_dropped(const struct tg_kernel *k)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u32 idx = TG_ABI_DROP_RINGBUF;
+	uint64_t sum = 0;
+	__u64 *v;
+
+	if (!k || ncpu <= 0 || k->fds[M_DROPPED] < 0)
+		return 0;
+	v = calloc((size_t)ncpu, sizeof(*v));
+	if (!v)
+		return 0;
+	if (bpf_map_lookup_elem(k->fds[M_DROPPED], &idx, v) == 0)
+		for (int i = 0; i < ncpu; i++)
+			sum += v[i];
+	free(v);
+	return sum;
+}
+
+static void copy_str(char *dst, size_t dlen, const char *src, size_t slen)
+{
+	size_t n = strnlen(src, slen);
+
+	if (n >= dlen)
+		n = dlen - 1;
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+static void fill_tool(struct tg_kernel *k, struct tg_kernel_event *e, unsigned tool, unsigned matcher,
+		      unsigned gen, uint64_t serial)
+{
+	const struct tg_tool *t = NULL;
+
+	e->tool = NULL;
+	e->tool_id[0] = 0;
+	snprintf(e->matcher, sizeof(e->matcher), "?");
+	/* events decided under another generation than the policy we know cannot be named */
+	if (!k->compiled || k->compiled->gen.policy_serial != serial || !k->policy)
+		return;
+	{
+		struct tg_abi_control ctl;
+
+		if (read_control(k, &ctl) == 0 && ctl.active_gen != gen)
+			return;
+	}
+	t = tg_compiled_tool(k->compiled, tool);
+	if (!t)
+		return;
+	e->tool = t;
+	copy_str(e->tool_id, sizeof(e->tool_id), t->id ? t->id : "", sizeof(e->tool_id));
+	tg_compiled_matcher_name(k->compiled, tool, matcher, e->matcher, sizeof(e->matcher));
+}
+
+static uint64_t to_realtime(struct tg_kernel *k, uint64_t tai_ns)
+{
+	return tai_ns - (uint64_t)k->tai_offset_ns;
+}
+
+static void proc_exe(uint32_t pid, char *buf, size_t len)
+{
+	char p[64];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "/proc/%" PRIu32 "/exe", pid);
+	n = readlink(p, buf, len - 1);
+	buf[n > 0 ? (size_t)n : 0] = 0;
+}
+
+static void decode_exec(struct tg_kernel *k, const struct tg_abi_exec_event *r)
+{
+	struct tg_kernel_event *e = &k->ev;
+
+	memset(e, 0, sizeof(*e));
+	e->kind = TG_EVENT_EXEC;
+	e->verdict = (enum tg_verdict)r->verdict;
+	e->would_block = r->flags & TG_ABI_EV_WOULD_BLOCK;
+	e->exempt = r->flags & TG_ABI_EV_EXEMPT;
+	e->realtime_ns = to_realtime(k, r->hdr.ktime_tai_ns);
+	fill_tool(k, e, r->tool, r->matcher, r->gen, r->policy_serial);
+	e->pid = r->pid;
+	e->ppid = r->ppid;
+	e->uid = r->uid;
+	e->gid = r->gid;
+	copy_str(e->comm, sizeof(e->comm), r->comm, sizeof(r->comm));
+	/* the script, when that is what matched, else the executed file */
+	if ((r->flags & TG_ABI_EV_BY_SCRIPT) && r->script[0])
+		copy_str(e->exe, sizeof(e->exe), r->script, sizeof(r->script));
+	else if (r->path[0])
+		copy_str(e->exe, sizeof(e->exe), r->path, sizeof(r->path));
+	else
+		copy_str(e->exe, sizeof(e->exe), r->filename, sizeof(r->filename));
+	for (unsigned i = 0; i < TG_ABI_ARGV_MAX; i++) {
+		if (!r->argv[i][0] && i >= r->argc)
+			break;
+		copy_str(e->argv[i], sizeof(e->argv[i]), r->argv[i], sizeof(r->argv[i]));
+		e->argc = i + 1;
+	}
+	copy_str(e->tty, sizeof(e->tty), r->tty, sizeof(r->tty));
+	e->policy_serial = r->policy_serial;
+}
+
+static void decode_connect(struct tg_kernel *k, const struct tg_abi_connect_event *r)
+{
+	struct tg_kernel_event *e = &k->ev;
+
+	memset(e, 0, sizeof(*e));
+	e->kind = TG_EVENT_CONNECT;
+	e->verdict = (enum tg_verdict)r->verdict;
+	e->would_block = r->flags & TG_ABI_EV_WOULD_BLOCK;
+	e->exempt = r->flags & TG_ABI_EV_EXEMPT;
+	e->realtime_ns = to_realtime(k, r->hdr.ktime_tai_ns);
+	fill_tool(k, e, r->tool, r->matcher, r->gen, r->policy_serial);
+	e->pid = r->pid;
+	e->ppid = r->ppid;
+	e->uid = r->uid;
+	e->gid = r->gid;
+	copy_str(e->comm, sizeof(e->comm), r->comm, sizeof(r->comm));
+	proc_exe(r->pid, e->exe, sizeof(e->exe));
+	e->family = (r->flags & TG_ABI_EV_V4MAPPED) ? 2 /* AF_INET */ : r->family;
+	memcpy(e->addr, r->addr, sizeof(e->addr));
+	e->port = r->port;
+	e->protocol = r->protocol;
+	e->policy_serial = r->policy_serial;
+}
+
+/* Real uid and groups of a process from /proc (hash requests). */
+static int proc_ids(uint32_t pid, uid_t *uid, gid_t *gids, size_t *n_gids)
+{
+	char p[64], line[4096];
+	size_t n = 0, max = *n_gids;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%" PRIu32 "/status", pid);
+	f = fopen(p, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long v;
+		char *s, *end;
+
+		if (sscanf(line, "Uid: %lu", &v) == 1)
+			*uid = (uid_t)v;
+		else if (sscanf(line, "Gid: %lu", &v) == 1 && n < max)
+			gids[n++] = (gid_t)v;
+		else if (strncmp(line, "Groups:", 7) == 0)
+			for (s = line + 7; n < max; s = end) {
+				v = strtoul(s, &end, 10);
+				if (end == s)
+					break;
+				gids[n++] = (gid_t)v;
+			}
+	}
+	fclose(f);
+	*n_gids = n;
+	return 0;
+}
+
+static enum tg_verdict state_verdict(enum tg_tool_state s)
+{
+	switch (s) {
+	case TG_STATE_WARNING:
+		return TG_VERDICT_WARN;
+	case TG_STATE_BLOCKING:
+		return TG_VERDICT_BLOCK;
+	case TG_STATE_ALERT:
+		return TG_VERDICT_ALERT;
+	case TG_STATE_ALLOW:
+		return TG_VERDICT_ALLOW;
+	default:
+		return TG_VERDICT_NONE;
+	}
+}
+
+/* The kernel could not know this file (sha256 rules): hash it, remember the
+ * answer in tg_inodes, and act as the kernel would have. */
+static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_request *req)
+{
+	struct tg_kernel_event *e = &k->ev;
+	struct tg_abi_refs refs = {0};
+	struct tg_abi_inode_key ik = {.dev = req->dev, .space = TG_ABI_INODE_EXE, .ino = req->ino};
+	gid_t gids[64];
+	size_t n_gids = 64;
+	uid_t uid = req->uid;
+	enum tg_verdict best = TG_VERDICT_NONE;
+	unsigned best_i = 0;
+	bool best_exempt = false;
+	struct timespec now;
+
+	if (!k->compiled || !k->policy)
+		return;
+	if (tg_compiled_hash_request(k->compiled, req, &refs) != 1 || refs.n == 0)
+		return;
+	(void)tg_kernel_inode_update(k, &ik, &refs);
+	if (proc_ids(req->pid, &uid, gids, &n_gids) < 0)
+		n_gids = 0;
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (unsigned i = 0; i < refs.n && i < TG_ABI_MAX_REFS; i++) {
+		const struct tg_tool *t = tg_compiled_tool(k->compiled, refs.ref[i].tool);
+		enum tg_verdict v;
+		bool ex = false;
+
+		if (!t)
+			continue;
+		v = state_verdict(tg_tool_state_at(k->policy, t, now.tv_sec, NULL));
+		if (v != TG_VERDICT_NONE && v != TG_VERDICT_ALLOW &&
+		    tg_tool_exempts(t, uid, gids, n_gids, now.tv_sec)) {
+			v = TG_VERDICT_ALLOW;
+			ex = true;
+		}
+		if (v > best) {
+			best = v;
+			best_i = i;
+			best_exempt = ex;
+		}
+	}
+	if (best == TG_VERDICT_NONE)
+		return;
+
+	memset(e, 0, sizeof(*e));
+	e->kind = TG_EVENT_EXEC;
+	e->verdict = best;
+	e->exempt = best_exempt;
+	e->realtime_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	fill_tool(k, e, refs.ref[best_i].tool, refs.ref[best_i].matcher, req->gen,
+		  k->compiled->gen.policy_serial);
+	e->pid = req->pid;
+	e->uid = uid;
+	e->gid = n_gids ? gids[0] : 0;
+	copy_str(e->exe, sizeof(e->exe), req->path, sizeof(req->path));
+	{
+		char p[64];
+		int fd;
+
+		snprintf(p, sizeof(p), "/proc/%" PRIu32 "/comm", req->pid);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t n = read(fd, e->comm, sizeof(e->comm) - 1);
+
+			e->comm[n > 0 ? (size_t)n : 0] = 0;
+			e->comm[strcspn(e->comm, "\n")] = 0;
+			close(fd);
+		}
+	}
+	e->policy_serial = k->compiled->gen.policy_serial;
+	if (best == TG_VERDICT_BLOCK) {
+		if (k->compiled->gen.mode == TG_ABI_MODE_ENFORCE) {
+			char p[64];
+			struct stat st;
+
+			/* only the process still running that file */
+			snprintf(p, sizeof(p), "/proc/%" PRIu32 "/exe", req->pid);
+			if (stat(p, &st) == 0 && st.st_ino == req->ino &&
+			    tg_abi_dev_from_user(major(st.st_dev), minor(st.st_dev)) == req->dev)
+				(void)kill((pid_t)req->pid, SIGKILL);
+		} else {
+			e->would_block = true;
+		}
+	}
+	if (k->fn)
+		k->fn(e, k->fn_data);
+}
+
+static int handle_record(void *ctx, void *data, size_t size)
+{
+	struct tg_kernel *k = ctx;
+	const struct tg_abi_rec_hdr *h = data;
+
+	if (size < sizeof(*h) || h->version != TG_ABI_VERSION || h->size > size)
+		return 0;
+	switch (h->type) {
+	case TG_ABI_REC_EXEC:
+		if (h->size != sizeof(struct tg_abi_exec_event))
+			return 0;
+		decode_exec(k, data);
+		break;
+	case TG_ABI_REC_CONNECT:
+		if (h->size != sizeof(struct tg_abi_connect_event))
+			return 0;
+		decode_connect(k, data);
+		break;
+	case TG_ABI_REC_HASH_REQUEST:
+		if (h->size == sizeof(struct tg_abi_hash_request))
+			handle_hash_request(k, data);
+		return 0;
+	default:
+		return 0;
+	}
+	if (k->fn)
+		k->fn(&k->ev, k->fn_data);
+	return 0;
+}
+
+int tg_kernel_consume(struct tg_kernel *k, tg_kernel_event_fn fn, void *userdata)
+{
+	int r;
+
+	if (!k || !k->rb)
+		return -EBADF;
+	k->fn = fn;
+	k->fn_data = userdata;
+	k->tai_offset_ns = tai_offset_ns();
+	r = ring_buffer__consume(k->rb);
+	k->fn = NULL;
+	k->fn_data = NULL;
+	return r < 0 ? r : 0;
+}
