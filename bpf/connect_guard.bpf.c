@@ -64,23 +64,24 @@ static __always_inline int tg_decide_dest(struct bpf_sock_addr *ctx, bool v6, bo
 		return 1;
 	port = bpf_ntohs((__u16)ctx->user_port);
 	if (!v6) {
-		struct tg_abi_net4_key k4 = { .prefixlen = 8 + 32, .gen = (__u8)gen };
+		struct tg_abi_net4_key k4 = {.prefixlen = 8 + 32, .gen = (__u8)gen};
 
 		__builtin_memcpy(k4.addr, &ctx->user_ip4, 4);
 		__builtin_memcpy(ev.addr, k4.addr, 4);
 		refs = bpf_map_lookup_elem(&tg_net4, &k4);
 	} else {
-		__u32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1], a2 = ctx->user_ip6[2], a3 = ctx->user_ip6[3];
+		__u32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1], a2 = ctx->user_ip6[2],
+		      a3 = ctx->user_ip6[3];
 
 		if (a0 == 0 && a1 == 0 && a2 == bpf_htonl(0xffff)) {
-			struct tg_abi_net4_key k4 = { .prefixlen = 8 + 32, .gen = (__u8)gen };
+			struct tg_abi_net4_key k4 = {.prefixlen = 8 + 32, .gen = (__u8)gen};
 
 			__builtin_memcpy(k4.addr, &a3, 4);
 			__builtin_memcpy(ev.addr, &a3, 4);
 			flags |= TG_ABI_EV_V4MAPPED;
 			refs = bpf_map_lookup_elem(&tg_net4, &k4);
 		} else {
-			struct tg_abi_net6_key k6 = { .prefixlen = 8 + 128, .gen = (__u8)gen };
+			struct tg_abi_net6_key k6 = {.prefixlen = 8 + 128, .gen = (__u8)gen};
 
 			__builtin_memcpy(&k6.addr[0], &a0, 4);
 			__builtin_memcpy(&k6.addr[4], &a1, 4);

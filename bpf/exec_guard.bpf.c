@@ -25,7 +25,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define PBUF 512u  /* work buffers: any offset < 256 plus a 256-byte read fits */
+#define PBUF  512u /* work buffers: any offset < 256 plus a 256-byte read fits */
 #define PMASK 255u
 
 /* An AND the compiler cannot drop: the verifier needs it to bound offsets. */
@@ -67,13 +67,13 @@ struct {
 } tg_seen SEC(".maps");
 
 /* Work buffers of struct tg_exec_scratch (bufs[]). */
-#define B_PATH 0u  /* resolved path of the executed file */
-#define B_INV 1u   /* invoked path made absolute */
-#define B_CWD 2u
-#define B_ARG 3u   /* argv entry being examined */
+#define B_PATH	0u /* resolved path of the executed file */
+#define B_INV	1u /* invoked path made absolute */
+#define B_CWD	2u
+#define B_ARG	3u /* argv entry being examined */
 #define B_SPATH 4u /* script argument made absolute */
-#define B_NAME 5u  /* basename of the executed file */
-#define B_FILE 6u  /* bprm->filename as invoked */
+#define B_NAME	5u /* basename of the executed file */
+#define B_FILE	6u /* bprm->filename as invoked */
 #define B_COUNT 8u
 
 struct tg_exec_scratch {
@@ -87,20 +87,64 @@ struct tg_exec_scratch {
 	__u64 now;
 	__u32 gen;
 	__u32 have_cwd;
+	__u32 slot;
+	__u32 pad;
 };
+
+/*
+ * Scratch slots per CPU. Tracepoint programs run with preemption off, but an
+ * LSM program can be preempted on a preemptible kernel and another exec on
+ * the same CPU can enter it meanwhile: each run claims a free slot (bit in
+ * tg_slots) instead of sharing one.
+ */
+#define TG_SLOTS 4u
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TG_SLOTS);
+	__type(key, __u32);
+	__type(value, struct tg_exec_scratch);
+} tg_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct tg_exec_scratch);
-} tg_scratch SEC(".maps");
+	__type(value, __u64);
+} tg_slots SEC(".maps");
 
-static __always_inline struct tg_exec_scratch *tg_scratch_get(void)
+static __always_inline struct tg_exec_scratch *tg_scratch_get(__u32 slot)
+{
+	slot &= TG_SLOTS - 1;
+	return bpf_map_lookup_elem(&tg_scratch, &slot);
+}
+
+/* Returns a slot number, or TG_SLOTS when all are busy. */
+static __always_inline __u32 tg_slot_claim(void)
+{
+	__u32 zero = 0, i;
+	__u64 *mask = bpf_map_lookup_elem(&tg_slots, &zero);
+
+	if (!mask)
+		return TG_SLOTS;
+	for (i = 0; i < TG_SLOTS; i++) {
+		__u64 old = *(volatile __u64 *)mask;
+
+		if (old & (1ull << i))
+			continue;
+		if (__sync_val_compare_and_swap(mask, old, old | (1ull << i)) == old)
+			return i;
+	}
+	return TG_SLOTS;
+}
+
+static __always_inline void tg_slot_release(__u32 slot)
 {
 	__u32 zero = 0;
+	__u64 *mask = bpf_map_lookup_elem(&tg_slots, &zero);
 
-	return bpf_map_lookup_elem(&tg_scratch, &zero);
+	if (mask)
+		__sync_fetch_and_and(mask, ~(1ull << (slot & (TG_SLOTS - 1))));
 }
 
 /*
@@ -117,6 +161,7 @@ struct tg_walk_ctx {
 	struct mount *mnt;
 	__u32 n;
 	__u32 trunc;
+	__u32 slot;
 };
 
 /* One step up the dentry tree (bpf_loop callback: verified once, unlike an
@@ -144,7 +189,7 @@ static long tg_walk_step(__u32 idx, struct tg_walk_ctx *c)
 		c->trunc = 1;
 		return 1;
 	}
-	s = tg_scratch_get();
+	s = tg_scratch_get(c->slot);
 	if (!s)
 		return 1;
 	s->comps[c->n & (TG_ABI_PATH_DEPTH - 1)] = (__u64)dentry;
@@ -155,18 +200,19 @@ static long tg_walk_step(__u32 idx, struct tg_walk_ctx *c)
 
 /* Absolute path of (dentry, vfsmnt) into bufs[which]; returns its length,
  * bit 31 set when truncated. */
-__noinline __u32 tg_build_path(__u64 dentry_p, __u64 vfsmnt_p, __u32 which)
+__noinline __u32 tg_build_path(__u32 slot, __u64 dentry_p, __u64 vfsmnt_p, __u32 which)
 {
 	struct tg_walk_ctx c = {
-		.dentry = (void *)dentry_p,
-		.vfsmnt = (void *)vfsmnt_p,
-		.mnt = (void *)((char *)vfsmnt_p - bpf_core_field_offset(struct mount, mnt)),
+	    .dentry = (void *)dentry_p,
+	    .vfsmnt = (void *)vfsmnt_p,
+	    .mnt = (void *)((char *)vfsmnt_p - bpf_core_field_offset(struct mount, mnt)),
+	    .slot = slot,
 	};
 	__u32 n, i, pos = 0, trunc;
 	char *buf;
 	long r;
 
-	struct tg_exec_scratch *s = tg_scratch_get();
+	struct tg_exec_scratch *s = tg_scratch_get(slot);
 	if (!s)
 		return 0;
 	buf = s->bufs[which & (B_COUNT - 1)];
@@ -210,18 +256,19 @@ static __always_inline void tg_need_cwd(struct tg_exec_scratch *s, struct task_s
 {
 	if (s->have_cwd)
 		return;
-	tg_build_path((__u64)BPF_CORE_READ(task, fs, pwd.dentry), (__u64)BPF_CORE_READ(task, fs, pwd.mnt), B_CWD);
+	tg_build_path(s->slot, (__u64)BPF_CORE_READ(task, fs, pwd.dentry),
+		      (__u64)BPF_CORE_READ(task, fs, pwd.mnt), B_CWD);
 	s->have_cwd = 1;
 }
 
 /* bufs[dst] = bufs[src] made absolute against bufs[B_CWD]; returns the length. */
-__noinline __u32 tg_absolutize(__u32 src, __u32 dst)
+__noinline __u32 tg_absolutize(__u32 slot, __u32 src, __u32 dst)
 {
 	__u32 pos = 0, off = 0;
 	char *rel, *out;
 	long r;
 
-	struct tg_exec_scratch *s = tg_scratch_get();
+	struct tg_exec_scratch *s = tg_scratch_get(slot);
 	if (!s)
 		return 0;
 	rel = s->bufs[src & (B_COUNT - 1)];
@@ -250,7 +297,8 @@ __noinline __u32 tg_absolutize(__u32 src, __u32 dst)
 	return pos;
 }
 
-static __always_inline void tg_consider_refs(struct tg_exec_scratch *s, const struct tg_abi_refs *refs, __u32 by)
+static __always_inline void tg_consider_refs(struct tg_exec_scratch *s, const struct tg_abi_refs *refs,
+					     __u32 by)
 {
 	__u32 i;
 
@@ -263,17 +311,18 @@ static __always_inline void tg_consider_refs(struct tg_exec_scratch *s, const st
 
 /* Prefix/exact lookup of the string at bufs[which] + off; returns the
  * entry's flags + 1 when found, else 0. */
-__noinline __u32 tg_lookup_str(__u32 space, __u32 which, __u32 off, __u32 by)
+__noinline __u32 tg_lookup_str(__u32 slot, __u32 space, __u32 which, __u32 off, __u32 by)
 {
 	struct tg_abi_refs *refs;
 
-	struct tg_exec_scratch *s = tg_scratch_get();
+	struct tg_exec_scratch *s = tg_scratch_get(slot);
 	if (!s)
 		return 0;
 	s->key.prefixlen = 16 + 8 * TG_ABI_STR_MAX;
 	s->key.gen = (__u8)s->gen;
 	s->key.space = (__u8)space;
-	if (bpf_probe_read_kernel_str(s->key.str, TG_ABI_STR_MAX, &s->bufs[which & (B_COUNT - 1)][tg_m(off)]) < 0)
+	if (bpf_probe_read_kernel_str(s->key.str, TG_ABI_STR_MAX,
+				      &s->bufs[which & (B_COUNT - 1)][tg_m(off)]) < 0)
 		return 0;
 	refs = bpf_map_lookup_elem(&tg_strs, &s->key);
 	if (!refs)
@@ -283,13 +332,13 @@ __noinline __u32 tg_lookup_str(__u32 space, __u32 which, __u32 off, __u32 by)
 }
 
 /* Suffix lookup: the last bytes of bufs[which] (length len) reversed. */
-__noinline __u32 tg_lookup_rstr(__u32 space, __u32 which, __u32 len, __u32 by)
+__noinline __u32 tg_lookup_rstr(__u32 slot, __u32 space, __u32 which, __u32 len, __u32 by)
 {
 	struct tg_abi_refs *refs;
 	const char *subject;
 	__u32 i, n;
 
-	struct tg_exec_scratch *s = tg_scratch_get();
+	struct tg_exec_scratch *s = tg_scratch_get(slot);
 	if (!s || len == 0 || len > TG_ABI_PATH_MAX - 1)
 		return 0;
 	subject = s->bufs[which & (B_COUNT - 1)];
@@ -311,19 +360,20 @@ __noinline __u32 tg_lookup_rstr(__u32 space, __u32 which, __u32 len, __u32 by)
 	return 1;
 }
 
-static __always_inline void tg_lookup_path(struct tg_exec_scratch *s, __u32 space, __u32 which, __u32 len, __u32 by)
+static __always_inline void tg_lookup_path(struct tg_exec_scratch *s, __u32 space, __u32 which, __u32 len,
+					   __u32 by)
 {
-	tg_lookup_str(space, which, 0, by);
-	tg_lookup_rstr(space, which, len, by);
+	tg_lookup_str(s->slot, space, which, 0, by);
+	tg_lookup_rstr(s->slot, space, which, len, by);
 }
 
 /* Offset of the basename in bufs[which]. */
-__noinline __u32 tg_basename_off(__u32 which)
+__noinline __u32 tg_basename_off(__u32 slot, __u32 which)
 {
 	__u32 i, off = 0;
 	const char *p;
 
-	struct tg_exec_scratch *s = tg_scratch_get();
+	struct tg_exec_scratch *s = tg_scratch_get(slot);
 	if (!s)
 		return 0;
 	p = s->bufs[which & (B_COUNT - 1)];
@@ -351,7 +401,7 @@ static __always_inline bool tg_ldso_opt_with_value(const char *a)
  * Walk argv of the new image: copy the first entries into the event and,
  * when want_script, find the script argument and look it up.
  */
-__noinline __u32 tg_scan_argv(__u64 task_p, __u32 want_script, __u32 ldso)
+__noinline __u32 tg_scan_argv(__u32 slot, __u64 task_p, __u32 want_script, __u32 ldso)
 {
 	struct task_struct *task = (void *)task_p;
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
@@ -360,7 +410,7 @@ __noinline __u32 tg_scan_argv(__u64 task_p, __u32 want_script, __u32 ldso)
 	char *arg;
 	long r;
 
-	struct tg_exec_scratch *s = tg_scratch_get();
+	struct tg_exec_scratch *s = tg_scratch_get(slot);
 	if (!s || !mm)
 		return 0;
 	arg = s->bufs[B_ARG];
@@ -400,7 +450,7 @@ __noinline __u32 tg_scan_argv(__u64 task_p, __u32 want_script, __u32 ldso)
 				s->ev.flags |= TG_ABI_EV_SCRIPT_RELATIVE;
 		}
 		{
-			__u32 len = tg_absolutize(B_ARG, B_SPATH);
+			__u32 len = tg_absolutize(s->slot, B_ARG, B_SPATH);
 
 			bpf_probe_read_kernel_str(s->ev.script, TG_ABI_PATH_MAX, s->bufs[B_SPATH]);
 			tg_lookup_path(s, TG_ABI_SPACE_SCRIPT_PATH, B_SPATH, len, TG_ABI_EV_BY_SCRIPT);
@@ -433,7 +483,7 @@ static __always_inline void tg_fill_who(struct tg_who *who, struct task_struct *
  * The one decision for both backends. lsm: called from bprm_check_security
  * (returns -EPERM to refuse), else from sched_process_exec (sends SIGKILL).
  */
-static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
+static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm, __u32 slot)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct tg_exec_scratch *s;
@@ -449,9 +499,10 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 	g = tg_active(&gen);
 	if (!g)
 		return 0;
-	s = tg_scratch_get();
+	s = tg_scratch_get(slot);
 	if (!s)
 		return 0;
+	s->slot = slot;
 	scripts_only = !lsm && tg_backend() == TG_ABI_BACKEND_LSM;
 	if (scripts_only && !(g->flags & TG_ABI_GEN_SCRIPTS))
 		return 0;
@@ -466,6 +517,8 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 	s->ev.flags = 0;
 	s->ev.script[0] = 0;
 	s->ev.argc = 0;
+	for (__u32 i = 0; i < TG_ABI_ARGV_MAX; i++)
+		s->ev.argv[i][0] = 0; /* entries not read this time (LSM, short argv) */
 	tg_fill_who(&s->who, task);
 
 	file = BPF_CORE_READ(bprm, file);
@@ -491,7 +544,7 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 		shebang = interp_name != filename;
 	}
 
-	len = tg_build_path((__u64)fdentry, (__u64)BPF_CORE_READ(file, f_path.mnt), B_PATH);
+	len = tg_build_path(s->slot, (__u64)fdentry, (__u64)BPF_CORE_READ(file, f_path.mnt), B_PATH);
 	if (len & (1u << 31))
 		s->ev.flags |= TG_ABI_EV_PATH_TRUNCATED;
 	len &= ~(1u << 31);
@@ -502,7 +555,7 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 
 		if (refs)
 			tg_consider_refs(s, refs, TG_ABI_EV_BY_INODE);
-		tg_lookup_str(TG_ABI_SPACE_EXE_NAME, B_NAME, 0, TG_ABI_EV_BY_RESOLVED_NAME);
+		tg_lookup_str(s->slot, TG_ABI_SPACE_EXE_NAME, B_NAME, 0, TG_ABI_EV_BY_RESOLVED_NAME);
 		tg_lookup_path(s, TG_ABI_SPACE_EXE_PATH, B_PATH, len, TG_ABI_EV_BY_RESOLVED_PATH);
 
 		if (!second) {
@@ -510,24 +563,27 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 
 			if (s->bufs[B_FILE][0] != '/')
 				tg_need_cwd(s, task);
-			ilen = tg_absolutize(B_FILE, B_INV);
-			off = tg_basename_off(B_INV);
-			tg_lookup_str(TG_ABI_SPACE_EXE_NAME, B_INV, off, TG_ABI_EV_BY_INVOKED_NAME);
+			ilen = tg_absolutize(s->slot, B_FILE, B_INV);
+			off = tg_basename_off(s->slot, B_INV);
+			tg_lookup_str(s->slot, TG_ABI_SPACE_EXE_NAME, B_INV, off, TG_ABI_EV_BY_INVOKED_NAME);
 			tg_lookup_path(s, TG_ABI_SPACE_EXE_PATH, B_INV, ilen, TG_ABI_EV_BY_INVOKED_PATH);
 			if (shebang) {
 				s->ev.flags |= TG_ABI_EV_SHEBANG;
 				if (lsm) {
 					/* bprm->file is the script itself: its resolved path */
-					bpf_probe_read_kernel_str(s->ev.script, TG_ABI_PATH_MAX, s->bufs[B_PATH]);
+					bpf_probe_read_kernel_str(s->ev.script, TG_ABI_PATH_MAX,
+								  s->bufs[B_PATH]);
 					tg_lookup_path(s, TG_ABI_SPACE_SCRIPT_PATH, B_PATH, len,
 						       TG_ABI_EV_BY_SCRIPT);
 					ik.space = TG_ABI_INODE_SCRIPT;
 					refs = bpf_map_lookup_elem(&tg_inodes, &ik);
 					if (refs)
-						tg_consider_refs(s, refs, TG_ABI_EV_BY_SCRIPT | TG_ABI_EV_BY_INODE);
+						tg_consider_refs(s, refs,
+								 TG_ABI_EV_BY_SCRIPT | TG_ABI_EV_BY_INODE);
 					ik.space = TG_ABI_INODE_EXE;
 				} else {
-					bpf_probe_read_kernel_str(s->ev.script, TG_ABI_PATH_MAX, s->bufs[B_INV]);
+					bpf_probe_read_kernel_str(s->ev.script, TG_ABI_PATH_MAX,
+								  s->bufs[B_INV]);
 					tg_lookup_path(s, TG_ABI_SPACE_SCRIPT_PATH, B_INV, ilen,
 						       TG_ABI_EV_BY_SCRIPT);
 				}
@@ -536,11 +592,11 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 
 		/* sha256 rules: ask the daemon about inodes it has not seen */
 		if ((g->flags & TG_ABI_GEN_HASH_REQUESTS) && !bpf_map_lookup_elem(&tg_inodes, &ik)) {
-			struct tg_abi_seen_key sk = { .dev = ik.dev, .ino = ik.ino };
+			struct tg_abi_seen_key sk = {.dev = ik.dev, .ino = ik.ino};
 			struct tg_abi_seen_val *sv = bpf_map_lookup_elem(&tg_seen, &sk);
 
 			if (!sv || sv->seen_epoch != g->seen_epoch) {
-				struct tg_abi_seen_val nv = { .seen_epoch = g->seen_epoch };
+				struct tg_abi_seen_val nv = {.seen_epoch = g->seen_epoch};
 
 				if (bpf_map_update_elem(&tg_seen, &sk, &nv, BPF_ANY))
 					tg_count_drop(TG_ABI_DROP_SEEN);
@@ -559,18 +615,18 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 
 	/* interpreters: the script they run is in argv (tracepoint only) */
 	if (!lsm && (g->flags & TG_ABI_GEN_SCRIPTS)) {
-		interp = tg_lookup_str(TG_ABI_SPACE_INTERP, B_NAME, 0, 0);
+		interp = tg_lookup_str(s->slot, TG_ABI_SPACE_INTERP, B_NAME, 0, 0);
 		if (!interp) {
-			off = tg_basename_off(B_FILE);
-			interp = tg_lookup_str(TG_ABI_SPACE_INTERP, B_FILE, off, 0);
+			off = tg_basename_off(s->slot, B_FILE);
+			interp = tg_lookup_str(s->slot, TG_ABI_SPACE_INTERP, B_FILE, off, 0);
 		}
 	}
 	if (interp) {
-		tg_scan_argv((__u64)task, 1, ((interp - 1) & TG_ABI_REFS_LDSO) ? 1 : 0);
+		tg_scan_argv(s->slot, (__u64)task, 1, ((interp - 1) & TG_ABI_REFS_LDSO) ? 1 : 0);
 	} else if (s->best.verdict == TG_ABI_VERDICT_NONE) {
 		return 0;
 	} else if (!lsm) {
-		tg_scan_argv((__u64)task, 0, 0);
+		tg_scan_argv(s->slot, (__u64)task, 0, 0);
 	}
 	if (s->best.verdict == TG_ABI_VERDICT_NONE)
 		return 0;
@@ -615,6 +671,20 @@ static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
 	}
 	bpf_probe_read_kernel_str(s->ev.path, TG_ABI_PATH_MAX, s->bufs[B_PATH]);
 	tg_emit(&s->ev, sizeof(s->ev));
+	return ret;
+}
+
+static __always_inline int tg_exec_decide(struct linux_binprm *bprm, bool lsm)
+{
+	__u32 slot = tg_slot_claim();
+	int ret;
+
+	if (slot >= TG_SLOTS) {
+		tg_count_drop(TG_ABI_DROP_BUSY);
+		return 0;
+	}
+	ret = tg_exec_decide_in(bprm, lsm, slot);
+	tg_slot_release(slot);
 	return ret;
 }
 

@@ -21,7 +21,7 @@ T=$(mktemp -d /tmp/tgsmoke.XXXXXX) || exit 1
 RUNPID=
 cleanup() {
 	[ -n "$RUNPID" ] && kill "$RUNPID" 2>/dev/null
-	timeout 20 "$SMOKE" unload >/dev/null 2>&1 || rm -rf "$SMOKE_PIN_DIR" "$SMOKE_PIN_DIR.new" "$SMOKE_PIN_DIR.old"
+	timeout 20 "$SMOKE" unload >/dev/null 2>&1 || rm -rf "$SMOKE_PIN_DIR" "$SMOKE_PIN_DIR-new" "$SMOKE_PIN_DIR-old"
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -98,7 +98,7 @@ except OSError as e:
 EOF
 }
 
-echo "1..37"
+echo "1..38"
 start
 grep -q 'backend=tracepoint' "$T/events.log" && ok "loaded: $(head -1 "$T/events.log")" || notok "loaded"
 
@@ -146,7 +146,12 @@ check "enforcement continues with no process holding it" killed "$T/tgtest-banne
 a=$(timeout 20 "$SMOKE" adopt 2>&1)
 check "reopen adopts the pins ($a)" sh -c "echo '$a' | grep -q adopted=1"
 
+# pins of another ABI version: replaced (new programs pinned aside, moved in
+# at the first apply), not adopted
+bpftool map update pinned "$SMOKE_PIN_DIR/maps/tg_control" key 0 0 0 0 \
+	value 1 0 0 0 99 0 0 0 2 0 0 0 0 0 0 0 >/dev/null 2>&1
 start monitor
+check "pins of another ABI version are replaced, not adopted" sh -c "grep -q 'ready adopted=0' '$T/events.log' && [ -e '$SMOKE_PIN_DIR/links/exec' ] && [ ! -e '$SMOKE_PIN_DIR-new' ] && [ ! -e '$SMOKE_PIN_DIR-old' ]"
 check "monitor mode: banned runs" runs "$T/tgtest-banned" hello
 sleep 0.5
 stop

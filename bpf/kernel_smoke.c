@@ -29,8 +29,11 @@ enum { T_BANNED, T_ALERT, T_EXEMPT, T_WARN, T_SCRIPT, T_COUNT };
 static const char *const tool_ids[T_COUNT] = {"smoke-banned", "smoke-alert", "smoke-exempt", "smoke-warn",
 					      "smoke-script"};
 static struct tg_tool smoke_tools[T_COUNT];
-static struct tg_policy smoke_policy = {.name = (char *)"smoke", .serial = 7, .tools = smoke_tools,
-					.n_tools = T_COUNT, .default_action = TG_ACTION_BLOCK};
+static struct tg_policy smoke_policy = {.name = (char *)"smoke",
+					.serial = 7,
+					.tools = smoke_tools,
+					.n_tools = T_COUNT,
+					.default_action = TG_ACTION_BLOCK};
 
 /* ---- stand-ins for compile.c ---- */
 int tg_compile_policy(const struct tg_policy *p, enum tg_mode mode, struct tg_compiled **ret, char *why,
@@ -70,8 +73,8 @@ int tg_compiled_hash_request(const struct tg_compiled *c, const struct tg_abi_ha
 	(void)c;
 	if (len < sizeof(name) - 1 || strcmp(req->path + len - (sizeof(name) - 1), name) != 0)
 		return 0;
-	printf("hash_request pid=%u dev=%u ino=%llu path=%s\n", req->pid, req->dev, (unsigned long long)req->ino,
-	       req->path);
+	printf("hash_request pid=%u dev=%u ino=%llu path=%s\n", req->pid, req->dev,
+	       (unsigned long long)req->ino, req->path);
 	fflush(stdout);
 	memset(ret_refs, 0, sizeof(*ret_refs));
 	ret_refs->n = 1;
@@ -86,8 +89,8 @@ const struct tg_tool *tg_compiled_tool(const struct tg_compiled *c, unsigned too
 	return tool_idx < T_COUNT ? &smoke_tools[tool_idx] : NULL;
 }
 
-const char *tg_compiled_matcher_name(const struct tg_compiled *c, unsigned tool_idx, unsigned matcher, char *buf,
-				     size_t len)
+const char *tg_compiled_matcher_name(const struct tg_compiled *c, unsigned tool_idx, unsigned matcher,
+				     char *buf, size_t len)
 {
 	static const char *const kinds[] = {"?", "executables", "scripts", "hosts"};
 
@@ -181,23 +184,28 @@ static struct tg_compiled *build(const char *dir, bool monitor)
 	c->str_vals = calloc(32, sizeof(*c->str_vals));
 	c->rstr_keys = calloc(32, sizeof(*c->rstr_keys));
 	c->rstr_vals = calloc(32, sizeof(*c->rstr_vals));
-	add_str(c, false, TG_ABI_SPACE_EXE_NAME, "tgtest-banned", true, T_BANNED, TG_ABI_MATCHER(TG_ABI_MK_EXE, 0), 0);
+	add_str(c, false, TG_ABI_SPACE_EXE_NAME, "tgtest-banned", true, T_BANNED,
+		TG_ABI_MATCHER(TG_ABI_MK_EXE, 0), 0);
 	snprintf(buf, sizeof(buf), "%s/banned-dir/", dir);
 	add_str(c, false, TG_ABI_SPACE_EXE_PATH, buf, false, T_BANNED, TG_ABI_MATCHER(TG_ABI_MK_EXE, 1), 0);
-	add_str(c, true, TG_ABI_SPACE_EXE_PATH, "/tgtest-suffix", false, T_BANNED, TG_ABI_MATCHER(TG_ABI_MK_EXE, 2),
-		0);
+	add_str(c, true, TG_ABI_SPACE_EXE_PATH, "/tgtest-suffix", false, T_BANNED,
+		TG_ABI_MATCHER(TG_ABI_MK_EXE, 2), 0);
 	snprintf(buf, sizeof(buf), "%s/exact/tgtest-exact", dir);
 	add_str(c, false, TG_ABI_SPACE_EXE_PATH, buf, true, T_BANNED, TG_ABI_MATCHER(TG_ABI_MK_EXE, 3), 0);
-	add_str(c, false, TG_ABI_SPACE_EXE_NAME, "tgtest-alert", true, T_ALERT, TG_ABI_MATCHER(TG_ABI_MK_EXE, 0), 0);
-	add_str(c, false, TG_ABI_SPACE_EXE_NAME, "tgtest-exempt", true, T_EXEMPT, TG_ABI_MATCHER(TG_ABI_MK_EXE, 0),
-		0);
-	add_str(c, false, TG_ABI_SPACE_EXE_NAME, "tgtest-warn", true, T_WARN, TG_ABI_MATCHER(TG_ABI_MK_EXE, 0), 0);
+	add_str(c, false, TG_ABI_SPACE_EXE_NAME, "tgtest-alert", true, T_ALERT,
+		TG_ABI_MATCHER(TG_ABI_MK_EXE, 0), 0);
+	add_str(c, false, TG_ABI_SPACE_EXE_NAME, "tgtest-exempt", true, T_EXEMPT,
+		TG_ABI_MATCHER(TG_ABI_MK_EXE, 0), 0);
+	add_str(c, false, TG_ABI_SPACE_EXE_NAME, "tgtest-warn", true, T_WARN,
+		TG_ABI_MATCHER(TG_ABI_MK_EXE, 0), 0);
 	snprintf(buf, sizeof(buf), "%s/scripts/", dir);
-	add_str(c, false, TG_ABI_SPACE_SCRIPT_PATH, buf, false, T_SCRIPT, TG_ABI_MATCHER(TG_ABI_MK_SCRIPT, 0), 0);
+	add_str(c, false, TG_ABI_SPACE_SCRIPT_PATH, buf, false, T_SCRIPT, TG_ABI_MATCHER(TG_ABI_MK_SCRIPT, 0),
+		0);
 	add_str(c, false, TG_ABI_SPACE_INTERP, "tgtest-interp", false, 0, 0, TG_ABI_REFS_INTERP);
 
 	c->exempt_keys = calloc(1, sizeof(*c->exempt_keys));
-	c->exempt_keys[0] = (struct tg_abi_exempt_key){.id = getuid(), .tool = T_EXEMPT, .kind = TG_ABI_EXEMPT_UID};
+	c->exempt_keys[0] =
+	    (struct tg_abi_exempt_key){.id = getuid(), .tool = T_EXEMPT, .kind = TG_ABI_EXEMPT_UID};
 	c->n_exempt = 1;
 
 	c->net4_keys = calloc(1, sizeof(*c->net4_keys));
@@ -205,7 +213,8 @@ static struct tg_compiled *build(const char *dir, bool monitor)
 	c->net4_keys[0].prefixlen = 8 + 16;
 	inet_pton(AF_INET, "127.77.0.0", c->net4_keys[0].addr);
 	c->net4_vals[0].n = 2;
-	c->net4_vals[0].ref[0] = (struct tg_abi_net_ref){.tool = T_BANNED, .matcher = TG_ABI_MATCHER(TG_ABI_MK_HOST, 0)};
+	c->net4_vals[0].ref[0] =
+	    (struct tg_abi_net_ref){.tool = T_BANNED, .matcher = TG_ABI_MATCHER(TG_ABI_MK_HOST, 0)};
 	/* a port-limited alert on the same network: 127.77.x.x:9 is both; block wins */
 	c->net4_vals[0].ref[1] = (struct tg_abi_net_ref){
 	    .tool = T_ALERT, .matcher = TG_ABI_MATCHER(TG_ABI_MK_HOST, 1), .n_ports = 1, .ports = {9}};
@@ -215,7 +224,8 @@ static struct tg_compiled *build(const char *dir, bool monitor)
 	c->net6_keys[0].prefixlen = 8 + 16;
 	inet_pton(AF_INET6, "fd77::", c->net6_keys[0].addr);
 	c->net6_vals[0].n = 1;
-	c->net6_vals[0].ref[0] = (struct tg_abi_net_ref){.tool = T_BANNED, .matcher = TG_ABI_MATCHER(TG_ABI_MK_HOST, 2)};
+	c->net6_vals[0].ref[0] =
+	    (struct tg_abi_net_ref){.tool = T_BANNED, .matcher = TG_ABI_MATCHER(TG_ABI_MK_HOST, 2)};
 	c->n_net6 = 1;
 	return c;
 }
@@ -227,19 +237,20 @@ static void print_event(const struct tg_kernel_event *e, void *userdata)
 	(void)userdata;
 	if (e->kind == TG_EVENT_CONNECT)
 		inet_ntop(e->family, e->addr, addr, sizeof(addr));
-	printf("event kind=%s verdict=%s would_block=%d exempt=%d tool=%s matcher=%s pid=%" PRIu32 " ppid=%" PRIu32
-	       " uid=%" PRIu32 " comm=%s exe=%s argc=%" PRIu32 " argv0=%s argv1=%s tty=%s addr=%s port=%u proto=%u serial=%" PRIu64
-	       "\n",
-	       e->kind == TG_EVENT_EXEC ? "exec" : "connect", tg_verdict_name(e->verdict), e->would_block, e->exempt,
-	       e->tool_id[0] ? e->tool_id : "-", e->matcher, e->pid, e->ppid, e->uid, e->comm, e->exe, e->argc,
-	       e->argc > 0 ? e->argv[0] : "", e->argc > 1 ? e->argv[1] : "", e->tty[0] ? e->tty : "-", addr,
-	       e->port, e->protocol, e->policy_serial);
+	printf("event kind=%s verdict=%s would_block=%d exempt=%d tool=%s matcher=%s pid=%" PRIu32
+	       " ppid=%" PRIu32 " uid=%" PRIu32 " comm=%s exe=%s argc=%" PRIu32
+	       " argv0=%s argv1=%s tty=%s addr=%s port=%u proto=%u serial=%" PRIu64 "\n",
+	       e->kind == TG_EVENT_EXEC ? "exec" : "connect", tg_verdict_name(e->verdict), e->would_block,
+	       e->exempt, e->tool_id[0] ? e->tool_id : "-", e->matcher, e->pid, e->ppid, e->uid, e->comm,
+	       e->exe, e->argc, e->argc > 0 ? e->argv[0] : "", e->argc > 1 ? e->argv[1] : "",
+	       e->tty[0] ? e->tty : "-", addr, e->port, e->protocol, e->policy_serial);
 	fflush(stdout);
 }
 
 int main(int argc, char **argv)
 {
-	const char *pin_dir = getenv("SMOKE_PIN_DIR") ? getenv("SMOKE_PIN_DIR") : "/sys/fs/bpf/toolguard-smoke";
+	const char *pin_dir =
+	    getenv("SMOKE_PIN_DIR") ? getenv("SMOKE_PIN_DIR") : "/sys/fs/bpf/toolguard-smoke";
 	struct tg_kernel_options opts = {
 	    .force_tracepoint = getenv("SMOKE_TRY_LSM") == NULL,
 	    .verbose = getenv("SMOKE_VERBOSE") != NULL,

@@ -33,11 +33,12 @@ CLEANFILES += $(tg_bpf_objs) $(tg_bpf_skels)
 EXTRA_DIST += $(tg_bpf_srcs) $(tg_bpf_hdrs)
 
 # Smoke test of the kernel side (root; not part of 'make check': it acts on
-# the whole machine). Run: sudo bpf/kernel-smoke.sh (see that file).
+# the whole machine). Run: top_builddir=$PWD sh bpf/kernel-smoke.sh (root, this
+# kernel) and bpf/qemu-smoke.sh (Debian 6.1 under qemu: LSM + tracepoint).
 noinst_PROGRAMS += bpf/kernel_smoke
 bpf_kernel_smoke_SOURCES = bpf/kernel_smoke.c daemon/kernel.c daemon/kernel.h daemon/kernel_internal.h
 bpf_kernel_smoke_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 bpf_kernel_smoke_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
 bpf_kernel_smoke_LDADD = $(TG_LIB_LIBS) $(LIBBPF_LIBS)
 $(bpf_kernel_smoke_OBJECTS): $(tg_bpf_skels)
-EXTRA_DIST += bpf/kernel-smoke.sh
+EXTRA_DIST += bpf/kernel-smoke.sh bpf/qemu-smoke.sh bpf/README.md

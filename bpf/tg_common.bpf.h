@@ -115,7 +115,7 @@ static __always_inline __u32 tg_backend(void)
 
 static __always_inline bool tg_exempt_id(__u32 gen, __u16 tool, __u8 kind, __u32 id)
 {
-	struct tg_abi_exempt_key k = { .id = id, .tool = tool, .gen = (__u8)gen, .kind = kind };
+	struct tg_abi_exempt_key k = {.id = id, .tool = tool, .gen = (__u8)gen, .kind = kind};
 
 	return bpf_map_lookup_elem(&tg_exempt, &k) != NULL;
 }

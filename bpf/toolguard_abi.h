@@ -130,32 +130,32 @@
 #define TG_ABI_VERSION 1u
 
 /* ---------- limits ---------- */
-#define TG_ABI_MAX_TOOLS 4096u      /* == TG_POLICY_MAX_TOOLS */
-#define TG_ABI_MAX_REFS 7u          /* refs per string/inode entry */
-#define TG_ABI_STR_MAX 254u         /* bytes of a string in a trie key */
-#define TG_ABI_PATH_MAX 256u        /* path buffers in records, with NUL */
-#define TG_ABI_PATH_DEPTH 32u       /* dentry components walked for the resolved path */
-#define TG_ABI_ARGV_MAX 8u          /* argv entries copied into exec records */
-#define TG_ABI_ARG_LEN 128u         /* bytes per argv entry, with NUL */
-#define TG_ABI_ARGS_SCAN 16u        /* argv entries examined to find a script argument */
-#define TG_ABI_MAX_GROUPS 32u       /* supplementary groups checked for exemptions */
-#define TG_ABI_NET_REFS 4u          /* refs per CIDR entry */
-#define TG_ABI_NET_PORTS 7u         /* ports per net ref (0 ports = all ports) */
-#define TG_ABI_TTY_LEN 32u
-#define TG_ABI_COMM_LEN 16u
-#define TG_ABI_RINGBUF_BYTES (4u * 1024u * 1024u)
-#define TG_ABI_SEEN_ENTRIES 65536u  /* tg_seen LRU size */
-#define TG_ABI_STR_ENTRIES 65536u   /* tg_strs / tg_rstrs max entries (both gens) */
-#define TG_ABI_INODE_ENTRIES 131072u
+#define TG_ABI_MAX_TOOLS      4096u /* == TG_POLICY_MAX_TOOLS */
+#define TG_ABI_MAX_REFS	      7u    /* refs per string/inode entry */
+#define TG_ABI_STR_MAX	      254u  /* bytes of a string in a trie key */
+#define TG_ABI_PATH_MAX	      256u  /* path buffers in records, with NUL */
+#define TG_ABI_PATH_DEPTH     32u   /* dentry components walked for the resolved path */
+#define TG_ABI_ARGV_MAX	      8u    /* argv entries copied into exec records */
+#define TG_ABI_ARG_LEN	      128u  /* bytes per argv entry, with NUL */
+#define TG_ABI_ARGS_SCAN      16u   /* argv entries examined to find a script argument */
+#define TG_ABI_MAX_GROUPS     32u   /* supplementary groups checked for exemptions */
+#define TG_ABI_NET_REFS	      4u    /* refs per CIDR entry */
+#define TG_ABI_NET_PORTS      7u    /* ports per net ref (0 ports = all ports) */
+#define TG_ABI_TTY_LEN	      32u
+#define TG_ABI_COMM_LEN	      16u
+#define TG_ABI_RINGBUF_BYTES  (4u * 1024u * 1024u)
+#define TG_ABI_SEEN_ENTRIES   65536u /* tg_seen LRU size */
+#define TG_ABI_STR_ENTRIES    65536u /* tg_strs / tg_rstrs max entries (both gens) */
+#define TG_ABI_INODE_ENTRIES  131072u
 #define TG_ABI_EXEMPT_ENTRIES 16384u
-#define TG_ABI_NET_ENTRIES 65536u   /* per family */
+#define TG_ABI_NET_ENTRIES    65536u /* per family */
 
 /* ---------- enumerations (as #defines: no enums in the ABI) ---------- */
 /* Verdicts: same numbers as enum tg_verdict (lib/matcher.h). */
-#define TG_ABI_VERDICT_NONE 0u
+#define TG_ABI_VERDICT_NONE  0u
 #define TG_ABI_VERDICT_ALLOW 1u
 #define TG_ABI_VERDICT_ALERT 2u
-#define TG_ABI_VERDICT_WARN 3u
+#define TG_ABI_VERDICT_WARN  3u
 #define TG_ABI_VERDICT_BLOCK 4u
 
 /* Actions: same numbers as enum tg_action (lib/policy.h). */
@@ -164,107 +164,112 @@
 #define TG_ABI_ACTION_ALLOW 3u
 
 /* Modes (tg_gens[].mode). OFF = no decisions (fresh maps). */
-#define TG_ABI_MODE_OFF 0u
+#define TG_ABI_MODE_OFF	    0u
 #define TG_ABI_MODE_ENFORCE 1u
 #define TG_ABI_MODE_MONITOR 2u
 
 /* Exec backends (tg_control.exec_backend), written by the daemon at load. */
 #define TG_ABI_BACKEND_NONE 0u
-#define TG_ABI_BACKEND_LSM 1u        /* lsm/bprm_check_security decides; the
-					tracepoint only handles interpreter
-					script arguments (argv is not readable
+#define TG_ABI_BACKEND_LSM                                                                                   \
+	1u			     /* lsm/bprm_check_security decides; the                                 \
+					tracepoint only handles interpreter                                  \
+					script arguments (argv is not readable                               \
 					from the LSM hook) */
 #define TG_ABI_BACKEND_TRACEPOINT 2u /* tp_btf or raw_tp sched_process_exec */
 
 /* String spaces (tg_abi_str_key.space). */
-#define TG_ABI_SPACE_EXE_PATH 1u
-#define TG_ABI_SPACE_EXE_NAME 2u
+#define TG_ABI_SPACE_EXE_PATH	 1u
+#define TG_ABI_SPACE_EXE_NAME	 2u
 #define TG_ABI_SPACE_SCRIPT_PATH 3u
-#define TG_ABI_SPACE_INTERP 4u
+#define TG_ABI_SPACE_INTERP	 4u
 
 /* Inode spaces (tg_abi_inode_key.space). */
-#define TG_ABI_INODE_EXE 1u    /* the executed file (binary or shebang script itself) */
+#define TG_ABI_INODE_EXE    1u /* the executed file (binary or shebang script itself) */
 #define TG_ABI_INODE_SCRIPT 2u /* a file matching scripts[]: LSM sees shebang scripts' inodes */
 
 /* Matcher kinds and encoding. */
-#define TG_ABI_MK_EXE 1u
-#define TG_ABI_MK_SCRIPT 2u
-#define TG_ABI_MK_HOST 3u
-#define TG_ABI_MATCHER_INDEX_MAX 4095u
+#define TG_ABI_MK_EXE		  1u
+#define TG_ABI_MK_SCRIPT	  2u
+#define TG_ABI_MK_HOST		  3u
+#define TG_ABI_MATCHER_INDEX_MAX  4095u
 #define TG_ABI_MATCHER(kind, idx) ((__u16)(((kind) << 12) | ((idx)&0x0fffu)))
-#define TG_ABI_MATCHER_KIND(m) (((m) >> 12) & 0xfu)
-#define TG_ABI_MATCHER_IDX(m) ((m)&0x0fffu)
+#define TG_ABI_MATCHER_KIND(m)	  (((m) >> 12) & 0xfu)
+#define TG_ABI_MATCHER_IDX(m)	  ((m)&0x0fffu)
 
 /* tg_abi_tool.flags */
-#define TG_ABI_TOOL_PRESENT (1u << 0)
+#define TG_ABI_TOOL_PRESENT	(1u << 0)
 #define TG_ABI_TOOL_EXEMPT_UIDS (1u << 1) /* tg_exempt has UID keys for this tool */
 #define TG_ABI_TOOL_EXEMPT_GIDS (1u << 2) /* tg_exempt has GID keys for this tool */
 
 /* tg_abi_gen.flags */
 #define TG_ABI_GEN_HASH_REQUESTS (1u << 0) /* policy has sha256 rules */
-#define TG_ABI_GEN_SCRIPTS (1u << 1)       /* policy has scripts rules: examine interpreters */
+#define TG_ABI_GEN_SCRIPTS	 (1u << 1) /* policy has scripts rules: examine interpreters */
 
 /* tg_abi_refs.flags */
 #define TG_ABI_REFS_INTERP (1u << 0) /* SPACE_INTERP entry */
-#define TG_ABI_REFS_LDSO (1u << 1)   /* ... the dynamic loader: the script is the program it loads */
+#define TG_ABI_REFS_LDSO   (1u << 1) /* ... the dynamic loader: the script is the program it loads */
 
 /* tg_abi_exempt_key.kind */
 #define TG_ABI_EXEMPT_UID 1u
 #define TG_ABI_EXEMPT_GID 2u
 
 /* Record types. */
-#define TG_ABI_REC_EXEC 1u
-#define TG_ABI_REC_CONNECT 2u
+#define TG_ABI_REC_EXEC		1u
+#define TG_ABI_REC_CONNECT	2u
 #define TG_ABI_REC_HASH_REQUEST 3u
 
 /* Record flags (exec and connect records). */
-#define TG_ABI_EV_WOULD_BLOCK (1u << 0)    /* BLOCK not enforced: monitor mode */
-#define TG_ABI_EV_EXEMPT (1u << 1)         /* verdict ALLOW because of an exemption */
-#define TG_ABI_EV_KILLED (1u << 2)         /* SIGKILL sent (tracepoint backend) */
-#define TG_ABI_EV_DENIED (1u << 3)         /* -EPERM returned (LSM, connect) */
-#define TG_ABI_EV_BY_INVOKED_NAME (1u << 4) /* what matched (winning ref) */
+#define TG_ABI_EV_WOULD_BLOCK	   (1u << 0) /* BLOCK not enforced: monitor mode */
+#define TG_ABI_EV_EXEMPT	   (1u << 1) /* verdict ALLOW because of an exemption */
+#define TG_ABI_EV_KILLED	   (1u << 2) /* SIGKILL sent (tracepoint backend) */
+#define TG_ABI_EV_DENIED	   (1u << 3) /* -EPERM returned (LSM, connect) */
+#define TG_ABI_EV_BY_INVOKED_NAME  (1u << 4) /* what matched (winning ref) */
 #define TG_ABI_EV_BY_RESOLVED_NAME (1u << 5)
-#define TG_ABI_EV_BY_INVOKED_PATH (1u << 6)
+#define TG_ABI_EV_BY_INVOKED_PATH  (1u << 6)
 #define TG_ABI_EV_BY_RESOLVED_PATH (1u << 7)
-#define TG_ABI_EV_BY_INODE (1u << 8)
-#define TG_ABI_EV_BY_SCRIPT (1u << 9)      /* record's script field matched */
-#define TG_ABI_EV_SHEBANG (1u << 10)       /* the executed file was a "#!" script */
-#define TG_ABI_EV_PATH_TRUNCATED (1u << 11) /* resolved path deeper/longer than the limits */
-#define TG_ABI_EV_LSM (1u << 12)           /* decided by the LSM program */
-#define TG_ABI_EV_V4MAPPED (1u << 13)      /* connect: IPv4-mapped IPv6 destination */
-#define TG_ABI_EV_SENDMSG (1u << 14)       /* connect: sendmsg/sendto, not connect */
-#define TG_ABI_EV_SCRIPT_RELATIVE (1u << 15) /* script argument relative and no cwd found */
+#define TG_ABI_EV_BY_INODE	   (1u << 8)
+#define TG_ABI_EV_BY_SCRIPT	   (1u << 9)  /* record's script field matched */
+#define TG_ABI_EV_SHEBANG	   (1u << 10) /* the executed file was a "#!" script */
+#define TG_ABI_EV_PATH_TRUNCATED   (1u << 11) /* resolved path deeper/longer than the limits */
+#define TG_ABI_EV_LSM		   (1u << 12) /* decided by the LSM program */
+#define TG_ABI_EV_V4MAPPED	   (1u << 13) /* connect: IPv4-mapped IPv6 destination */
+#define TG_ABI_EV_SENDMSG	   (1u << 14) /* connect: sendmsg/sendto, not connect */
+#define TG_ABI_EV_SCRIPT_RELATIVE  (1u << 15) /* script argument relative and no cwd found */
 
 /* tg_dropped indexes. */
-#define TG_ABI_DROP_RINGBUF 0u   /* records lost: ring buffer full */
-#define TG_ABI_DROP_SEEN 1u      /* hash requests lost: tg_seen update failed */
-#define TG_ABI_DROP__COUNT 2u
+#define TG_ABI_DROP_RINGBUF 0u /* records lost: ring buffer full */
+#define TG_ABI_DROP_SEEN    1u /* hash requests lost: tg_seen update failed */
+#define TG_ABI_DROP_BUSY                                                                                     \
+	2u /* exec decisions skipped: every scratch slot of the CPU busy                                     \
+	      (needs 4 preempted LSM runs on one CPU) */
+#define TG_ABI_DROP__COUNT 3u
 
 /* ---------- maps: keys and values ---------- */
 
 struct tg_abi_control {
-	__u32 active_gen; /* 0 or 1; the only thing flipped on a swap */
-	__u32 abi_version; /* TG_ABI_VERSION of the programs that own the pins */
+	__u32 active_gen;   /* 0 or 1; the only thing flipped on a swap */
+	__u32 abi_version;  /* TG_ABI_VERSION of the programs that own the pins */
 	__u32 exec_backend; /* TG_ABI_BACKEND_* */
-	__u32 reserved;
+	__u32 build_id;	    /* hash of the BPF objects that own the pins: a daemon
+			       built with other objects replaces them (no gap) */
 };
 
 struct tg_abi_gen {
 	__u64 policy_serial; /* metadata.serial, copied into records */
-	__u32 mode;          /* TG_ABI_MODE_* */
-	__u32 flags;         /* TG_ABI_GEN_* */
+	__u32 mode;	     /* TG_ABI_MODE_* */
+	__u32 flags;	     /* TG_ABI_GEN_* */
 	__u32 seen_epoch;    /* hash requests: tg_seen entries of another epoch are stale */
 	__u32 n_tools;
 	__u64 reserved;
 };
 
 struct tg_abi_tool {
-	__u64 start_ns;      /* CLOCK_TAI ns: before it the tool is inactive (0 = always active) */
-	__u64 block_ns;      /* action BLOCK: WARN in [start_ns, block_ns), BLOCK from block_ns */
-	__u64 end_ns;        /* inactive (expired) from this instant; ~0 = never */
+	__u64 start_ns;	     /* CLOCK_TAI ns: before it the tool is inactive (0 = always active) */
+	__u64 block_ns;	     /* action BLOCK: WARN in [start_ns, block_ns), BLOCK from block_ns */
+	__u64 end_ns;	     /* inactive (expired) from this instant; ~0 = never */
 	__u64 exempt_end_ns; /* exemptions apply before this instant; ~0 = forever */
-	__u32 action;        /* TG_ABI_ACTION_* */
-	__u32 flags;         /* TG_ABI_TOOL_* */
+	__u32 action;	     /* TG_ABI_ACTION_* */
+	__u32 flags;	     /* TG_ABI_TOOL_* */
 	__u64 reserved;
 };
 
@@ -317,8 +322,8 @@ struct tg_abi_net6_key {
 
 struct tg_abi_net_ref {
 	__u16 tool;
-	__u16 matcher; /* TG_ABI_MATCHER(TG_ABI_MK_HOST, i) */
-	__u16 n_ports; /* 0 = every port; more than TG_ABI_NET_PORTS: several refs */
+	__u16 matcher;		       /* TG_ABI_MATCHER(TG_ABI_MK_HOST, i) */
+	__u16 n_ports;		       /* 0 = every port; more than TG_ABI_NET_PORTS: several refs */
 	__u16 ports[TG_ABI_NET_PORTS]; /* host byte order; TCP and UDP alike */
 };
 
@@ -342,20 +347,20 @@ struct tg_abi_seen_val {
 /* ---------- ring buffer records ---------- */
 
 struct tg_abi_rec_hdr {
-	__u16 type;    /* TG_ABI_REC_* */
-	__u16 version; /* TG_ABI_VERSION */
-	__u32 size;    /* sizeof the whole record */
+	__u16 type;	    /* TG_ABI_REC_* */
+	__u16 version;	    /* TG_ABI_VERSION */
+	__u32 size;	    /* sizeof the whole record */
 	__u64 ktime_tai_ns; /* bpf_ktime_get_tai_ns() of the decision */
 };
 
 struct tg_abi_exec_event {
 	struct tg_abi_rec_hdr hdr;
 	__u64 policy_serial;
-	__u64 ino; /* of the executed file (interpreter for shebang scripts) */
-	__u32 pid; /* tgid */
+	__u64 ino;  /* of the executed file (interpreter for shebang scripts) */
+	__u32 pid;  /* tgid */
 	__u32 ppid; /* real parent's tgid */
-	__u32 uid; /* real uid */
-	__u32 gid; /* real gid */
+	__u32 uid;  /* real uid */
+	__u32 gid;  /* real gid */
 	__u32 dev;
 	__u32 flags; /* TG_ABI_EV_* */
 	__u32 argc;  /* argc of the new image (argv[] holds at most TG_ABI_ARGV_MAX) */
@@ -365,10 +370,10 @@ struct tg_abi_exec_event {
 	__u8 gen;
 	__u8 pad[6];
 	char comm[TG_ABI_COMM_LEN];
-	char tty[TG_ABI_TTY_LEN];           /* "pts/3", "" when none */
-	char filename[TG_ABI_PATH_MAX];     /* as invoked (bprm->filename) */
-	char path[TG_ABI_PATH_MAX];         /* resolved path of bprm->file */
-	char script[TG_ABI_PATH_MAX];       /* shebang script or interpreter argument, "" when none */
+	char tty[TG_ABI_TTY_LEN];		    /* "pts/3", "" when none */
+	char filename[TG_ABI_PATH_MAX];		    /* as invoked (bprm->filename) */
+	char path[TG_ABI_PATH_MAX];		    /* resolved path of bprm->file */
+	char script[TG_ABI_PATH_MAX];		    /* shebang script or interpreter argument, "" when none */
 	char argv[TG_ABI_ARGV_MAX][TG_ABI_ARG_LEN]; /* truncated entries */
 };
 
@@ -385,8 +390,8 @@ struct tg_abi_connect_event {
 	__u8 family;   /* AF_INET (2) or AF_INET6 (10) as called */
 	__u8 protocol; /* IPPROTO_TCP / IPPROTO_UDP / 0 unknown */
 	__u8 gen;
-	__u32 flags;   /* TG_ABI_EV_* */
-	__u16 port;    /* host byte order */
+	__u32 flags; /* TG_ABI_EV_* */
+	__u16 port;  /* host byte order */
 	__u16 pad;
 	__u8 addr[16]; /* network order; IPv4 (also v4-mapped) in addr[0..3] */
 	char comm[TG_ABI_COMM_LEN];
@@ -411,16 +416,16 @@ static inline __u32 tg_abi_dev_from_user(__u32 major_nr, __u32 minor_nr)
 }
 
 /* Expected sizes; the daemon asserts them with _Static_assert. */
-#define TG_ABI_SIZEOF_CONTROL 16
-#define TG_ABI_SIZEOF_GEN 32
-#define TG_ABI_SIZEOF_TOOL 48
-#define TG_ABI_SIZEOF_STR_KEY 260
-#define TG_ABI_SIZEOF_REFS 32
-#define TG_ABI_SIZEOF_INODE_KEY 16
-#define TG_ABI_SIZEOF_EXEMPT_KEY 8
-#define TG_ABI_SIZEOF_NET4_KEY 12
-#define TG_ABI_SIZEOF_NET6_KEY 24
-#define TG_ABI_SIZEOF_NET_REFS 84
-#define TG_ABI_SIZEOF_EXEC_EVENT 1912
+#define TG_ABI_SIZEOF_CONTROL	    16
+#define TG_ABI_SIZEOF_GEN	    32
+#define TG_ABI_SIZEOF_TOOL	    48
+#define TG_ABI_SIZEOF_STR_KEY	    260
+#define TG_ABI_SIZEOF_REFS	    32
+#define TG_ABI_SIZEOF_INODE_KEY	    16
+#define TG_ABI_SIZEOF_EXEMPT_KEY    8
+#define TG_ABI_SIZEOF_NET4_KEY	    12
+#define TG_ABI_SIZEOF_NET6_KEY	    24
+#define TG_ABI_SIZEOF_NET_REFS	    84
+#define TG_ABI_SIZEOF_EXEC_EVENT    1912
 #define TG_ABI_SIZEOF_CONNECT_EVENT 88
-#define TG_ABI_SIZEOF_HASH_REQUEST 304
+#define TG_ABI_SIZEOF_HASH_REQUEST  304

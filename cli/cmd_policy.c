@@ -28,11 +28,12 @@ const char *tc_rfc3339(int64_t t, int32_t off_min, char *buf, size_t len)
 		return buf;
 	}
 	if (off_min == 0)
-		snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-			 tm.tm_hour, tm.tm_min, tm.tm_sec);
+		snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	else
-		snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off_min < 0 ? '-' : '+', a / 60, a % 60);
+		snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off_min < 0 ? '-' : '+',
+			 a / 60, a % 60);
 	return buf;
 }
 
@@ -167,7 +168,8 @@ static int check_one(const char *file, struct tg_policy **ret, struct tg_diags *
 			if (cap > TG_POLICY_MAX_BYTES) {
 				free(buf);
 				tg_diags_add(d, "<stdin>", (struct tg_pos){0, 0},
-					     "input is larger than the limit of %u bytes", TG_POLICY_MAX_BYTES);
+					     "input is larger than the limit of %u bytes",
+					     TG_POLICY_MAX_BYTES);
 				return -EFBIG;
 			}
 			cap = cap ? cap * 2 : 65536;
@@ -185,8 +187,8 @@ static int check_one(const char *file, struct tg_policy **ret, struct tg_diags *
 	}
 	if (len > TG_POLICY_MAX_BYTES) {
 		free(buf);
-		tg_diags_add(d, "<stdin>", (struct tg_pos){0, 0}, "input is larger than the limit of %u bytes",
-			     TG_POLICY_MAX_BYTES);
+		tg_diags_add(d, "<stdin>", (struct tg_pos){0, 0},
+			     "input is larger than the limit of %u bytes", TG_POLICY_MAX_BYTES);
 		return -EFBIG;
 	}
 	r = tg_policy_parse(buf ? buf : "", len, "<stdin>", ret, d);
@@ -196,7 +198,8 @@ static int check_one(const char *file, struct tg_policy **ret, struct tg_diags *
 
 static int policy_check(int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
 	json_object *out = NULL;
 	bool json = false;
 	int c, rc = 0;
@@ -229,8 +232,10 @@ static int policy_check(int argc, char **argv)
 				sha_hex(p->sha256, hex);
 				json_object_object_add(o, "file", json_object_new_string(file));
 				json_object_object_add(o, "ok", json_object_new_boolean(1));
-				json_object_object_add(o, "tools", json_object_new_int64((int64_t)p->n_tools));
-				json_object_object_add(o, "name", json_object_new_string(p->name ? p->name : ""));
+				json_object_object_add(o, "tools",
+						       json_object_new_int64((int64_t)p->n_tools));
+				json_object_object_add(o, "name",
+						       json_object_new_string(p->name ? p->name : ""));
 				json_object_object_add(o, "serial", json_object_new_uint64(p->serial));
 				json_object_object_add(o, "sha256", json_object_new_string(hex));
 				json_object_array_add(out, o);
@@ -247,25 +252,30 @@ static int policy_check(int argc, char **argv)
 				for (size_t k = 0; k < d.n; k++) {
 					json_object *e = json_object_new_object();
 
-					json_object_object_add(e, "line", json_object_new_int((int)d.v[k].pos.line));
-					json_object_object_add(e, "column", json_object_new_int((int)d.v[k].pos.col));
-					json_object_object_add(e, "message",
-							       json_object_new_string(d.v[k].msg ? d.v[k].msg : ""));
+					json_object_object_add(e, "line",
+							       json_object_new_int((int)d.v[k].pos.line));
+					json_object_object_add(e, "column",
+							       json_object_new_int((int)d.v[k].pos.col));
 					json_object_object_add(
-						e, "text",
-						json_object_new_string(tg_diag_format(&d.v[k], line, sizeof(line))));
+					    e, "message",
+					    json_object_new_string(d.v[k].msg ? d.v[k].msg : ""));
+					json_object_object_add(e, "text",
+							       json_object_new_string(tg_diag_format(
+								   &d.v[k], line, sizeof(line))));
 					json_object_array_add(errs, e);
 				}
 				if (r == -ENOMEM && d.n == 0) {
 					json_object *e = json_object_new_object();
 
-					json_object_object_add(e, "message", json_object_new_string("out of memory"));
+					json_object_object_add(e, "message",
+							       json_object_new_string("out of memory"));
 					json_object_array_add(errs, e);
 				}
 				json_object_object_add(o, "file", json_object_new_string(file));
 				json_object_object_add(o, "ok", json_object_new_boolean(0));
 				json_object_object_add(o, "errors", errs);
-				json_object_object_add(o, "errors_not_shown", json_object_new_int64((int64_t)d.dropped));
+				json_object_object_add(o, "errors_not_shown",
+						       json_object_new_int64((int64_t)d.dropped));
 				json_object_array_add(out, o);
 			} else {
 				tc_print_diags(stderr, &d);
@@ -276,7 +286,8 @@ static int policy_check(int argc, char **argv)
 		tg_diags_free(&d);
 	}
 	if (json) {
-		puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY |
+							     JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(out);
 	}
 	return rc;
@@ -329,7 +340,8 @@ static void show_state_comment(FILE *f, const struct tg_policy *p, const struct 
 	if (next != INT64_MAX) {
 		enum tg_tool_state ns = tg_tool_state_at(p, t, next, NULL);
 
-		fprintf(f, "; %s from %s, in %s", tg_tool_state_name(ns), tg_format_time_local(next, when, sizeof(when)),
+		fprintf(f, "; %s from %s, in %s", tg_tool_state_name(ns),
+			tg_format_time_local(next, when, sizeof(when)),
 			tg_format_span(next - now, span, sizeof(span)));
 	}
 	fputc('\n', f);
@@ -403,7 +415,9 @@ static void show_yaml(FILE *f, const struct tg_policy *p)
 			fputs("      executables:\n", f);
 		for (size_t k = 0; k < t->n_exes; k++) {
 			const struct tg_exe_match *m = &t->exes[k];
-			const char *key = m->kind == TG_EXE_NAME ? "name" : m->kind == TG_EXE_PATH ? "path" : "sha256";
+			const char *key = m->kind == TG_EXE_NAME   ? "name"
+					  : m->kind == TG_EXE_PATH ? "path"
+								   : "sha256";
 
 			fprintf(f, "        - %s: ", key);
 			yq(f, m->value);
@@ -441,7 +455,8 @@ static void show_yaml(FILE *f, const struct tg_policy *p)
 			show_principals(f, "users", t->exempt.users, t->exempt.n_users);
 			show_principals(f, "groups", t->exempt.groups, t->exempt.n_groups);
 			if (t->exempt.until.set)
-				fprintf(f, "      until: %s\n", instant_text(&t->exempt.until, buf, sizeof(buf)));
+				fprintf(f, "      until: %s\n",
+					instant_text(&t->exempt.until, buf, sizeof(buf)));
 		}
 	}
 	fputs("interpreters:", f);
@@ -472,14 +487,16 @@ static json_object *principals_json(const struct tg_principal *v, size_t n)
 	json_object *a = json_object_new_array();
 
 	for (size_t i = 0; i < n; i++)
-		json_object_array_add(a, v[i].numeric ? json_object_new_int64(v[i].id) : json_object_new_string(v[i].name));
+		json_object_array_add(a, v[i].numeric ? json_object_new_int64(v[i].id)
+						      : json_object_new_string(v[i].name));
 	return a;
 }
 
 static json_object *tool_json(const struct tg_policy *p, const struct tg_tool *t, int64_t now)
 {
 	json_object *o = json_object_new_object(), *m = json_object_new_object();
-	json_object *exes = json_object_new_array(), *scripts = json_object_new_array(), *hosts = json_object_new_array();
+	json_object *exes = json_object_new_array(), *scripts = json_object_new_array(),
+		    *hosts = json_object_new_array();
 	char buf[256];
 	int64_t next;
 	enum tg_tool_state s = tg_tool_state_at(p, t, now, &next);
@@ -499,9 +516,11 @@ static json_object *tool_json(const struct tg_policy *p, const struct tg_tool *t
 	if (next != INT64_MAX) {
 		json_object *n = json_object_new_object();
 
-		json_object_object_add(n, "at", json_object_new_string(tc_rfc3339(next, 0, buf, sizeof(buf))));
-		json_object_object_add(n, "state",
-				       json_object_new_string(tg_tool_state_name(tg_tool_state_at(p, t, next, NULL))));
+		json_object_object_add(n, "at",
+				       json_object_new_string(tc_rfc3339(next, 0, buf, sizeof(buf))));
+		json_object_object_add(
+		    n, "state",
+		    json_object_new_string(tg_tool_state_name(tg_tool_state_at(p, t, next, NULL))));
 		json_object_object_add(o, "next_transition", n);
 	} else {
 		json_object_object_add(o, "next_transition", NULL);
@@ -510,17 +529,22 @@ static json_object *tool_json(const struct tg_policy *p, const struct tg_tool *t
 		const struct tg_exe_match *e = &t->exes[k];
 		json_object *x = json_object_new_object();
 
-		json_object_object_add(x, e->kind == TG_EXE_NAME ? "name" : e->kind == TG_EXE_PATH ? "path" : "sha256",
+		json_object_object_add(x,
+				       e->kind == TG_EXE_NAME	? "name"
+				       : e->kind == TG_EXE_PATH ? "path"
+								: "sha256",
 				       json_object_new_string(e->value));
 		if (e->kind == TG_EXE_PATH)
-			json_object_object_add(x, "kernel_form", json_object_new_string(glob_form_name(e->value)));
+			json_object_object_add(x, "kernel_form",
+					       json_object_new_string(glob_form_name(e->value)));
 		json_object_array_add(exes, x);
 	}
 	for (size_t k = 0; k < t->n_scripts; k++) {
 		json_object *x = json_object_new_object();
 
 		json_object_object_add(x, "path", json_object_new_string(t->scripts[k].path));
-		json_object_object_add(x, "kernel_form", json_object_new_string(glob_form_name(t->scripts[k].path)));
+		json_object_object_add(x, "kernel_form",
+				       json_object_new_string(glob_form_name(t->scripts[k].path)));
 		json_object_array_add(scripts, x);
 	}
 	for (size_t k = 0; k < t->n_hosts; k++) {
@@ -552,7 +576,8 @@ static json_object *tool_json(const struct tg_policy *p, const struct tg_tool *t
 
 static json_object *policy_json(const struct tg_policy *p)
 {
-	json_object *o = json_object_new_object(), *tools = json_object_new_array(), *interp = json_object_new_array();
+	json_object *o = json_object_new_object(), *tools = json_object_new_array(),
+		    *interp = json_object_new_array();
 	int64_t now = (int64_t)time(NULL);
 	char hex[65];
 
@@ -563,7 +588,8 @@ static json_object *policy_json(const struct tg_policy *p)
 	json_object_object_add(o, "contact", jstr(p->contact));
 	json_object_object_add(o, "source", jstr(p->source));
 	json_object_object_add(o, "sha256", json_object_new_string(hex));
-	json_object_object_add(o, "default_action", json_object_new_string(tg_action_name(p->default_action)));
+	json_object_object_add(o, "default_action",
+			       json_object_new_string(tg_action_name(p->default_action)));
 	json_object_object_add(o, "default_notice_url", jstr(p->default_notice_url));
 	for (size_t i = 0; i < p->n_tools; i++)
 		json_object_array_add(tools, tool_json(p, &p->tools[i], now));
@@ -599,14 +625,16 @@ static int policy_show(struct toolctl *tc, int argc, char **argv)
 			return EXIT_USAGE;
 	}
 	if (optind < argc)
-		return tc_fail(EXIT_USAGE, "policy show: unexpected argument \"%s\" (use --policy FILE)", argv[optind]);
+		return tc_fail(EXIT_USAGE, "policy show: unexpected argument \"%s\" (use --policy FILE)",
+			       argv[optind]);
 	r = tc_load_policy(tc, file, &p, &mode);
 	if (r)
 		return r;
 	if (json) {
 		json_object *o = policy_json(p);
 
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							   JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
 		show_yaml(stdout, p);

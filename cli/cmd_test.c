@@ -26,10 +26,10 @@
 #include "matcher.h"
 #include "toolctl.h"
 
-#define MAX_STEPS 8         /* the kernel follows at most 4 "#!" levels; env adds one each */
-#define SHEBANG_MAX 256     /* BINPRM_BUF_SIZE: what the kernel reads of "#!" lines */
-#define MAX_GROUPS 65536u   /* cap for getgrouplist */
-#define PW_BUF_MAX (1u << 20)
+#define MAX_STEPS   8	   /* the kernel follows at most 4 "#!" levels; env adds one each */
+#define SHEBANG_MAX 256	   /* BINPRM_BUF_SIZE: what the kernel reads of "#!" lines */
+#define MAX_GROUPS  65536u /* cap for getgrouplist */
+#define PW_BUF_MAX  (1u << 20)
 
 struct who {
 	uid_t uid;
@@ -40,7 +40,7 @@ struct who {
 
 struct step {
 	char label[160];
-	char *invoked;  /* as passed to execve */
+	char *invoked;	/* as passed to execve */
 	char *resolved; /* realpath, or lexical absolute path; NULL when not found */
 	char **argv;
 	size_t argc;
@@ -230,7 +230,7 @@ static int resolve_user(const char *spec, struct who *ret)
 	char *buf = NULL;
 	size_t blen = 4096;
 	bool numeric = spec[0] && strspn(spec, "0123456789") == strlen(spec);
-	gid_t pgid = (gid_t)-1;
+	gid_t pgid;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
@@ -439,7 +439,8 @@ static int eval_exec(struct exec_eval *ev, const char *program, char **args, siz
 		return 0;
 	}
 	/* env runs its program with another execve: "#!/usr/bin/env node", "env -S node --x". */
-	if (strcmp(base_name(st->argv[0]), "env") == 0 || (st->resolved && strcmp(base_name(st->resolved), "env") == 0)) {
+	if (strcmp(base_name(st->argv[0]), "env") == 0 ||
+	    (st->resolved && strcmp(base_name(st->resolved), "env") == 0)) {
 		char **words = calloc(st->argc * 2 + 1, sizeof(char *));
 		char **owned = calloc(st->argc + 1, sizeof(char *));
 		size_t nw = 0, no = 0, i;
@@ -465,7 +466,8 @@ static int eval_exec(struct exec_eval *ev, const char *program, char **args, siz
 				if (!copy)
 					break;
 				owned[no++] = copy;
-				for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+				for (char *w = strtok_r(copy, " \t", &save); w;
+				     w = strtok_r(NULL, " \t", &save))
 					words[nw++] = w;
 				continue;
 			}
@@ -560,8 +562,8 @@ static size_t inactive_notes(const struct tg_policy *p, int64_t now, const struc
 		notes[n].tool = t;
 		if (s == TG_STATE_EXPIRED)
 			snprintf(notes[n].text, sizeof(notes[n].text),
-				 "%s (%s) matches via %s, but its rule expired at %s", t->id, t->name, d.matcher,
-				 tg_format_instant(&t->expires, when, sizeof(when)));
+				 "%s (%s) matches via %s, but its rule expired at %s", t->id, t->name,
+				 d.matcher, tg_format_instant(&t->expires, when, sizeof(when)));
 		else
 			snprintf(notes[n].text, sizeof(notes[n].text),
 				 "%s (%s) matches via %s, but is not in force yet: %s from %s (in %s)", t->id,
@@ -585,7 +587,8 @@ static const char *verdict_word(enum tg_verdict v, enum tg_mode mode)
 	return tg_verdict_name(v);
 }
 
-static void print_state(const struct tg_policy *p, const struct tg_decision *d, int64_t now, enum tg_mode mode)
+static void print_state(const struct tg_policy *p, const struct tg_decision *d, int64_t now,
+			enum tg_mode mode)
 {
 	const struct tg_tool *t = d->tool;
 	char a[64], b[64], span[32];
@@ -624,20 +627,59 @@ static void print_state(const struct tg_policy *p, const struct tg_decision *d, 
 		printf("  mode: monitor: the block is only recorded (\"would-block\"); the command runs\n");
 }
 
+/* Which exemption entry applies: "user root (uid 0)" or "group root (gid 0)". */
+static void exempt_reason(const struct tg_tool *t, const struct who *who, char *buf, size_t len)
+{
+	char pwbuf[16384];
+
+	for (size_t i = 0; i < t->exempt.n_users; i++) {
+		const struct tg_principal *u = &t->exempt.users[i];
+		struct passwd pw, *res = NULL;
+
+		if ((u->numeric && u->id == who->uid) ||
+		    (!u->numeric && getpwnam_r(u->name, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res &&
+		     pw.pw_uid == who->uid)) {
+			snprintf(buf, len, "user %s (uid %u) is exempt", who->name[0] ? who->name : "-",
+				 (unsigned)who->uid);
+			return;
+		}
+	}
+	for (size_t i = 0; i < t->exempt.n_groups; i++) {
+		const struct tg_principal *g = &t->exempt.groups[i];
+		struct group gr, *res = NULL;
+		gid_t gid;
+
+		if (g->numeric)
+			gid = (gid_t)g->id;
+		else if (getgrnam_r(g->name, &gr, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+			gid = gr.gr_gid;
+		else
+			continue;
+		for (size_t k = 0; k < who->n_gids; k++)
+			if (who->gids[k] == gid) {
+				snprintf(buf, len, "user %s (uid %u) is in exempt group %s (gid %u)",
+					 who->name[0] ? who->name : "-", (unsigned)who->uid,
+					 g->numeric ? "-" : g->name, (unsigned)gid);
+				return;
+			}
+	}
+	snprintf(buf, len, "uid %u is exempt", (unsigned)who->uid);
+}
+
 static void print_exempt(const struct tg_tool *t, const struct who *who)
 {
-	char a[64];
+	char a[64], why[600];
 
-	printf("  exempt: uid %u%s%s%s is exempt from this tool", (unsigned)who->uid, who->name[0] ? " (" : "",
-	       who->name, who->name[0] ? ")" : "");
+	exempt_reason(t, who, why, sizeof(why));
+	printf("  exempt: %s", why);
 	if (t->exempt.until.set)
 		printf(" until %s", tg_format_instant(&t->exempt.until, a, sizeof(a)));
 	printf("; the run is still recorded\n");
 }
 
 static void print_decision_human(const struct tg_policy *p, const struct tg_decision *d, const char *via,
-				 const struct who *who, int64_t now, enum tg_mode mode, const struct note *notes,
-				 size_t n_notes)
+				 const struct who *who, int64_t now, enum tg_mode mode,
+				 const struct note *notes, size_t n_notes)
 {
 	const struct tg_tool *t = d->tool;
 	char pat[4200];
@@ -647,8 +689,8 @@ static void print_decision_human(const struct tg_policy *p, const struct tg_deci
 	} else {
 		const char *url = tg_tool_notice_url(p, t);
 
-		printf("%s: %s (%s) via %s \"%s\"\n", verdict_word(d->verdict, mode), t->id, t->name, d->matcher,
-		       tc_matcher_pattern(t, d->matcher, pat, sizeof(pat)));
+		printf("%s: %s (%s) via %s \"%s\"\n", verdict_word(d->verdict, mode), t->id, t->name,
+		       d->matcher, tc_matcher_pattern(t, d->matcher, pat, sizeof(pat)));
 		if (d->subject[0])
 			printf("  matched: %s\n", d->subject);
 		if (via)
@@ -671,8 +713,8 @@ static void print_decision_human(const struct tg_policy *p, const struct tg_deci
 		printf("  note: %s\n", notes[i].text);
 }
 
-static void json_add_decision(json_object *o, const struct tg_policy *p, const struct tg_decision *d, int64_t now,
-			      enum tg_mode mode)
+static void json_add_decision(json_object *o, const struct tg_policy *p, const struct tg_decision *d,
+			      int64_t now, enum tg_mode mode)
 {
 	const struct tg_tool *t = d->tool;
 	char buf[4200];
@@ -691,30 +733,32 @@ static void json_add_decision(json_object *o, const struct tg_policy *p, const s
 		json_object_object_add(to, "id", json_object_new_string(t->id));
 		json_object_object_add(to, "name", json_object_new_string(t->name ? t->name : t->id));
 		json_object_object_add(to, "vendor", t->vendor ? json_object_new_string(t->vendor) : NULL);
-		json_object_object_add(to, "action", json_object_new_string(tg_action_name(tg_tool_action(p, t))));
+		json_object_object_add(to, "action",
+				       json_object_new_string(tg_action_name(tg_tool_action(p, t))));
 		json_object_object_add(to, "effective",
-				       t->effective.set ? json_object_new_string(tc_rfc3339(t->effective.t,
-											      t->effective.utcoff_min,
-											      buf, sizeof(buf)))
-							: NULL);
+				       t->effective.set
+					   ? json_object_new_string(tc_rfc3339(
+						 t->effective.t, t->effective.utcoff_min, buf, sizeof(buf)))
+					   : NULL);
 		json_object_object_add(to, "expires",
-				       t->expires.set ? json_object_new_string(tc_rfc3339(t->expires.t,
-											    t->expires.utcoff_min, buf,
-											    sizeof(buf)))
-						      : NULL);
-		json_object_object_add(to, "next_transition",
-				       next != INT64_MAX ? json_object_new_string(tc_rfc3339(next, 0, buf, sizeof(buf)))
-							 : NULL);
+				       t->expires.set
+					   ? json_object_new_string(tc_rfc3339(
+						 t->expires.t, t->expires.utcoff_min, buf, sizeof(buf)))
+					   : NULL);
+		json_object_object_add(
+		    to, "next_transition",
+		    next != INT64_MAX ? json_object_new_string(tc_rfc3339(next, 0, buf, sizeof(buf))) : NULL);
 		json_object_object_add(to, "message", t->message ? json_object_new_string(t->message) : NULL);
 		json_object_object_add(to, "alternative",
 				       t->alternative ? json_object_new_string(t->alternative) : NULL);
-		json_object_object_add(to, "notice_url",
-				       tg_tool_notice_url(p, t) ? json_object_new_string(tg_tool_notice_url(p, t))
-								: NULL);
+		json_object_object_add(
+		    to, "notice_url",
+		    tg_tool_notice_url(p, t) ? json_object_new_string(tg_tool_notice_url(p, t)) : NULL);
 		json_object_object_add(o, "tool", to);
 	}
 	json_object_object_add(o, "matcher", json_object_new_string(d->matcher));
-	json_object_object_add(o, "pattern", json_object_new_string(tc_matcher_pattern(t, d->matcher, buf, sizeof(buf))));
+	json_object_object_add(o, "pattern",
+			       json_object_new_string(tc_matcher_pattern(t, d->matcher, buf, sizeof(buf))));
 	json_object_object_add(o, "subject", json_object_new_string(d->subject));
 	json_object_object_add(o, "state", json_object_new_string(tg_tool_state_name(d->state)));
 	json_object_object_add(o, "exempt", json_object_new_boolean(d->exempt));
@@ -765,10 +809,12 @@ static int test_exec(const struct tg_policy *p, const struct who *who, int64_t n
 	if (r < 0 || ev.n_steps == 0) {
 		for (size_t i = 0; i < ev.n_steps; i++)
 			step_free(&ev.steps[i]);
-		return tc_fail(EXIT_NO, "test: cannot evaluate \"%s\": %s", cmd[0], strerror(r < 0 ? -r : EINVAL));
+		return tc_fail(EXIT_NO, "test: cannot evaluate \"%s\": %s", cmd[0],
+			       strerror(r < 0 ? -r : EINVAL));
 	}
 	if (ev.not_found)
-		fprintf(stderr, "(note: \"%s\" is not in PATH here; answering for a program of that name)\n", cmd[0]);
+		fprintf(stderr, "(note: \"%s\" is not in PATH here; answering for a program of that name)\n",
+			cmd[0]);
 	best = deciding_step(&ev);
 	for (size_t i = 0; i < ev.n_steps && best->d.verdict != TG_VERDICT_BLOCK; i++) {
 		const struct step *s = &ev.steps[i];
@@ -787,7 +833,8 @@ static int test_exec(const struct tg_policy *p, const struct who *who, int64_t n
 	}
 	snprintf(via, sizeof(via), "%s", best->label);
 	if (json) {
-		json_object *o = json_object_new_object(), *q = json_object_new_object(), *steps = json_object_new_array();
+		json_object *o = json_object_new_object(), *q = json_object_new_object(),
+			    *steps = json_object_new_array();
 		char buf[64];
 
 		json_object_object_add(q, "kind", json_object_new_string("exec"));
@@ -795,7 +842,8 @@ static int test_exec(const struct tg_policy *p, const struct who *who, int64_t n
 		json_object_object_add(q, "cwd", json_object_new_string(ev.cwd));
 		json_object_object_add(q, "user", json_who(who));
 		json_object_object_add(q, "at", json_object_new_string(tc_rfc3339(now, 0, buf, sizeof(buf))));
-		json_object_object_add(q, "mode", json_object_new_string(mode == TG_MODE_MONITOR ? "monitor" : "enforce"));
+		json_object_object_add(
+		    q, "mode", json_object_new_string(mode == TG_MODE_MONITOR ? "monitor" : "enforce"));
 		json_object_object_add(q, "found", json_object_new_boolean(!ev.not_found));
 		json_object_object_add(o, "query", q);
 		json_add_decision(o, p, &best->d, now, mode);
@@ -806,7 +854,8 @@ static int test_exec(const struct tg_policy *p, const struct who *who, int64_t n
 
 			json_object_object_add(so, "step", json_object_new_string(s->label));
 			json_object_object_add(so, "path_invoked", json_object_new_string(s->invoked));
-			json_object_object_add(so, "path_resolved", s->resolved ? json_object_new_string(s->resolved) : NULL);
+			json_object_object_add(so, "path_resolved",
+					       s->resolved ? json_object_new_string(s->resolved) : NULL);
 			for (size_t k = 0; k < s->argc; k++)
 				json_object_array_add(av, json_object_new_string(s->argv[k]));
 			json_object_object_add(so, "argv", av);
@@ -817,7 +866,8 @@ static int test_exec(const struct tg_policy *p, const struct who *who, int64_t n
 		json_object_object_add(o, "notes", json_notes(notes, n_notes));
 		json_print(o);
 	} else {
-		print_decision_human(p, &best->d, best == &ev.steps[0] ? NULL : via, who, now, mode, notes, n_notes);
+		print_decision_human(p, &best->d, best == &ev.steps[0] ? NULL : via, who, now, mode, notes,
+				     n_notes);
 		if (at_given) {
 			char buf[64];
 
@@ -894,8 +944,8 @@ static bool parse_addr(const char *s, int *ret_family, uint8_t addr[16])
 	return false;
 }
 
-static int test_dest(const struct tg_policy *p, const struct who *who, int64_t now, bool at_given, enum tg_mode mode,
-		     bool json, const char *host_arg, const char *ip_arg)
+static int test_dest(const struct tg_policy *p, const struct who *who, int64_t now, bool at_given,
+		     enum tg_mode mode, bool json, const char *host_arg, const char *ip_arg)
 {
 	struct tg_dest_query q = {.uid = who->uid, .gids = who->gids, .n_gids = who->n_gids, .now = now};
 	char host[256], ip[INET6_ADDRSTRLEN + 2];
@@ -910,14 +960,17 @@ static int test_dest(const struct tg_policy *p, const struct who *who, int64_t n
 		bool wild = false;
 
 		if (split_dest(host_arg, host, sizeof(host), &port) < 0)
-			return tc_fail(EXIT_USAGE, "test: invalid --host \"%s\": expected NAME or NAME:PORT (port 1..65535)",
-				       host_arg);
+			return tc_fail(
+			    EXIT_USAGE,
+			    "test: invalid --host \"%s\": expected NAME or NAME:PORT (port 1..65535)",
+			    host_arg);
 		q.port = port;
 		if (parse_addr(host, &q.family, q.addr)) {
 			q.has_addr = true; /* an address given as --host: treat as --ip */
 		} else {
 			if (tg_hostname_normalize(host, false, &norm, &wild) < 0)
-				return tc_fail(EXIT_USAGE, "test: invalid --host \"%s\": expected a DNS name", host);
+				return tc_fail(EXIT_USAGE, "test: invalid --host \"%s\": expected a DNS name",
+					       host);
 			snprintf(host, sizeof(host), "%s", norm);
 			free(norm);
 			q.host = host;
@@ -926,7 +979,8 @@ static int test_dest(const struct tg_policy *p, const struct who *who, int64_t n
 	if (ip_arg) {
 		if (split_dest(ip_arg, ip, sizeof(ip), &port) < 0 || !parse_addr(ip, &q.family, q.addr))
 			return tc_fail(EXIT_USAGE,
-				       "test: invalid --ip \"%s\": expected ADDR, ADDR:PORT or [IPv6]:PORT (port 1..65535)",
+				       "test: invalid --ip \"%s\": expected ADDR, ADDR:PORT or [IPv6]:PORT "
+				       "(port 1..65535)",
 				       ip_arg);
 		q.has_addr = true;
 		if (port)
@@ -943,12 +997,15 @@ static int test_dest(const struct tg_policy *p, const struct who *who, int64_t n
 		json_object_object_add(jq, "kind", json_object_new_string("connect"));
 		json_object_object_add(jq, "host", q.host ? json_object_new_string(q.host) : NULL);
 		json_object_object_add(jq, "ip",
-				       q.has_addr && inet_ntop(q.family, q.addr, a, sizeof(a)) ? json_object_new_string(a)
-											       : NULL);
+				       q.has_addr && inet_ntop(q.family, q.addr, a, sizeof(a))
+					   ? json_object_new_string(a)
+					   : NULL);
 		json_object_object_add(jq, "port", q.port ? json_object_new_int(q.port) : NULL);
 		json_object_object_add(jq, "user", json_who(who));
-		json_object_object_add(jq, "at", json_object_new_string(tc_rfc3339(now, 0, buf, sizeof(buf))));
-		json_object_object_add(jq, "mode", json_object_new_string(mode == TG_MODE_MONITOR ? "monitor" : "enforce"));
+		json_object_object_add(jq, "at",
+				       json_object_new_string(tc_rfc3339(now, 0, buf, sizeof(buf))));
+		json_object_object_add(
+		    jq, "mode", json_object_new_string(mode == TG_MODE_MONITOR ? "monitor" : "enforce"));
 		json_object_object_add(o, "query", jq);
 		json_add_decision(o, p, &d, now, mode);
 		json_object_object_add(o, "notes", json_notes(notes, n_notes));
@@ -966,22 +1023,28 @@ static int test_dest(const struct tg_policy *p, const struct who *who, int64_t n
 
 static void test_usage(FILE *f)
 {
-	fprintf(f, "Usage: toolctl test [--policy FILE] [--user NAME|UID] [--at TIME] [--mode enforce|monitor] [--json]\n"
-		   "                    -- PROGRAM [ARG...]\n"
-		   "       toolctl test [OPTIONS] --host NAME[:PORT] | --ip ADDR[:PORT]\n"
-		   "TIME: RFC 3339 (2026-07-10T00:00:00+08:00), a date (2026-07-10, local midnight),\n"
-		   "      now, +14d / -2h (relative to now), @EPOCH.\n"
-		   "Exit status: 0 it would run / connect, 1 it would be blocked or invalid input, 2 usage.\n");
+	fprintf(f,
+		"Usage: toolctl test [--policy FILE] [--user NAME|UID] [--at TIME] [--mode enforce|monitor] "
+		"[--json]\n"
+		"                    -- PROGRAM [ARG...]\n"
+		"       toolctl test [OPTIONS] --host NAME[:PORT] | --ip ADDR[:PORT]\n"
+		"TIME: RFC 3339 (2026-07-10T00:00:00+08:00), a date (2026-07-10, local midnight),\n"
+		"      now, +14d / -2h (relative to now), @EPOCH.\n"
+		"Exit status: 0 it would run / connect, 1 it would be blocked or invalid input, 2 usage.\n");
 }
 
 int cmd_test(struct toolctl *tc, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"policy", required_argument, NULL, 'p'}, {"user", required_argument, NULL, 'u'},
-		{"at", required_argument, NULL, 'a'},     {"host", required_argument, NULL, 'H'},
-		{"ip", required_argument, NULL, 'I'},     {"mode", required_argument, NULL, 'm'},
-		{"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
-		{0},
+	    {"policy", required_argument, NULL, 'p'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"at", required_argument, NULL, 'a'},
+	    {"host", required_argument, NULL, 'H'},
+	    {"ip", required_argument, NULL, 'I'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *policy_file = NULL, *user = NULL, *at = NULL, *host = NULL, *ip = NULL, *mode_arg = NULL;
 	struct tg_policy *p = NULL;
@@ -1025,22 +1088,28 @@ int cmd_test(struct toolctl *tc, int argc, char **argv)
 		}
 	}
 	if ((host || ip) && optind < argc)
-		return tc_fail(EXIT_USAGE, "test: give either a command (-- PROGRAM ...) or --host/--ip, not both");
+		return tc_fail(EXIT_USAGE,
+			       "test: give either a command (-- PROGRAM ...) or --host/--ip, not both");
 	if (!host && !ip && optind >= argc)
-		return tc_fail(EXIT_USAGE, "test: expected -- PROGRAM [ARG...], --host NAME[:PORT] or --ip ADDR[:PORT]");
+		return tc_fail(EXIT_USAGE,
+			       "test: expected -- PROGRAM [ARG...], --host NAME[:PORT] or --ip ADDR[:PORT]");
 	if (optind < argc && !argv[optind][0])
 		return tc_fail(EXIT_USAGE, "test: PROGRAM is empty");
 	if (at && parse_at(at, now, &now) < 0)
-		return tc_fail(EXIT_USAGE,
-			       "test: invalid --at \"%s\": expected RFC 3339, YYYY-MM-DD, now, +DURATION or -DURATION",
-			       at);
+		return tc_fail(
+		    EXIT_USAGE,
+		    "test: invalid --at \"%s\": expected RFC 3339, YYYY-MM-DD, now, +DURATION or -DURATION",
+		    at);
 	if (mode_arg && strcmp(mode_arg, "enforce") != 0 && strcmp(mode_arg, "monitor") != 0)
-		return tc_fail(EXIT_USAGE, "test: invalid --mode \"%s\": expected enforce or monitor", mode_arg);
+		return tc_fail(EXIT_USAGE, "test: invalid --mode \"%s\": expected enforce or monitor",
+			       mode_arg);
 	if (user) {
 		r = resolve_user(user, &who);
 		if (r == -ESRCH)
-			return tc_fail(EXIT_NO, "test: no user \"%s\" in the user database: give an existing name or a uid",
-				       user);
+			return tc_fail(
+			    EXIT_NO,
+			    "test: no user \"%s\" in the user database: give an existing name or a uid",
+			    user);
 		if (r < 0)
 			return tc_fail(EXIT_NO, "test: cannot look up user \"%s\": %s", user, strerror(-r));
 	} else if (caller(&who) < 0) {

@@ -30,9 +30,11 @@
 
 int tc_fail(int code, const char *fmt, ...)
 {
+	int saved = errno; /* for %m */
 	va_list ap;
 
 	fputs("toolctl: ", stderr);
+	errno = saved;
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -145,8 +147,10 @@ int tc_load_policy(const struct toolctl *tc, const char *explicit_file, struct t
 			return r;
 		}
 		if (tc_daemon_reachable(tc, sock, sizeof(sock)))
-			fprintf(stderr, "(offline: this toolctl cannot query toolguardd at %s yet, answering from %s)\n",
-				sock, file);
+			fprintf(
+			    stderr,
+			    "(offline: this toolctl cannot query toolguardd at %s yet, answering from %s)\n",
+			    sock, file);
 		else
 			fprintf(stderr, "(offline: daemon not reachable, answering from %s)\n", file);
 	}
@@ -154,9 +158,11 @@ int tc_load_policy(const struct toolctl *tc, const char *explicit_file, struct t
 	tc_print_diags(stderr, &d);
 	tg_diags_free(&d);
 	if (r < 0) {
-		r = r == -ENOMEM ? tc_fail(EXIT_NO, "out of memory reading %s", file)
-				 : tc_fail(EXIT_NO, "invalid policy %s: fix the errors above (toolctl policy check %s)",
-					   file, file);
+		r = r == -ENOMEM
+			? tc_fail(EXIT_NO, "out of memory reading %s", file)
+			: tc_fail(EXIT_NO,
+				  "invalid policy %s: fix the errors above (toolctl policy check %s)", file,
+				  file);
 		tg_config_free(c);
 		return r;
 	}
@@ -171,19 +177,22 @@ static int daemon_needed(struct toolctl *tc, const char *what)
 	char sock[256];
 
 	if (tc_daemon_reachable(tc, sock, sizeof(sock)))
-		return tc_fail(EXIT_NODAEMON,
-			       "%s: toolguardd answers on %s, but this toolctl does not speak its control protocol "
-			       "yet; use a toolctl of the same version as the daemon",
-			       what, sock);
-	return tc_fail(EXIT_NODAEMON,
-		       "%s: toolguardd is not running (no control socket at %s); start it with: systemctl start "
-		       "toolguard",
-		       what, sock);
+		return tc_fail(
+		    EXIT_NODAEMON,
+		    "%s: toolguardd answers on %s, but this toolctl does not speak its control protocol "
+		    "yet; use a toolctl of the same version as the daemon",
+		    what, sock);
+	return tc_fail(
+	    EXIT_NODAEMON,
+	    "%s: toolguardd is not running (no control socket at %s); start it with: systemctl start "
+	    "toolguard",
+	    what, sock);
 }
 
 static int cmd_status(struct toolctl *tc, int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
 	char sock[256];
 	struct stat st;
 	int c;
@@ -198,15 +207,18 @@ static int cmd_status(struct toolctl *tc, int argc, char **argv)
 			return EXIT_USAGE;
 	}
 	if (optind < argc)
-		return tc_fail(EXIT_USAGE, "status: unexpected argument \"%s\" (see toolctl --help)", argv[optind]);
+		return tc_fail(EXIT_USAGE, "status: unexpected argument \"%s\" (see toolctl --help)",
+			       argv[optind]);
 	if (tc_daemon_reachable(tc, sock, sizeof(sock)))
 		return daemon_needed(tc, "status");
-	fprintf(stderr,
-		"toolguardd is not running (no control socket at %s); start it with: systemctl start toolguard\n",
-		sock);
+	fprintf(
+	    stderr,
+	    "toolguardd is not running (no control socket at %s); start it with: systemctl start toolguard\n",
+	    sock);
 	/* Pinned programs keep enforcing without the daemon: say so, it matters to the reader. */
 	if (stat(TG_PIN_DIR, &st) == 0 && S_ISDIR(st.st_mode))
-		fprintf(stderr, "note: programs are pinned under %s: the last loaded policy is still enforced\n",
+		fprintf(stderr,
+			"note: programs are pinned under %s: the last loaded policy is still enforced\n",
 			TG_PIN_DIR);
 	return EXIT_NODAEMON;
 }
@@ -262,29 +274,28 @@ static int cmd_unload(struct toolctl *tc, int argc, char **argv)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: toolctl [--config FILE] COMMAND [ARGS]\n"
-		"\n"
-		"Commands:\n"
-		"  status [--json]                      what toolguardd is doing\n"
-		"  policy check FILE... [--json]        validate policy files (no daemon needed)\n"
-		"  policy show [--policy FILE] [--json] the policy in force, normalized\n"
-		"  test [OPTIONS] -- PROGRAM [ARG...]   would this command line run, and why\n"
-		"  test [OPTIONS] --host NAME[:PORT]    may a process reach this destination\n"
-		"  test [OPTIONS] --ip ADDR[:PORT]      (IPv6 with a port: [ADDR]:PORT)\n"
-		"  events [--follow] [--since TIME] [--tool ID] [--json]\n"
-		"  reload                               re-read configuration and policy\n"
-		"  sync                                 fetch the central policy now\n"
-		"  unload                               detach every program (root only)\n"
-		"\n"
-		"Test options:\n"
-		"  --policy FILE        answer from FILE instead of the policy in force\n"
-		"  --user NAME|UID      as this user (groups from the user database)\n"
-		"  --at TIME            at TIME: RFC 3339, YYYY-MM-DD, now, +14d, -2h\n"
-		"  --mode enforce|monitor, --json\n"
-		"\n"
-		"Exit status: 0 yes/allowed, 1 no (blocked, or invalid input), 2 usage error,\n"
-		"3 toolguardd not reachable. See toolctl(8) and toolguard-policy(5).\n");
+	fprintf(f, "Usage: toolctl [--config FILE] COMMAND [ARGS]\n"
+		   "\n"
+		   "Commands:\n"
+		   "  status [--json]                      what toolguardd is doing\n"
+		   "  policy check FILE... [--json]        validate policy files (no daemon needed)\n"
+		   "  policy show [--policy FILE] [--json] the policy in force, normalized\n"
+		   "  test [OPTIONS] -- PROGRAM [ARG...]   would this command line run, and why\n"
+		   "  test [OPTIONS] --host NAME[:PORT]    may a process reach this destination\n"
+		   "  test [OPTIONS] --ip ADDR[:PORT]      (IPv6 with a port: [ADDR]:PORT)\n"
+		   "  events [--follow] [--since TIME] [--tool ID] [--json]\n"
+		   "  reload                               re-read configuration and policy\n"
+		   "  sync                                 fetch the central policy now\n"
+		   "  unload                               detach every program (root only)\n"
+		   "\n"
+		   "Test options:\n"
+		   "  --policy FILE        answer from FILE instead of the policy in force\n"
+		   "  --user NAME|UID      as this user (groups from the user database)\n"
+		   "  --at TIME            at TIME: RFC 3339, YYYY-MM-DD, now, +14d, -2h\n"
+		   "  --mode enforce|monitor, --json\n"
+		   "\n"
+		   "Exit status: 0 yes/allowed, 1 no (blocked, or invalid input), 2 usage error,\n"
+		   "3 toolguardd not reachable. See toolctl(8) and toolguard-policy(5).\n");
 }
 
 static int cmd_help(struct toolctl *tc, int argc, char **argv)
@@ -303,9 +314,9 @@ static const struct command {
 	const char *name;
 	int (*run)(struct toolctl *tc, int argc, char **argv);
 } commands[] = {
-	{"status", cmd_status}, {"policy", cmd_policy}, {"test", cmd_test},     {"events", cmd_events},
-	{"reload", cmd_reload}, {"sync", cmd_sync},     {"unload", cmd_unload}, {"help", cmd_help},
-	{"version", cmd_version},
+    {"status", cmd_status}, {"policy", cmd_policy}, {"test", cmd_test},
+    {"events", cmd_events}, {"reload", cmd_reload}, {"sync", cmd_sync},
+    {"unload", cmd_unload}, {"help", cmd_help},	    {"version", cmd_version},
 };
 
 int main(int argc, char **argv)

@@ -8,13 +8,13 @@
 #include "policy.h"
 
 /* Exit codes (toolctl(8)): 1 = the answer is "no" or the input is invalid. */
-#define EXIT_NO 1
-#define EXIT_USAGE 2
+#define EXIT_NO	      1
+#define EXIT_USAGE    2
 #define EXIT_NODAEMON 3
 
 struct toolctl {
 	const char *config_file; /* --config, $TOOLGUARD_CONFIG, else TG_CONFIG_FILE */
-	bool config_explicit;    /* given by the user: a missing file is an error */
+	bool config_explicit;	 /* given by the user: a missing file is an error */
 };
 
 /* One-line error on stderr, "toolctl: ..." ; returns code. */

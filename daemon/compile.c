@@ -661,6 +661,24 @@ int tg_compile_set_scan_roots(const char *const *roots, size_t n)
 	return 0;
 }
 
+/* ---------- the hash cache file the daemon configured ---------- */
+
+static char *cfg_hash_file;
+static bool hash_file_loaded;
+static uint64_t hash_file_computed; /* computed count at the last load/save */
+
+int tg_compile_set_hashcache_file(const char *path)
+{
+	char *p = NULL;
+
+	if (path && !(p = strdup(path)))
+		return -ENOMEM;
+	free(cfg_hash_file);
+	cfg_hash_file = p;
+	hash_file_loaded = false;
+	return 0;
+}
+
 /* ---------- compile ---------- */
 
 struct build {
@@ -1258,10 +1276,37 @@ int tg_compile_policy_opts(const struct tg_policy *p, enum tg_mode mode,
 			roots[n_roots++] = opts->scan_roots[i];
 		so.extra_roots = roots;
 		so.n_extra_roots = n_roots;
+		if (cfg_hash_file && !(opts && opts->hashcache) && !hash_file_loaded && pv->hc) {
+			struct tg_hashcache_stats hs;
+
+			hash_file_loaded = true;
+			r = tg_hashcache_load(pv->hc, cfg_hash_file);
+			if (r < 0 && r != -ENOENT)
+				cwarn(pv, "hash cache %s not used (%s): every executable is hashed again",
+				      cfg_hash_file,
+				      r == -EPROTO  ? "not a toolguard hash cache of this version"
+				      : r == -EPERM ? "not a file of the daemon's user, or writable by others"
+						    : strerror(-r));
+			tg_hashcache_get_stats(pv->hc, &hs);
+			hash_file_computed = hs.computed;
+		}
 		r = tg_scan_run(&pv->rules, &so, &pv->scan);
 		free(roots);
 		if (r < 0)
 			goto fail;
+		if (cfg_hash_file && !(opts && opts->hashcache) && pv->hc) {
+			struct tg_hashcache_stats hs;
+
+			tg_hashcache_get_stats(pv->hc, &hs);
+			if (hs.computed != hash_file_computed) {
+				int k = tg_hashcache_save(pv->hc, cfg_hash_file);
+
+				if (k < 0)
+					cwarn(pv, "cannot save the hash cache %s: %s", cfg_hash_file,
+					      strerror(-k));
+				hash_file_computed = hs.computed;
+			}
+		}
 		pv->scanned = true;
 		for (size_t i = 0; i < pv->scan.n_warnings; i++)
 			cwarn(pv, "%s", pv->scan.warnings[i]);

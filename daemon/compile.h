@@ -66,6 +66,11 @@ int tg_compile_policy_opts(const struct tg_policy *p, enum tg_mode mode,
  * copied. NULL/0 clears. 0 or -ENOMEM. */
 int tg_compile_set_scan_roots(const char *const *roots, size_t n);
 
+/* The file (TG_HASH_CACHE) that keeps the default hash cache across restarts:
+ * loaded at the first scan, saved after a scan that hashed new files (failures
+ * are compile warnings, never errors). NULL: no file (the default). */
+int tg_compile_set_hashcache_file(const char *path);
+
 /* CLOCK_REALTIME seconds -> CLOCK_TAI ns with an offset sampled now
  * (clock_gettime(CLOCK_TAI) - clock_gettime(CLOCK_REALTIME), whole seconds).
  * t <= 0 -> 0; overflow saturates at UINT64_MAX - 1. */
@@ -106,14 +111,19 @@ struct tg_compiled_scan_stats {
 void tg_compiled_scan_stats(const struct tg_compiled *c, struct tg_compiled_scan_stats *ret);
 
 /* ---- file watcher: keeps tg_inodes current between applies ----
- * inotify on the directories the scan walked (bin dirs: their entries; trees:
- * new subdirectories are watched and scanned as they appear, within depth),
- * bounded by TG_SCAN_DEFAULT_WATCH_DIRS and the inotify limit. A file written,
- * moved in, chmod-ed or created there is evaluated (sha256 via the cache,
- * complex globs); a file removed or no longer matching drops its inode unless
- * another matching path still names it (inode numbers are reused).
- * Create after every successful apply (it borrows c); NULL when the policy
- * needs no scan. */
+ * fanotify (FAN_MARK_FILESYSTEM, FID mode) on the filesystems holding the scan
+ * roots when the daemon may (CAP_SYS_ADMIN + CAP_DAC_READ_SEARCH): events in a
+ * bin root or inside a tree root within the scan depth are kept, no
+ * per-directory watches. Elsewhere inotify on the directories the scan walked
+ * (bin dirs: their entries; trees: new subdirectories are watched and scanned
+ * as they appear), bounded by TG_SCAN_DEFAULT_WATCH_DIRS and the inotify
+ * limit. A file written, moved in, chmod-ed or created there is evaluated
+ * (sha256 via the cache, complex globs); a file removed or no longer matching
+ * drops its inode unless another matching path still names it (inode numbers
+ * are reused). Only tg_inodes entries: exact-path strings of symlinks and
+ * scripts found later wait for the next apply (scripts still match by inode
+ * under the LSM backend). Create after every successful apply (it borrows c);
+ * NULL when the policy needs no scan. tg_watch_fd() is an epoll fd. */
 struct tg_watch;
 int tg_watch_new(const struct tg_compiled *c, struct tg_watch **ret);
 #define TG_WATCH_NO_FANOTIFY (1u << 0) /* inotify only (tests, or fanotify misbehaving) */

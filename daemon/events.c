@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+/* CODE_FILE= etc. would name jf_send(), not the place of the decision */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include "events.h"
@@ -741,11 +743,13 @@ void tg_events_log_summary(const struct tg_events *e, const char *when)
 
 		if (!t->blocked_execs && !t->blocked_connects && !t->warnings && !t->alerts && !t->exempt)
 			continue;
-		n = snprintf(buf + off, sizeof(buf) - off,
-			     "; %s: %llu blocked execs, %llu blocked connections, %llu warnings, %llu alerts",
-			     t->id, (unsigned long long)t->blocked_execs,
-			     (unsigned long long)t->blocked_connects, (unsigned long long)t->warnings,
-			     (unsigned long long)t->alerts);
+		n = snprintf(
+		    buf + off, sizeof(buf) - off,
+		    "; %s: %llu blocked execs, %llu blocked connections, %llu warnings, %llu alerts, %llu "
+		    "exempt",
+		    t->id, (unsigned long long)t->blocked_execs, (unsigned long long)t->blocked_connects,
+		    (unsigned long long)t->warnings, (unsigned long long)t->alerts,
+		    (unsigned long long)t->exempt);
 		if (n < 0)
 			break;
 		off += (size_t)n;

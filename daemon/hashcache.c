@@ -4,6 +4,7 @@
  * inside a set): bounded memory, O(1) lookups, no rehashing.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -257,6 +258,167 @@ int tg_hashcache_path(struct tg_hashcache *hc, const char *path, uint8_t ret_sha
 		r = -errno;
 	else
 		r = tg_hashcache_fd(hc, fd, &st, ret_sha256);
+	close(fd);
+	return r;
+}
+
+/* ---------- persistence ---------- */
+
+#define FILE_MAGIC   0x43484754u /* "TGHC" little-endian */
+#define FILE_VERSION 1u
+
+struct file_header {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t entry_size;
+	uint32_t n;
+};
+
+struct file_entry {
+	uint64_t dev;
+	uint64_t ino;
+	int64_t size;
+	int64_t mtime_ns;
+	int64_t ctime_ns;
+	uint8_t sha256[32];
+};
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int tg_hashcache_save(const struct tg_hashcache *hc, const char *path)
+{
+	struct file_header h = {
+	    .magic = FILE_MAGIC, .version = FILE_VERSION, .entry_size = sizeof(struct file_entry)};
+	struct file_entry *v;
+	size_t total = hc->n_sets * WAYS, n = 0;
+	char *tmp = NULL;
+	int fd, r;
+
+	v = calloc(total ? total : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < total; i++) {
+		const struct entry *e = &hc->v[i];
+
+		if (!e->last_used)
+			continue;
+		v[n++] = (struct file_entry){
+		    .dev = (uint64_t)e->dev,
+		    .ino = (uint64_t)e->ino,
+		    .size = (int64_t)e->size,
+		    .mtime_ns = e->mtime_ns,
+		    .ctime_ns = e->ctime_ns,
+		};
+		memcpy(v[n - 1].sha256, e->sha256, 32);
+	}
+	h.n = (uint32_t)n;
+	if (asprintf(&tmp, "%s.tmp", path) < 0) {
+		free(v);
+		return -ENOMEM;
+	}
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = write_all(fd, &h, sizeof(h));
+	if (r >= 0)
+		r = write_all(fd, v, n * sizeof(*v));
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r >= 0)
+		r = -errno;
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlink(tmp);
+out:
+	free(tmp);
+	free(v);
+	return r;
+}
+
+int tg_hashcache_load(struct tg_hashcache *hc, const char *path)
+{
+	struct file_header h;
+	struct file_entry *v = NULL;
+	struct stat st;
+	size_t cap = hc->n_sets * WAYS, n;
+	ssize_t got;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		r = -EPERM;
+		goto out;
+	}
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != FILE_MAGIC ||
+	    h.version != FILE_VERSION || h.entry_size != sizeof(struct file_entry) ||
+	    (uint64_t)st.st_size != sizeof(h) + (uint64_t)h.n * sizeof(struct file_entry)) {
+		r = -EPROTO;
+		goto out;
+	}
+	n = h.n < cap ? h.n : cap;
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		r = -ENOMEM;
+		goto out;
+	}
+	got = pread(fd, v, n * sizeof(*v), sizeof(h));
+	if (got != (ssize_t)(n * sizeof(*v))) {
+		r = got < 0 ? -errno : -EPROTO;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct entry *set = &hc->v[set_of(hc, (dev_t)v[i].dev, (ino_t)v[i].ino) * WAYS],
+			     *victim = &set[0];
+
+		for (unsigned k = 0; k < WAYS; k++) {
+			if (set[k].last_used && set[k].dev == (dev_t)v[i].dev &&
+			    set[k].ino == (ino_t)v[i].ino) {
+				victim = &set[k];
+				break;
+			}
+			if (set[k].last_used < victim->last_used)
+				victim = &set[k];
+		}
+		if (!victim->last_used)
+			hc->stats.entries++;
+		*victim = (struct entry){
+		    .dev = (dev_t)v[i].dev,
+		    .ino = (ino_t)v[i].ino,
+		    .size = (off_t)v[i].size,
+		    .mtime_ns = v[i].mtime_ns,
+		    .ctime_ns = v[i].ctime_ns,
+		    .last_used = ++hc->tick,
+		};
+		memcpy(victim->sha256, v[i].sha256, 32);
+	}
+out:
+	free(v);
 	close(fd);
 	return r;
 }

@@ -38,6 +38,15 @@ int tg_hashcache_path(struct tg_hashcache *hc, const char *path, uint8_t ret_sha
 void tg_hashcache_get_stats(const struct tg_hashcache *hc, struct tg_hashcache_stats *ret);
 void tg_hashcache_clear(struct tg_hashcache *hc);
 
+/* Keep the cache across restarts (the first apply after a start otherwise
+ * hashes every executable again: seconds). The file is written atomically
+ * (tmp + rename, mode 0600) and loaded only when it is a regular file owned
+ * by the daemon's euid and not writable by group/others: a forged entry could
+ * make a banned file look clean. A file of another format is ignored
+ * (-EPROTO); at most the cache's capacity is loaded. 0 or -errno. */
+int tg_hashcache_save(const struct tg_hashcache *hc, const char *path);
+int tg_hashcache_load(struct tg_hashcache *hc, const char *path);
+
 /* Uncached streaming SHA-256 of fd from offset 0 (at most max_bytes). */
 int tg_sha256_fd(int fd, uint64_t max_bytes, uint8_t ret_sha256[32]);
 /* 64 lower-case hex digits + NUL into buf (>= 65 bytes); returns buf. */

@@ -7,8 +7,8 @@
  *
  * Pins:  TG_PIN_DIR/maps/<map name>   every map but the programs' scratch
  *        TG_PIN_DIR/links/<program>   the attachments (they hold the programs)
- * An incompatible set of pins (other ABI version) is replaced without a gap:
- * the new programs are pinned in TG_PIN_DIR.new and take TG_PIN_DIR's place
+ * Pins of other programs (other ABI version or build) are replaced without a gap:
+ * the new programs are pinned in TG_PIN_DIR-new (bpffs refuses dots in names) and take TG_PIN_DIR's place
  * only after the first successful apply; until then the old ones enforce.
  */
 #include <dirent.h>
@@ -103,8 +103,9 @@ struct tg_kernel {
 	enum tg_exec_backend backend;
 	bool connect_ok;
 	bool adopted;
-	bool replace_pins; /* pinned in pin_new: move into pin_dir after the first apply */
-	char pin_dir[256]; /* TG_PIN_DIR unless the options say otherwise (tests) */
+	bool replace_pins;	/* pinned in pin_new: move into pin_dir after the first apply */
+	char pin_dir[256];	/* TG_PIN_DIR unless the options say otherwise (tests) */
+	char backend_note[320]; /* why not the LSM backend, or "" */
 	char pin_new[264];
 	char pin_old[264];
 	bool verbose;
@@ -356,6 +357,21 @@ static int verbose_print(enum libbpf_print_level level, const char *fmt, va_list
 	return vfprintf(stderr, fmt, ap);
 }
 
+/* FNV-1a of both BPF objects: pins made from other objects are replaced. */
+static uint32_t objects_build_id(void)
+{
+	const unsigned char *parts[2];
+	size_t lens[2];
+	uint32_t h = 2166136261u;
+
+	parts[0] = exec_guard__elf_bytes(&lens[0]);
+	parts[1] = connect_guard__elf_bytes(&lens[1]);
+	for (int p = 0; p < 2; p++)
+		for (size_t i = 0; i < lens[p]; i++)
+			h = (h ^ parts[p][i]) * 16777619u;
+	return h;
+}
+
 /* Load the exec object with one backend. attach: also attach. */
 static int load_exec(struct tg_kernel *k, enum tg_exec_backend backend, bool raw, char *why, size_t why_len)
 {
@@ -484,6 +500,32 @@ static int pin_all(struct tg_kernel *k, const char *dir, char *why, size_t why_l
 	return 0;
 }
 
+/* A BPF LSM program loads and attaches even when "bpf" is missing from the
+ * kernel's active LSM list, and then never runs: check the list first. */
+static bool bpf_lsm_active(void)
+{
+	char buf[512];
+	ssize_t n;
+	int fd = open("/sys/kernel/security/lsm", O_RDONLY | O_CLOEXEC);
+
+	/* securityfs not mounted (no systemd): mount it where it belongs */
+	if (fd < 0 && errno == ENOENT &&
+	    mount("securityfs", "/sys/kernel/security", "securityfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL) == 0)
+		fd = open("/sys/kernel/security/lsm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ",\n", &save); tok; tok = strtok_r(NULL, ",\n", &save))
+		if (strcmp(tok, "bpf") == 0)
+			return true;
+	return false;
+}
+
 static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts, const char *pin_dir,
 		      char *why, size_t why_len)
 {
@@ -492,10 +534,20 @@ static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts,
 	__u32 zero = 0;
 	int r;
 
-	if (!opts->force_tracepoint)
-		r = load_exec(k, TG_EXEC_BACKEND_LSM, false, lsm_why, sizeof(lsm_why));
-	else
+	if (opts->force_tracepoint) {
+		snprintf(k->backend_note, sizeof(k->backend_note),
+			 "LSM backend not tried (forced tracepoint)");
 		r = -EPERM;
+	} else if (!bpf_lsm_active()) {
+		snprintf(k->backend_note, sizeof(k->backend_note),
+			 "BPF LSM not active (add \"bpf\" to the lsm= kernel parameter to use it)");
+		r = -EPERM;
+	} else {
+		r = load_exec(k, TG_EXEC_BACKEND_LSM, false, lsm_why, sizeof(lsm_why));
+		if (r < 0)
+			snprintf(k->backend_note, sizeof(k->backend_note), "%s", lsm_why);
+	}
+	/* LSM refused (EPERM here: lockdown or no BPF LSM): the tracepoint, then raw_tp */
 	if (r < 0)
 		r = load_exec(k, TG_EXEC_BACKEND_TRACEPOINT, false, tp_why, sizeof(tp_why));
 	if (r < 0)
@@ -517,6 +569,7 @@ static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts,
 	}
 	ctl.active_gen = 0;
 	ctl.abi_version = TG_ABI_VERSION;
+	ctl.build_id = objects_build_id();
 	ctl.exec_backend = k->backend == TG_EXEC_BACKEND_LSM ? TG_ABI_BACKEND_LSM : TG_ABI_BACKEND_TRACEPOINT;
 	if (bpf_map_update_elem(k->fds[M_CONTROL], &zero, &ctl, BPF_ANY) < 0)
 		return set_why(why, why_len, -errno, "cannot initialize tg_control: %s", strerror(errno));
@@ -531,7 +584,8 @@ static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts,
 	return pin_all(k, pin_dir, why, why_len);
 }
 
-/* Reuse pins of an earlier run when they are complete and of this ABI. */
+/* Reuse pins of an earlier run when they are complete, of this ABI and of
+ * these very programs. */
 static int try_adopt(struct tg_kernel *k)
 {
 	char path[PATH_MAX];
@@ -546,7 +600,8 @@ static int try_adopt(struct tg_kernel *k)
 		if (k->fds[m] >= 0)
 			(void)fcntl(k->fds[m], F_SETFD, FD_CLOEXEC);
 	}
-	if (bpf_map_lookup_elem(k->fds[M_CONTROL], &zero, &ctl) < 0 || ctl.abi_version != TG_ABI_VERSION)
+	if (bpf_map_lookup_elem(k->fds[M_CONTROL], &zero, &ctl) < 0 || ctl.abi_version != TG_ABI_VERSION ||
+	    ctl.build_id != objects_build_id())
 		goto fail;
 	snprintf(path, sizeof(path), "%s/links/%s", k->pin_dir, L_EXEC);
 	if (!path_exists(path))
@@ -610,8 +665,8 @@ int tg_kernel_open(const struct tg_kernel_options *opts, struct tg_kernel **ret,
 			       BPF_FS_ROOT);
 	}
 	snprintf(k->pin_dir, sizeof(k->pin_dir), "%s", opts->pin_dir ? opts->pin_dir : TG_PIN_DIR);
-	snprintf(k->pin_new, sizeof(k->pin_new), "%s.new", k->pin_dir);
-	snprintf(k->pin_old, sizeof(k->pin_old), "%s.old", k->pin_dir);
+	snprintf(k->pin_new, sizeof(k->pin_new), "%s-new", k->pin_dir);
+	snprintf(k->pin_old, sizeof(k->pin_old), "%s-old", k->pin_dir);
 	libbpf_set_print(opts->verbose ? verbose_print : silent_print);
 
 	r = ensure_bpffs();
@@ -693,8 +748,8 @@ int tg_kernel_unload_at(const char *pin_dir, char *why, size_t why_len)
 		}
 		close(fd);
 	}
-	snprintf(dirs[0], sizeof(dirs[0]), "%s.new", pin_dir);
-	snprintf(dirs[1], sizeof(dirs[1]), "%s.old", pin_dir);
+	snprintf(dirs[0], sizeof(dirs[0]), "%s-new", pin_dir);
+	snprintf(dirs[1], sizeof(dirs[1]), "%s-old", pin_dir);
 	snprintf(dirs[2], sizeof(dirs[2]), "%s", pin_dir);
 	for (int i = 0; i < 3; i++) {
 		if (!path_exists(dirs[i]))
@@ -719,6 +774,11 @@ enum tg_exec_backend tg_kernel_exec_backend(const struct tg_kernel *k)
 const char *tg_kernel_connect_backend(const struct tg_kernel *k)
 {
 	return k && k->connect_ok ? "cgroup" : "none";
+}
+
+const char *tg_kernel_backend_note(const struct tg_kernel *k)
+{
+	return k ? k->backend_note : "";
 }
 
 bool tg_kernel_adopted(const struct tg_kernel *k)
@@ -1116,6 +1176,29 @@ static void proc_exe(uint32_t pid, char *buf, size_t len)
 	buf[n > 0 ? (size_t)n : 0] = 0;
 }
 
+/* The connect hooks cannot see the parent: ask /proc (0 when gone). */
+static uint32_t proc_ppid(uint32_t pid)
+{
+	char p[64], buf[512], *rp;
+	uint32_t ppid = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(p, sizeof(p), "/proc/%" PRIu32 "/stat", pid);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	rp = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
+	if (rp && sscanf(rp + 1, " %*c %" SCNu32, &ppid) != 1)
+		ppid = 0;
+	return ppid;
+}
+
 static void decode_exec(struct tg_kernel *k, const struct tg_abi_exec_event *r)
 {
 	struct tg_kernel_event *e = &k->ev;
@@ -1166,6 +1249,8 @@ static void decode_connect(struct tg_kernel *k, const struct tg_abi_connect_even
 	e->gid = r->gid;
 	copy_str(e->comm, sizeof(e->comm), r->comm, sizeof(r->comm));
 	proc_exe(r->pid, e->exe, sizeof(e->exe));
+	if (!e->ppid)
+		e->ppid = proc_ppid(r->pid);
 	e->family = (r->flags & TG_ABI_EV_V4MAPPED) ? 2 /* AF_INET */ : r->family;
 	memcpy(e->addr, r->addr, sizeof(e->addr));
 	e->port = r->port;

@@ -78,6 +78,9 @@ int tg_kernel_unload_at(const char *pin_dir, char *why, size_t why_len);
 enum tg_exec_backend tg_kernel_exec_backend(const struct tg_kernel *k);
 const char *tg_kernel_connect_backend(const struct tg_kernel *k); /* "cgroup" or "none" */
 bool tg_kernel_adopted(const struct tg_kernel *k); /* pins existed at open */
+/* Why the exec backend is not the LSM one ("" when it is, or when adopted):
+ * for `toolctl status` and the start-up log (added by C1). */
+const char *tg_kernel_backend_note(const struct tg_kernel *k);
 
 /* Compile policy + mode into the maps and swap atomically. On error nothing in
  * force changes. The policy must stay alive until the next successful apply

@@ -82,7 +82,8 @@ uint64_t tg_realtime_to_tai_ns(int64_t realtime_sec);
 struct tg_kernel;
 /* Add or replace an inode entry in the ACTIVE generation (key->gen ignored):
  * for the file watcher (new executables written after the last apply). */
-int tg_kernel_inode_update(struct tg_kernel *k, const struct tg_abi_inode_key *key, const struct tg_abi_refs *val);
+int tg_kernel_inode_update(struct tg_kernel *k, const struct tg_abi_inode_key *key,
+			   const struct tg_abi_refs *val);
 int tg_kernel_inode_delete(struct tg_kernel *k, const struct tg_abi_inode_key *key);
 /* The compiled policy now in force (NULL before the first apply). */
 const struct tg_compiled *tg_kernel_compiled(const struct tg_kernel *k);

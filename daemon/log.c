@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+/* CODE_FILE= etc. are sent explicitly: the caller of log_internal(), not log_internal() */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include "log.h"

@@ -526,6 +526,7 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, unsigned d
 struct root {
 	char *path;
 	bool tree;
+	bool extra; /* configured root: walked first */
 	dev_t dev;
 	ino_t ino;
 };
@@ -545,6 +546,7 @@ static int root_add(struct roots *rs, const char *path, bool tree)
 	if (!rs->v[rs->n].path)
 		return -ENOMEM;
 	rs->v[rs->n].tree = tree;
+	rs->v[rs->n].extra = false;
 	rs->n++;
 	return 0;
 }
@@ -750,11 +752,12 @@ int tg_scan_run(const struct tg_scan_rules *rules, const struct tg_scan_options 
 	if (rules->n == 0)
 		goto out;
 
-	/* trees first: a directory that is both a tree and a bin root is walked as a tree */
 	for (size_t i = 0; i < opts->n_extra_roots && r >= 0; i++)
 		r = root_add(&rs, opts->extra_roots[i], true);
 	if (r >= 0 && !opts->no_env)
 		r = env_roots(&rs);
+	for (size_t i = 0; i < rs.n; i++)
+		rs.v[i].extra = true;
 	if (r >= 0 && !opts->no_default_roots)
 		r = default_roots(&rs);
 	if (r < 0)
@@ -765,14 +768,17 @@ int tg_scan_run(const struct tg_scan_rules *rules, const struct tg_scan_options 
 		r = -ENOMEM;
 		goto out;
 	}
-	for (int pass = 0; pass < 2 && r >= 0; pass++)
+	/* configured roots, then bin directories (few entries, where commands
+	 * live), then trees: users' trees come last and cannot starve the rest
+	 * of the entry and time budget */
+	for (int pass = 0; pass < 3 && r >= 0; pass++)
 		for (size_t i = 0; i < rs.n && r >= 0; i++) {
 			struct root *rt = &rs.v[i];
 			struct stat st;
 			char *rp;
 			int fd;
 
-			if (rt->tree != (pass == 0))
+			if (pass != (rt->extra ? 0 : rt->tree ? 2 : 1))
 				continue;
 			if (over_limits(&w))
 				break;

@@ -20,8 +20,18 @@
  *    ~/.vscode/extensions ~/.vscode-server/extensions ~/.cursor/extensions
  *    ~/.windsurf/extensions.
  *  - extra tree roots: the options' roots and TOOLGUARD_SCAN_EXTRA (':'-separated).
+ * Order: extra roots, bin roots, then trees (system ones before homes), so a
+ * user's huge tree cannot use up the entry/time budget before the rest.
  * Never entered: /proc, /sys, /dev. A directory is walked once (dev/ino set),
- * so bind mounts and symlinks cannot loop it.
+ * so bind mounts and symlinks cannot loop it. Symlinked directories are not
+ * followed; a symlink to a regular file is evaluated twice: its own path
+ * against the globs (an exact string for the kernel: "the path as invoked")
+ * and its target (realpath) as a file.
+ *
+ * Measured here (2 vCPU VM, ~4200 entries in 11 roots, 1320 ELF/#! files,
+ * ~1 GB): 16 s with cold disk caches, 2.6-5.7 s with warm page cache but an
+ * empty hash cache (first apply after start), 0.2-0.3 s on every later apply
+ * (hash cache hits).
  */
 #pragma once
 

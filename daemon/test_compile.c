@@ -581,6 +581,57 @@ static void test_scan_cache_hit(void **state)
 	tg_hashcache_free(hc);
 }
 
+static void test_hashcache_file(void **state)
+{
+	struct tg_hashcache *a, *b;
+	struct tg_hashcache_stats st;
+	uint8_t sha1[32], sha2[32];
+	char *file = strdup(tpath("hashes.bin"));
+	struct tg_compiled *c = NULL;
+	struct fixture f;
+	char why[512];
+	struct stat sb;
+
+	assert_int_equal(tg_hashcache_new(64, &a), 0);
+	assert_int_equal(tg_hashcache_path(a, tpath("tools/bin/renamed-tool"), sha1), 0);
+	assert_memory_equal(sha1, banned_sha, 32);
+	assert_int_equal(tg_hashcache_save(a, file), 0);
+	assert_int_equal(stat(file, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+
+	/* a new process (cache) answers from the file without reading the binary */
+	assert_int_equal(tg_hashcache_new(64, &b), 0);
+	assert_int_equal(tg_hashcache_load(b, file), 0);
+	assert_int_equal(tg_hashcache_path(b, tpath("tools/bin/renamed-tool"), sha2), 0);
+	assert_memory_equal(sha2, banned_sha, 32);
+	tg_hashcache_get_stats(b, &st);
+	assert_int_equal(st.computed, 0);
+	assert_int_equal(st.hits, 1);
+	tg_hashcache_free(b);
+
+	/* refused: writable by others; not a cache file */
+	assert_int_equal(tg_hashcache_new(64, &b), 0);
+	assert_int_equal(chmod(file, 0666), 0);
+	assert_int_equal(tg_hashcache_load(b, file), -EPERM);
+	write_file(file, "garbage!garbage!garbage!", 24, 0600);
+	assert_int_equal(tg_hashcache_load(b, file), -EPROTO);
+	assert_int_equal(tg_hashcache_load(b, tpath("no-such-file")), -ENOENT);
+	tg_hashcache_free(b);
+	tg_hashcache_free(a);
+
+	/* the daemon's setting: compile saves the default cache after hashing */
+	unlink(file);
+	assert_int_equal(tg_compile_set_hashcache_file(file), 0);
+	build_policy(&f);
+	assert_int_equal(compile_tmp(&f.p, TG_MODE_ENFORCE, NULL, &c, why, sizeof(why)), 0);
+	tg_compiled_free(c);
+	assert_int_equal(tg_compile_set_hashcache_file(NULL), 0);
+	assert_int_equal(stat(file, &sb), 0);
+	assert_true(sb.st_size > 16);
+	unlink(file);
+	free(file);
+}
+
 static void test_scan_limits(void **state)
 {
 	struct tg_scan_rule rule;
@@ -836,8 +887,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_tai_conversion),	cmocka_unit_test(test_compile_every_kind),
 	    cmocka_unit_test(test_refs_overflow_fails), cmocka_unit_test(test_scan_cache_hit),
-	    cmocka_unit_test(test_scan_limits),		cmocka_unit_test(test_hash_request),
-	    cmocka_unit_test(test_watcher_inotify),	cmocka_unit_test(test_watcher_default),
+	    cmocka_unit_test(test_hashcache_file),	cmocka_unit_test(test_scan_limits),
+	    cmocka_unit_test(test_hash_request),	cmocka_unit_test(test_watcher_inotify),
+	    cmocka_unit_test(test_watcher_default),
 	};
 
 	return cmocka_run_group_tests_name("compile", tests, setup, teardown);

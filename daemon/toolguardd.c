@@ -223,6 +223,18 @@ static int load_policy(const char *path, bool plain, struct tg_policy **ret, str
 			fprintf(stderr, "%s: %s\n", path, strerror(-r));
 		else
 			log_error_errno(r, "Failed to read policy %s: %m", path);
+		if (r == -ENOENT && strcmp(path, TG_EXAMPLE_POLICY) == 0) {
+			/* Running from a build tree, or a broken install. */
+			if (plain)
+				fprintf(
+				    stderr,
+				    "No configuration %s and no example policy: pass --config or --policy\n",
+				    TG_CONFIG_FILE);
+			else
+				log_error(
+				    "No configuration %s and no example policy: pass --config or --policy",
+				    TG_CONFIG_FILE);
+		}
 	}
 	return r;
 }
@@ -697,9 +709,15 @@ static int run(struct tg_daemon *d)
 	const char *path;
 	char why[512] = "";
 	bool missing = false, had_pins;
+	sigset_t hup;
 	int r, pr;
 
 	d->started_usec = now_usec(CLOCK_REALTIME);
+	/* A reload asked for during start-up (maybe a long scan) waits for the loop instead of
+	 * killing us; SIGTERM keeps its default until then (the pins stay either way). */
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	(void)sigprocmask(SIG_BLOCK, &hup, NULL);
 	r = load_config(d, false, &d->config, &missing);
 	if (r < 0) {
 		log_error("Configuration %s refused: fix it (check with 'toolguardd --check')",

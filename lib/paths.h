@@ -19,6 +19,7 @@
 #define TG_POLICY_FILE SYSCONFDIR "/toolguard/policy.yaml"
 #define TG_EXAMPLE_POLICY PKGDATADIR "/example-policy.yaml"
 #define TG_POLICY_CACHE LOCALSTATEDIR "/lib/toolguard/policy.yaml"
+#define TG_HASH_CACHE LOCALSTATEDIR "/lib/toolguard/hashes.bin" /* sha256 cache kept across restarts */
 #define TG_EVENTS_LOG LOCALSTATEDIR "/log/toolguard/events.jsonl"
 #define TG_CONTROL_SOCKET RUNSTATEDIR "/toolguard/control.sock"
 #define TG_ADMIN_GROUP "toolguard-admin"

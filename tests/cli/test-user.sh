@@ -11,13 +11,13 @@ fi
 
 run "$TOOLCTL" test --policy "$P" --user root -- tg-test-tool-a
 ok "uid 0 exempt: root allowed, exit 0" all 'rc_is 0' 'out_first "allow: by-uid (Exempt by uid) via executables[0].name \"tg-test-tool-a\""' \
-	'out_line "  exempt: uid 0 (root) is exempt from this tool; the run is still recorded"'
+	'out_line "  exempt: user root (uid 0) is exempt; the run is still recorded"'
 run "$TOOLCTL" test --policy "$P" --user nobody -- tg-test-tool-a
 ok "uid 0 exempt: nobody blocked, exit 1" all 'rc_is 1' 'out_first "block: by-uid (Exempt by uid) via executables[0].name \"tg-test-tool-a\""'
 
 run "$TOOLCTL" test --policy "$P" --user 0 --at 2029-12-31T23:59:59Z -- tg-test-tool-b
 ok "group root exempt (numeric --user 0): allowed until the date" all 'rc_is 0' 'out_has "allow: by-group"' \
-	'out_has "is exempt from this tool until 2030-01-01 00:00 +00:00"'
+	'out_line "  exempt: user root (uid 0) is in exempt group root (gid 0) until 2030-01-01 00:00 +00:00; the run is still recorded"'
 run "$TOOLCTL" test --policy "$P" --user 0 --at 2030-01-01T00:00:00Z -- tg-test-tool-b
 ok "group exemption expired: root blocked" all 'rc_is 1' 'out_first "block: by-group (Exempt by group) via executables[0].name \"tg-test-tool-b\""'
 run "$TOOLCTL" test --policy "$P" --user nobody --at 2029-01-01T00:00:00Z -- tg-test-tool-b

@@ -9,7 +9,7 @@ require_bpf
 setup_tmp
 
 bin=$(make_test_binary tg-timed-tool)
-lead=${TG_IT_TIME_LEAD:-6} # seconds from now to the ban; covers the daemon's start-up
+lead=${TG_IT_TIME_LEAD:-8} # seconds from now to the ban; covers the daemon's start-up
 eff_epoch=$(($(date +%s) + lead))
 eff=$(date -u -d "@$eff_epoch" +%Y-%m-%dT%H:%M:%SZ)
 pol=$TG_TMP/policy.yaml

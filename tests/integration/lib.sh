@@ -49,6 +49,7 @@ TG_EVENTS=
 TG_CONF=
 TG_NOTIFY_SKIP=0
 TG_BACKEND=unknown
+EV_MATCHER=
 TG_CLEANUPS=()
 
 # ---------- TAP ----------
@@ -150,8 +151,9 @@ tg_check_foreign() {
 
 # The real AI tools, installed by tests/tools/fetch-ai-tools.sh.
 require_ai_tools() {
-	[ -x "$TG_TOOLS_DIR/node_modules/.bin/claude" ] && [ -x "$TG_TOOLS_DIR/node_modules/.bin/qwen" ] ||
+	if [ ! -x "$TG_TOOLS_DIR/node_modules/.bin/claude" ] || [ ! -e "$TG_TOOLS_DIR/node_modules/.bin/qwen" ]; then
 		skip_all "real tools not installed: run tests/tools/fetch-ai-tools.sh (looked in $TG_TOOLS_DIR)"
+	fi
 }
 
 # ---------- temp dir, cleanup, watchdog ----------
@@ -450,10 +452,11 @@ expect_blocked() {
 	shift 3
 	_parse_opts "$@"
 	run_direct ${runpfx[@]+"${runpfx[@]}"} "${cmd[@]}"
-	if is_refused_status "$RUN_RC"; then
+	# lsm: the shell that ran it says why, as it would in a terminal
+	if is_refused_status "$RUN_RC" && { [ "$RUN_RC" != 126 ] || grep -q "Operation not permitted" "$RUN_ERR"; }; then
 		pass "$desc: refused (exit $RUN_RC, backend $TG_BACKEND)"
 	else
-		fail "$desc: refused (got exit $RUN_RC, want 137 killed / 126 EPERM)"
+		fail "$desc: refused (got exit $RUN_RC, want 137 killed / 126 \"Operation not permitted\")"
 		diag_file "$RUN_OUT" 5
 		diag_file "$RUN_ERR" 5
 	fi
@@ -462,13 +465,23 @@ expect_blocked() {
 	else
 		fail "$desc: printed nothing (it printed: $(head -c 200 "$RUN_OUT"))"
 	fi
-	if events_find kind=exec verdict=blocked tool="$tool" pid="$RUN_PID" >/dev/null; then
+	local ev
+	ev=$(events_find kind=exec verdict=blocked tool="$tool" pid="$RUN_PID" | head -n1)
+	if [ -n "$ev" ]; then
 		pass "$desc: event {kind exec, verdict blocked, tool $tool, pid $RUN_PID}"
+		EV_MATCHER=$(json_field matcher <<<"$ev")
 	else
 		fail "$desc: event {kind exec, verdict blocked, tool $tool, pid $RUN_PID}"
 		diag_file "$TG_EVENTS" 5
+		EV_MATCHER=
 	fi
 	ref_agrees "$desc" 1 "$tool" "$policy" ${refopts[@]+"${refopts[@]}"} -- "${cmd[@]}"
+	EV_MATCHER=
+}
+
+# json_field KEY < one JSON object: print the value of a top-level key.
+json_field() {
+	"$PYTHON" -c 'import json, sys; v = json.loads(sys.stdin.read()).get(sys.argv[1]); print("" if v is None else v)' "$1"
 }
 
 # expect_runs DESC OUTPUT_REGEX POLICY [--user U] -- CMD ARGS
@@ -501,10 +514,15 @@ ref_agrees() {
 		skip "$desc: toolctl test agrees" "cli/toolctl not built"
 		return
 	fi
-	if [ "$REF_RC" -eq "$want" ] && { [ -z "$tool" ] || grep -q -- "$tool" <<<"$REF_OUT"; }; then
-		pass "$desc: toolctl test agrees (exit $REF_RC: $(head -n1 <<<"$REF_OUT" | head -c 100))"
+	# Same verdict, same tool, and (when the kernel reported one) the same matcher.
+	local ref_line ref_matcher
+	ref_line=$(head -n1 <<<"$REF_OUT")
+	ref_matcher=$(sed -n 's/^[a-z-]*: .* via \([^ ]*\).*/\1/p' <<<"$ref_line")
+	if [ "$REF_RC" -eq "$want" ] && { [ -z "$tool" ] || grep -q -- "^[a-z-]*: $tool " <<<"$ref_line"; } &&
+		{ [ -z "${EV_MATCHER:-}" ] || [ "$EV_MATCHER" = "$ref_matcher" ]; }; then
+		pass "$desc: toolctl test agrees (exit $REF_RC: $(head -c 100 <<<"$ref_line")${EV_MATCHER:+; kernel via $EV_MATCHER})"
 	else
-		fail "$desc: toolctl test agrees (want exit $want${tool:+ naming $tool}, got $REF_RC: $(head -n2 <<<"$REF_OUT" | tr '\n' ' ' | head -c 200))"
+		fail "$desc: toolctl test agrees (want exit $want${tool:+ naming $tool}${EV_MATCHER:+ via $EV_MATCHER}, got $REF_RC: $(head -n2 <<<"$REF_OUT" | tr '\n' ' ' | head -c 200))"
 	fi
 }
 

@@ -5,7 +5,8 @@ TG_UNIT_TESTS = \
 	tests/unit/test_parse \
 	tests/unit/test_config \
 	tests/unit/test_glob \
-	tests/unit/test_matcher
+	tests/unit/test_matcher \
+	tests/unit/test_compile
 check_PROGRAMS += $(TG_UNIT_TESTS)
 TESTS += $(TG_UNIT_TESTS)
 TG_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -DTG_TEST_POLICIES='"$(abs_top_srcdir)/tests/policies"'
@@ -23,3 +24,8 @@ tests_unit_test_glob_LDADD = $(TG_UNIT_LDADD)
 tests_unit_test_matcher_CFLAGS = $(TG_UNIT_CFLAGS)
 tests_unit_test_matcher_LDADD = $(TG_UNIT_LDADD)
 EXTRA_DIST += tests/policies
+tests_unit_test_compile_SOURCES = daemon/test_compile.c daemon/compile.c daemon/compile.h daemon/scan.c \
+	daemon/scan.h daemon/hashcache.c daemon/hashcache.h daemon/kernel_internal.h
+tests_unit_test_compile_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon -I$(top_srcdir)/bpf
+tests_unit_test_compile_CFLAGS = $(TG_UNIT_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_compile_LDADD = $(TG_UNIT_LDADD) $(OPENSSL_LIBS)
