@@ -847,6 +847,12 @@ static int test_exec(const struct tg_policy *p, const struct who *who, int64_t n
 		json_object_object_add(q, "found", json_object_new_boolean(!ev.not_found));
 		json_object_object_add(o, "query", q);
 		json_add_decision(o, p, &best->d, now, mode);
+		if (best->d.exempt && best->d.tool) {
+			char why[600];
+
+			exempt_reason(best->d.tool, who, why, sizeof(why));
+			json_object_object_add(o, "exempt_reason", json_object_new_string(why));
+		}
 		json_object_object_add(o, "step", json_object_new_string(best->label));
 		for (size_t i = 0; i < ev.n_steps; i++) {
 			const struct step *s = &ev.steps[i];
@@ -1008,6 +1014,12 @@ static int test_dest(const struct tg_policy *p, const struct who *who, int64_t n
 		    jq, "mode", json_object_new_string(mode == TG_MODE_MONITOR ? "monitor" : "enforce"));
 		json_object_object_add(o, "query", jq);
 		json_add_decision(o, p, &d, now, mode);
+		if (d.exempt && d.tool) {
+			char why[600];
+
+			exempt_reason(d.tool, who, why, sizeof(why));
+			json_object_object_add(o, "exempt_reason", json_object_new_string(why));
+		}
 		json_object_object_add(o, "notes", json_notes(notes, n_notes));
 		json_print(o);
 	} else {

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,7 @@ static int cmd_status(struct toolctl *tc, int argc, char **argv)
 	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
 	char sock[256];
 	struct stat st;
+	bool json = false, pinned;
 	int c;
 
 	optind = 1;
@@ -205,18 +207,35 @@ static int cmd_status(struct toolctl *tc, int argc, char **argv)
 		}
 		if (c != 'j')
 			return EXIT_USAGE;
+		json = true;
 	}
 	if (optind < argc)
 		return tc_fail(EXIT_USAGE, "status: unexpected argument \"%s\" (see toolctl --help)",
 			       argv[optind]);
 	if (tc_daemon_reachable(tc, sock, sizeof(sock)))
 		return daemon_needed(tc, "status");
+	/* Pinned programs keep enforcing without the daemon: say so, it matters to the reader. */
+	pinned = stat(TG_PIN_DIR, &st) == 0 && S_ISDIR(st.st_mode);
+	if (json) {
+		/* Scripts get the same answer as data; the exit status still says "no daemon". */
+		json_object *o = json_object_new_object(), *d = json_object_new_object(),
+			    *k = json_object_new_object();
+
+		json_object_object_add(d, "running", json_object_new_boolean(0));
+		json_object_object_add(d, "control_socket", json_object_new_string(sock));
+		json_object_object_add(o, "daemon", d);
+		json_object_object_add(k, "pinned", json_object_new_boolean(pinned));
+		json_object_object_add(k, "pin_dir", json_object_new_string(TG_PIN_DIR));
+		json_object_object_add(o, "kernel", k);
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							   JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	}
 	fprintf(
 	    stderr,
 	    "toolguardd is not running (no control socket at %s); start it with: systemctl start toolguard\n",
 	    sock);
-	/* Pinned programs keep enforcing without the daemon: say so, it matters to the reader. */
-	if (stat(TG_PIN_DIR, &st) == 0 && S_ISDIR(st.st_mode))
+	if (pinned)
 		fprintf(stderr,
 			"note: programs are pinned under %s: the last loaded policy is still enforced\n",
 			TG_PIN_DIR);

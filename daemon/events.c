@@ -204,6 +204,58 @@ static void format_dest(const struct tg_kernel_event *ev, char *ip, size_t iplen
 		snprintf(hostport, hplen, "%s:%u", ip, ev->port);
 }
 
+/* Option names whose value is a credential: "--api-key X", "--token=X", "-p" is not one. */
+static bool secret_option(const char *arg, size_t len)
+{
+	static const char *const words[] = {"key",    "token", "secret",    "password",
+					    "passwd", "auth",  "credential"};
+	char name[64];
+	size_t n = 0;
+
+	if (len < 3 || arg[0] != '-')
+		return false;
+	while (n < len && n < sizeof(name) - 1) {
+		name[n] = (char)(arg[n] >= 'A' && arg[n] <= 'Z' ? arg[n] - 'A' + 'a' : arg[n]);
+		n++;
+	}
+	name[n] = 0;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(name, words[i]))
+			return true;
+	return false;
+}
+
+/* argv as recorded: credentials given on the command line (option values,
+ * "sk-..." API keys) are replaced by "***" so that events never carry them. */
+static void redact_argv(const struct tg_kernel_event *ev, size_t argc, char out[][TG_EVENT_ARG_LEN])
+{
+	bool next_secret = false;
+
+	for (size_t i = 0; i < argc; i++) {
+		const char *a = ev->argv[i];
+		const char *eq = strchr(a, '=');
+
+		if (next_secret && a[0] != '-') {
+			snprintf(out[i], TG_EVENT_ARG_LEN, "***");
+			next_secret = false;
+			continue;
+		}
+		next_secret = false;
+		if (i > 0 && strncmp(a, "sk-", 3) == 0 && strlen(a) > 12) {
+			snprintf(out[i], TG_EVENT_ARG_LEN, "***");
+		} else if (i > 0 && secret_option(a, eq ? (size_t)(eq - a) : strlen(a))) {
+			if (eq)
+				snprintf(out[i], TG_EVENT_ARG_LEN, "%.*s=***", (int)(eq - a), a);
+			else {
+				snprintf(out[i], TG_EVENT_ARG_LEN, "%s", a);
+				next_secret = true;
+			}
+		} else {
+			snprintf(out[i], TG_EVENT_ARG_LEN, "%s", a);
+		}
+	}
+}
+
 static void json_add_str(struct json_object *o, const char *key, const char *s)
 {
 	json_object_object_add(o, key, s && *s ? json_object_new_string(s) : NULL);
@@ -531,9 +583,11 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 	const char *what;
 	char on_tty[80] = "";
 	size_t argc = ev->argc < TG_EVENT_ARGV_MAX ? ev->argc : TG_EVENT_ARGV_MAX;
+	char argv_r[TG_EVENT_ARGV_MAX][TG_EVENT_ARG_LEN];
 	bool exec = ev->kind == TG_EVENT_EXEC;
 
 	count(e, ev);
+	redact_argv(ev, argc, argv_r);
 	user = user_name(e, ev->uid);
 	format_time_ns(ev->realtime_ns, tbuf, sizeof(tbuf));
 	if (!exec)
@@ -570,7 +624,7 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 	/* The journal record. */
 	args[0] = 0;
 	for (size_t i = 0, off = 0; i < argc && off < sizeof(args) - 1; i++) {
-		int n = snprintf(args + off, sizeof(args) - off, "%s%s", i ? " " : "", ev->argv[i]);
+		int n = snprintf(args + off, sizeof(args) - off, "%s%s", i ? " " : "", argv_r[i]);
 		if (n < 0)
 			break;
 		off += (size_t)n;
@@ -629,7 +683,7 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 	json_add_str(o, "exe", ev->exe);
 	argv = json_object_new_array();
 	for (size_t i = 0; argv && i < argc; i++)
-		json_object_array_add(argv, json_object_new_string(ev->argv[i]));
+		json_object_array_add(argv, json_object_new_string(argv_r[i]));
 	json_object_object_add(o, "argv", argv);
 	json_add_str(o, "tty", ev->tty);
 	if (!exec) {

@@ -19,6 +19,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "compile.h"
 #include "events.h"
 #include "kernel.h"
 #include "log.h"
@@ -410,6 +411,27 @@ static void snapshot_states(struct tg_daemon *d)
 
 /* ---------- applying a policy ---------- */
 
+/* What the compile had to say (unknown exemption names, scan limits...) and what the scan did. */
+static void report_compile(const struct tg_daemon *d)
+{
+	const struct tg_compiled *c = tg_kernel_compiled(d->kernel);
+	struct tg_compiled_scan_stats st = {};
+	const char *const *w = NULL;
+	size_t n;
+
+	if (!c)
+		return;
+	n = tg_compiled_warnings(c, &w);
+	for (size_t i = 0; i < n && w; i++)
+		log_warning("%s", w[i]);
+	tg_compiled_scan_stats(c, &st);
+	if (st.ran)
+		log_info("Scanned install locations for sha256/glob rules: %zu roots, %zu entries, %zu files "
+			 "hashed, %zu matches in %.1f s%s",
+			 st.roots, st.entries, st.hashed, st.hits, (double)st.duration_ns / 1e9,
+			 st.truncated ? "; stopped early at a limit, see the warnings" : "");
+}
+
 /* Apply p (owned by the caller until success, then by d) with mode. */
 static int apply(struct tg_daemon *d, struct tg_policy *p, enum tg_mode mode)
 {
@@ -446,6 +468,7 @@ static int apply(struct tg_daemon *d, struct tg_policy *p, enum tg_mode mode)
 	d->policy_loaded_usec = now_usec(CLOCK_REALTIME);
 	tg_policy_free(old); /* only now: events of the old policy are consumed */
 	tg_events_policy(d->events, true, p->name, p->serial, p->source, p->sha256, NULL, NULL, NULL);
+	report_compile(d);
 	log_info("Policy %s serial %" PRIu64 ": %zu tools, %s mode", p->name ? p->name : "?", p->serial,
 		 p->n_tools, tg_mode_name(mode));
 	snapshot_states(d);
@@ -697,6 +720,17 @@ static void abandon_start(struct tg_daemon *d, bool had_pins)
 		log_warning_errno(r, "Failed to remove the programs loaded by this run: %s: %m", why);
 }
 
+/* sha256 results survive restarts; TOOLGUARD_HASH_CACHE="" turns that off (tests). */
+static void setup_hashcache_file(void)
+{
+	const char *hc = getenv("TOOLGUARD_HASH_CACHE");
+	int r;
+
+	r = tg_compile_set_hashcache_file(hc ? (*hc ? hc : NULL) : TG_HASH_CACHE);
+	if (r < 0)
+		log_warning_errno(r, "Failed to set up the hash cache file: %m");
+}
+
 static int run(struct tg_daemon *d)
 {
 	struct tg_kernel_options kopts = {
@@ -743,6 +777,8 @@ static int run(struct tg_daemon *d)
 		tg_diags_free(&diags);
 		return EXIT_FAILURE;
 	}
+
+	setup_hashcache_file();
 
 	/* Adopts the pins if present: their policy stays enforced until apply(). */
 	r = tg_kernel_open(&kopts, &d->kernel, why, sizeof(why));

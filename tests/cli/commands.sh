@@ -28,6 +28,8 @@ ok "unknown global option: usage error" rc_is 2
 run "$TOOLCTL" status
 ok "status without the daemon: exit 3, says how to start it" all 'rc_is 3' \
 	"err_has 'toolguardd is not running (no control socket at $SOCK); start it with: systemctl start toolguard'"
+run "$TOOLCTL" status --json
+ok "status --json without the daemon: data on stdout, exit 3" all 'rc_is 3' 'out_has "\"running\":false"' "out_has '\"control_socket\":\"$SOCK\"'"
 for c in events reload sync; do
 	run "$TOOLCTL" $c
 	ok "$c without the daemon: exit 3" all 'rc_is 3' "err_has 'toolctl: $c: toolguardd is not running (no control socket at $SOCK)'"

@@ -37,7 +37,7 @@ ok "unknown user: exit 1, says so" all 'rc_is 1' 'err_has "no user \"no-such-use
 run "$TOOLCTL" test --policy "$P" --user nobody --json -- tg-test-tool-a
 ok "--json shows the user and groups" all 'rc_is 1' 'out_has "\"user\":\"nobody\""' 'out_has "\"uid\":65534"' 'out_has "\"exempt\":false"'
 run "$TOOLCTL" test --policy "$P" --user root --json -- tg-test-tool-a
-ok "--json: exempt" all 'rc_is 0' 'out_has "\"verdict\":\"allow\""' 'out_has "\"exempt\":true"'
+ok "--json: exempt, and why" all 'rc_is 0' 'out_has "\"verdict\":\"allow\""' 'out_has "\"exempt\":true"' 'out_has "\"exempt_reason\":\"user root (uid 0) is exempt\""'
 
 # The example exempts group ai-research until 2026-12-31; nobody is not in it.
 run "$TOOLCTL" test --policy "$EXAMPLE" --user nobody --at 2026-08-01 -- claude

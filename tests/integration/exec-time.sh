@@ -1,7 +1,7 @@
 #!/bin/bash
 # Time: a tool whose ban starts a few seconds from now runs (with a "warned"
 # event inside its warn_before window) and is refused right after the instant,
-# with no reload. Monitor mode lets a banned tool run and records "would-block".
+# with no reload; another whose ban expires at that instant runs again. Monitor mode lets a banned tool run and records "would-block".
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
@@ -9,6 +9,7 @@ require_bpf
 setup_tmp
 
 bin=$(make_test_binary tg-timed-tool)
+bin_exp=$(make_test_binary tg-expiring-tool)
 lead=${TG_IT_TIME_LEAD:-8} # seconds from now to the ban; covers the daemon's start-up
 eff_epoch=$(($(date +%s) + lead))
 eff=$(date -u -d "@$eff_epoch" +%Y-%m-%dT%H:%M:%SZ)
@@ -28,6 +29,13 @@ tools:
     match:
       executables:
         - path: "$bin"
+  - id: expiring-tool
+    name: A tool whose ban ends at the same instant
+    action: block
+    expires: $eff
+    match:
+      executables:
+        - path: "$bin_exp"
 EOF
 diag "effective: $eff (now $(date -u +%H:%M:%S.%N | cut -c1-12))"
 
@@ -55,10 +63,13 @@ else
 	skip "before: toolctl test agrees" "cli/toolctl not built"
 fi
 
+expect_blocked "before $eff: the expiring ban holds" expiring-tool "$pol" -- "$bin_exp" before
+
 # Wait past the instant; nobody touches the daemon.
 while [ "$(date +%s)" -le "$eff_epoch" ]; do sleep 0.2; done
 diag "now $(date -u +%H:%M:%S), past $eff"
 expect_blocked "after $eff, no reload" timed-tool "$pol" -- "$bin" after
+expect_runs "after $eff, no reload: the expired ban is over" "^after$" "$pol" -- "$bin_exp" after
 
 stop_daemon
 tg_unload

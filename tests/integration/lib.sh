@@ -177,6 +177,7 @@ tg_unload() {
 }
 
 tg_cleanup() {
+	# shellcheck disable=SC2320 # the status the test exits with
 	local rc=$?
 	local i
 	trap - EXIT INT TERM HUP
@@ -186,6 +187,7 @@ tg_cleanup() {
 		eval "${TG_CLEANUPS[i]}" >/dev/null 2>&1
 	done
 	# Kill whatever this test still has running (listeners, loops).
+	# shellcheck disable=SC2046 # one pid a word
 	[ -f "$TG_TMP/bg.pids" ] && kill -KILL $(cat "$TG_TMP/bg.pids") 2>/dev/null
 	rm -f "$TG_TMP/bg.pids"
 	pkill -KILL -P $$ 2>/dev/null

@@ -9,7 +9,8 @@ integration_tests = \
 	tests/integration/exec-time.sh \
 	tests/integration/exec-hash.sh \
 	tests/integration/connect.sh \
-	tests/integration/persist.sh
+	tests/integration/persist.sh \
+	tests/integration/reload.sh
 
 TESTS += $(integration_tests)
 EXTRA_DIST += $(integration_tests) \

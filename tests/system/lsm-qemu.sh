@@ -10,7 +10,8 @@
 #
 # Environment: top_builddir (from make check), TG_QEMU_KERNEL (a vmlinuz to
 # boot instead of the newest /boot/vmlinuz-*-amd64), TG_QEMU_TIMEOUT (s, 240),
-# TG_QEMU_KEEP=1 (keep the work directory), TG_QEMU_VERBOSE=1 (toolguardd --verbose).
+# TG_QEMU_KEEP=1 (keep the work directory), TG_QEMU_VERBOSE=1 (toolguardd --verbose),
+# TOOLGUARD_SKIP_KERNEL_TESTS=1 (skip, e.g. in distcheck).
 
 set -u
 
@@ -23,6 +24,7 @@ builddir=${top_builddir:-$(pwd)}
 daemon=$builddir/daemon/toolguardd
 timeout_s=${TG_QEMU_TIMEOUT:-240}
 
+[ "${TOOLGUARD_SKIP_KERNEL_TESTS:-0}" != 1 ] || skip "TOOLGUARD_SKIP_KERNEL_TESTS=1"
 [ "$(id -u)" = 0 ] || skip "needs root (run 'sudo make check'; CI runs as root)"
 command -v qemu-system-x86_64 >/dev/null 2>&1 ||
 	skip "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
