@@ -60,6 +60,14 @@ struct {
 } tg_inodes SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TG_ABI_AFFIX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tg_abi_affix_key);
+	__type(value, struct tg_abi_affix_val);
+} tg_affix SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, TG_ABI_SEEN_ENTRIES);
 	__type(key, struct tg_abi_seen_key);
@@ -88,7 +96,8 @@ struct tg_exec_scratch {
 	__u32 gen;
 	__u32 have_cwd;
 	__u32 slot;
-	__u32 pad;
+	__u32 npart;			 /* prefix halves of "P/ ** /S" refs seen */
+	__u32 part[TG_ABI_MAX_REFS + 1]; /* tool << 16 | matcher, from the last prefix lookup */
 };
 
 /*
@@ -297,27 +306,70 @@ __noinline __u32 tg_absolutize(__u32 slot, __u32 src, __u32 dst)
 	return pos;
 }
 
+/* pass: TG_PASS_PLAIN (PART refs ignored), TG_PASS_PREFIX (PART refs
+ * remembered), TG_PASS_SUFFIX (PART refs count when remembered and the
+ * subject, len bytes, is long enough). */
+#define TG_PASS_PLAIN  0u
+#define TG_PASS_PREFIX 1u
+#define TG_PASS_SUFFIX 2u
+
+static __always_inline bool tg_part_ok(struct tg_exec_scratch *s, __u16 tool, __u16 matcher, __u32 len)
+{
+	__u32 want = ((__u32)tool << 16) | matcher, j;
+	struct tg_abi_affix_key ak = {
+	    .tool = tool, .matcher = matcher & ~TG_ABI_MATCHER_PART, .gen = (__u8)s->gen};
+	struct tg_abi_affix_val *av;
+
+	for (j = 0; j < TG_ABI_MAX_REFS; j++) {
+		if (j >= s->npart)
+			return false;
+		if (s->part[j] == want)
+			break;
+	}
+	if (j >= TG_ABI_MAX_REFS)
+		return false;
+	av = bpf_map_lookup_elem(&tg_affix, &ak);
+	return av && len >= av->minlen;
+}
+
 static __always_inline void tg_consider_refs(struct tg_exec_scratch *s, const struct tg_abi_refs *refs,
-					     __u32 by)
+					     __u32 by, __u32 pass, __u32 len)
 {
 	__u32 i;
 
 	for (i = 0; i < TG_ABI_MAX_REFS; i++) {
+		__u16 tool, matcher;
+
 		if (i >= refs->n)
 			break;
-		tg_consider(&s->best, s->gen, refs->ref[i].tool, refs->ref[i].matcher, s->now, &s->who, by);
+		tool = refs->ref[i].tool;
+		matcher = refs->ref[i].matcher;
+		if (matcher & TG_ABI_MATCHER_PART) {
+			if (pass == TG_PASS_PREFIX) {
+				if (s->npart < TG_ABI_MAX_REFS)
+					s->part[s->npart++ & TG_ABI_MAX_REFS] = ((__u32)tool << 16) | matcher;
+				continue;
+			}
+			if (pass != TG_PASS_SUFFIX || !tg_part_ok(s, tool, matcher, len))
+				continue;
+		}
+		tg_consider(&s->best, s->gen, tool, matcher & ~TG_ABI_MATCHER_PART, s->now, &s->who, by);
 	}
 }
 
 /* Prefix/exact lookup of the string at bufs[which] + off; returns the
  * entry's flags + 1 when found, else 0. */
-__noinline __u32 tg_lookup_str(__u32 slot, __u32 space, __u32 which, __u32 off, __u32 by)
+/* by_pass: TG_ABI_EV_BY_* | pass << 30 (BPF functions take at most 5 arguments) */
+__noinline __u32 tg_lookup_str(__u32 slot, __u32 space, __u32 which, __u32 off, __u32 by_pass)
 {
+	struct tg_exec_scratch *s = tg_scratch_get(slot);
+	__u32 pass = by_pass >> 30, by = by_pass & ~(3u << 30);
 	struct tg_abi_refs *refs;
 
-	struct tg_exec_scratch *s = tg_scratch_get(slot);
 	if (!s)
 		return 0;
+	if (pass == TG_PASS_PREFIX)
+		s->npart = 0;
 	s->key.prefixlen = 16 + 8 * TG_ABI_STR_MAX;
 	s->key.gen = (__u8)s->gen;
 	s->key.space = (__u8)space;
@@ -327,7 +379,7 @@ __noinline __u32 tg_lookup_str(__u32 slot, __u32 space, __u32 which, __u32 off, 
 	refs = bpf_map_lookup_elem(&tg_strs, &s->key);
 	if (!refs)
 		return 0;
-	tg_consider_refs(s, refs, by);
+	tg_consider_refs(s, refs, by, pass, 0);
 	return (__u32)refs->flags + 1;
 }
 
@@ -356,14 +408,14 @@ __noinline __u32 tg_lookup_rstr(__u32 slot, __u32 space, __u32 which, __u32 len,
 	refs = bpf_map_lookup_elem(&tg_rstrs, &s->key);
 	if (!refs)
 		return 0;
-	tg_consider_refs(s, refs, by);
+	tg_consider_refs(s, refs, by, TG_PASS_SUFFIX, len);
 	return 1;
 }
 
 static __always_inline void tg_lookup_path(struct tg_exec_scratch *s, __u32 space, __u32 which, __u32 len,
 					   __u32 by)
 {
-	tg_lookup_str(s->slot, space, which, 0, by);
+	tg_lookup_str(s->slot, space, which, 0, by | TG_PASS_PREFIX << 30);
 	tg_lookup_rstr(s->slot, space, which, len, by);
 }
 
@@ -554,7 +606,7 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 		struct tg_abi_refs *refs = bpf_map_lookup_elem(&tg_inodes, &ik);
 
 		if (refs)
-			tg_consider_refs(s, refs, TG_ABI_EV_BY_INODE);
+			tg_consider_refs(s, refs, TG_ABI_EV_BY_INODE, TG_PASS_PLAIN, 0);
 		tg_lookup_str(s->slot, TG_ABI_SPACE_EXE_NAME, B_NAME, 0, TG_ABI_EV_BY_RESOLVED_NAME);
 		tg_lookup_path(s, TG_ABI_SPACE_EXE_PATH, B_PATH, len, TG_ABI_EV_BY_RESOLVED_PATH);
 
@@ -579,7 +631,8 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 					refs = bpf_map_lookup_elem(&tg_inodes, &ik);
 					if (refs)
 						tg_consider_refs(s, refs,
-								 TG_ABI_EV_BY_SCRIPT | TG_ABI_EV_BY_INODE);
+								 TG_ABI_EV_BY_SCRIPT | TG_ABI_EV_BY_INODE,
+								 TG_PASS_PLAIN, 0);
 					ik.space = TG_ABI_INODE_EXE;
 				} else {
 					bpf_probe_read_kernel_str(s->ev.script, TG_ABI_PATH_MAX,

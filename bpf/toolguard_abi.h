@@ -19,6 +19,8 @@
  *  tg_inodes   HASH         struct tg_abi_inode_key -> struct tg_abi_refs
  *                           files found by the daemon (sha256, complex globs)
  *  tg_exempt   HASH         struct tg_abi_exempt_key -> __u8 (1)
+ *  tg_affix    HASH         struct tg_abi_affix_key -> struct tg_abi_affix_val
+ *                           minimum lengths of prefix+suffix globs
  *  tg_net4     LPM_TRIE     struct tg_abi_net4_key -> struct tg_abi_net_refs
  *  tg_net6     LPM_TRIE     struct tg_abi_net6_key -> struct tg_abi_net_refs
  *  tg_seen     LRU_HASH     struct tg_abi_seen_key -> struct tg_abi_seen_val
@@ -61,6 +63,15 @@
  * daemon must copy into each entry the refs of every shorter entry of the
  * same gen+space whose literal is a prefix of it (closure), at most
  * TG_ABI_MAX_REFS refs per entry, highest-precedence first.
+ *
+ * Prefix+suffix globs ("P/ ** /S" with literal P and S, e.g.
+ * "/home/ann/ ** /cli.js"): the daemon stores the ref with matcher
+ * |= TG_ABI_MATCHER_PART both in tg_strs (prefix P, same space) and in
+ * tg_rstrs (S reversed), and tg_affix {gen, tool, matcher without PART} ->
+ * minlen = strlen(P) + strlen(S) - 1 (the "**" may be empty: they share the
+ * '/'). The ref counts only when the prefix lookup AND the suffix lookup of
+ * the same subject both return it and the subject is >= minlen bytes.
+ * Closure applies to PART refs as to any other. Exec paths and scripts only.
  *
  * Spaces (what a string is compared as):
  *  TG_ABI_SPACE_EXE_PATH    executables[i].path, prefix/exact (tg_strs) and
@@ -148,6 +159,7 @@
 #define TG_ABI_STR_ENTRIES    65536u /* tg_strs / tg_rstrs max entries (both gens) */
 #define TG_ABI_INODE_ENTRIES  131072u
 #define TG_ABI_EXEMPT_ENTRIES 16384u
+#define TG_ABI_AFFIX_ENTRIES  16384u
 #define TG_ABI_NET_ENTRIES    65536u /* per family */
 
 /* ---------- enumerations (as #defines: no enums in the ABI) ---------- */
@@ -193,8 +205,11 @@
 #define TG_ABI_MK_HOST		  3u
 #define TG_ABI_MATCHER_INDEX_MAX  4095u
 #define TG_ABI_MATCHER(kind, idx) ((__u16)(((kind) << 12) | ((idx)&0x0fffu)))
-#define TG_ABI_MATCHER_KIND(m)	  (((m) >> 12) & 0xfu)
+#define TG_ABI_MATCHER_KIND(m)	  (((m) >> 12) & 0x7u)
 #define TG_ABI_MATCHER_IDX(m)	  ((m)&0x0fffu)
+/* In a trie ref only: one half of a "P/ ** /S" glob (see "Prefix+suffix
+ * globs" above). Never in records: the programs strip it. */
+#define TG_ABI_MATCHER_PART 0x8000u
 
 /* tg_abi_tool.flags */
 #define TG_ABI_TOOL_PRESENT	(1u << 0)
@@ -304,6 +319,18 @@ struct tg_abi_exempt_key {
 	__u16 tool;
 	__u8 gen;
 	__u8 kind; /* TG_ABI_EXEMPT_* */
+};
+
+struct tg_abi_affix_key {
+	__u16 tool;
+	__u16 matcher; /* without TG_ABI_MATCHER_PART */
+	__u8 gen;
+	__u8 pad[3];
+};
+
+struct tg_abi_affix_val {
+	__u32 minlen; /* bytes of the subject at least */
+	__u32 pad;
 };
 
 struct tg_abi_net4_key {
@@ -423,6 +450,8 @@ static inline __u32 tg_abi_dev_from_user(__u32 major_nr, __u32 minor_nr)
 #define TG_ABI_SIZEOF_REFS	    32
 #define TG_ABI_SIZEOF_INODE_KEY	    16
 #define TG_ABI_SIZEOF_EXEMPT_KEY    8
+#define TG_ABI_SIZEOF_AFFIX_KEY	    8
+#define TG_ABI_SIZEOF_AFFIX_VAL	    8
 #define TG_ABI_SIZEOF_NET4_KEY	    12
 #define TG_ABI_SIZEOF_NET6_KEY	    24
 #define TG_ABI_SIZEOF_NET_REFS	    84

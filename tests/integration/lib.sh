@@ -12,8 +12,17 @@
 #
 # Environment: top_builddir, top_srcdir (absolute; set by `make check`),
 # TG_TOOLS_DIR (cache of the real AI tools, see tests/tools/fetch-ai-tools.sh),
+# TOOLGUARD_SKIP_KERNEL_TESTS=1 (skip all of these, e.g. in distcheck),
 # TG_IT_TIMEOUT (seconds for one test file, default 300),
-# TOOLGUARD_SKIP_KERNEL_TESTS=1 (skip all of these, e.g. in distcheck).
+# TG_IT_FOREIGN_WAIT (seconds to wait for another toolguardd to go, default 0),
+# TG_IT_FORCE_UNLOAD=1 (remove stale pins at /sys/fs/bpf/toolguard first),
+# TG_IT_KEEP=1 (keep the temp dir: daemon log, events, outputs),
+# TG_IT_TIME_LEAD (exec-time.sh: seconds to the ban, default 8),
+# TG_IT_PIN_DIR (only to test this harness with a fake daemon).
+#
+# Each test: require_bpf; setup_tmp; start_or_bail POLICY; expect_blocked /
+# expect_runs (kernel verdict + output + event + `toolctl test` on the same
+# policy and command line); stop_daemon; done_testing.
 
 # One integration test at a time on a machine (they share the pins): take the
 # lock (fd 9, inherited), then re-run the whole test under timeout(1), once.
@@ -92,7 +101,9 @@ done_testing() {
 	elif [ "$tap_n" -ne "$tap_planned" ]; then
 		diag "planned $tap_planned tests but ran $tap_n"
 	fi
-	[ "$tap_failed" -eq 0 ]
+	[ "$tap_failed" -eq 0 ] || diag "$tap_failed of $tap_n failed"
+	# The "not ok" lines carry the failures: a non-zero exit would count them twice (ERROR).
+	return 0
 }
 
 # ---------- preconditions ----------
@@ -131,22 +142,30 @@ require_bpf() {
 # Never unload a toolguard that someone else loaded.
 # TG_IT_FOREIGN_WAIT=SECONDS: wait that long for it to go (shared dev machines).
 tg_check_foreign() {
-	local p i
+	local p i d
 	for ((i = 0; i < ${TG_IT_FOREIGN_WAIT:-0}; i++)); do
-		pgrep -x toolguardd >/dev/null || [ -e "$TG_PIN_DIR" ] || break
+		pgrep -x toolguardd >/dev/null || tg_foreign_pins >/dev/null || break
 		sleep 1
 	done
 	for p in $(pgrep -x toolguardd 2>/dev/null); do
 		skip_all "a toolguardd (pid $p: $(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null)) is already running: stop it first"
 	done
-	if [ -e "$TG_PIN_DIR" ]; then
-		if [ "${TG_IT_FORCE_UNLOAD:-0}" = 1 ]; then
-			"$TOOLGUARDD" --unload >/dev/null 2>&1
-			rm -rf "$TG_PIN_DIR"
-		else
-			skip_all "$TG_PIN_DIR exists (a toolguard is loaded): run toolguardd --unload, or set TG_IT_FORCE_UNLOAD=1"
-		fi
+	if [ -e "$TG_PIN_DIR" ] && [ "${TG_IT_FORCE_UNLOAD:-0}" = 1 ]; then
+		"$TOOLGUARDD" --unload >/dev/null 2>&1
+		rm -rf "$TG_PIN_DIR"
 	fi
+	# Pinned programs enforce without a daemon (e.g. another instance's pin
+	# directory): they would change what these tests observe.
+	d=$(tg_foreign_pins) &&
+		skip_all "$d holds pinned toolguard programs (still enforcing): run toolguardd --unload, or set TG_IT_FORCE_UNLOAD=1 for $TG_PIN_DIR"
+	return 0
+}
+tg_foreign_pins() { # print the first toolguard pin directory with links
+	local d
+	for d in "$TG_PIN_DIR" /sys/fs/bpf/toolguard*; do
+		[ -d "$d/links" ] && [ -n "$(ls -A "$d/links" 2>/dev/null)" ] && { echo "$d"; return 0; }
+	done
+	return 1
 }
 
 # The real AI tools, installed by tests/tools/fetch-ai-tools.sh.

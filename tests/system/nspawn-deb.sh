@@ -1,0 +1,343 @@
+#!/bin/bash
+# toolguard system test: the Debian package under a real systemd (PID 1 in a
+# systemd-nspawn container with a Debian bookworm rootfs).
+#
+# Installs the .deb (postinst enables and starts toolguard.service), then:
+# start returns only when ready, a banned executable is killed, a banned
+# destination is refused, 'systemctl reload' applies a new policy,
+# 'systemctl kill -s KILL' is followed by a restart with the ban holding
+# throughout, an upgrade keeps the ban with no gap, purge removes the pins.
+#
+# Safety: the exec tracepoint program is machine-wide, so the policy bans only
+# paths under /opt/tg-nspawn (inside the container) and 127.77.9.0/24; it is
+# in place before the package first starts the daemon (dpkg --force-confold).
+# The container's bpffs disappears with the container, which detaches
+# everything it loaded. Runs under the integration tests' lock and timeout.
+#
+# Environment: TOOLGUARD_DEB (the .deb; default $top_builddir/packages/
+# toolguard_*.deb, made by 'make deb'), TOOLGUARD_SKIP_SYSTEM_TESTS=1,
+# TG_NSPAWN_CACHE (rootfs tarball cache dir, default /var/cache/toolguard-tests),
+# TG_TOOLS_DIR (the real Claude Code, see tests/tools/fetch-ai-tools.sh).
+
+skip() {
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
+[ "${TOOLGUARD_SKIP_SYSTEM_TESTS:-0}" = 1 ] && skip "TOOLGUARD_SKIP_SYSTEM_TESTS=1"
+[ "${TOOLGUARD_SKIP_KERNEL_TESTS:-0}" = 1 ] && skip "TOOLGUARD_SKIP_KERNEL_TESTS=1"
+[ "$(id -u)" = 0 ] || skip "needs root (systemd-nspawn, BPF)"
+
+# One kernel test at a time on a machine, whole run bounded in time.
+TG_LOCK=/run/lock/toolguard-integration.lock
+if [ -z "${TG_NSPAWN_UNDER_TIMEOUT:-}" ]; then
+	export TG_NSPAWN_UNDER_TIMEOUT=1
+	command -v flock >/dev/null || skip "flock missing (util-linux)"
+	mkdir -p "${TG_LOCK%/*}" && exec 9>>"$TG_LOCK" || skip "cannot open $TG_LOCK"
+	flock -w 1800 9 || skip "another kernel test held $TG_LOCK for 30 min"
+	exec timeout -k 20 "${TG_NSPAWN_TIMEOUT:-420}" bash "$0" "$@"
+fi
+
+set -u
+export LC_ALL=C
+: "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+CACHE=${TG_NSPAWN_CACHE:-/var/cache/toolguard-tests}
+ROOTFS_TAR=$CACHE/bookworm-nspawn.tar
+ROOTFS_PKGS=systemd,systemd-sysv,dbus,libbpf1,iproute2,libyaml-0-2,libcurl4,libjson-c5,libssl3,procps
+TG_TOOLS_DIR=${TG_TOOLS_DIR:-$CACHE/npm}
+MACHINE=tg-nspawn-$$
+
+for c in systemd-nspawn nsenter mountpoint; do
+	command -v "$c" >/dev/null || skip "$c missing (apt-get install systemd-container util-linux)"
+done
+[ -r /sys/kernel/btf/vmlinux ] || skip "kernel without BTF (/sys/kernel/btf/vmlinux)"
+[ -d /sys/fs/cgroup/unified ] || [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] || skip "no cgroup v2 hierarchy"
+
+DEB=${TOOLGUARD_DEB:-}
+if [ -z "$DEB" ]; then
+	DEB=$(ls -t "$top_builddir"/packages/toolguard_*.deb 2>/dev/null | head -n1)
+fi
+[ -n "$DEB" ] && [ -f "$DEB" ] || skip "no toolguard .deb: run 'make deb' first (or set TOOLGUARD_DEB=FILE)"
+for p in $(pgrep -x toolguardd); do
+	skip "a toolguardd (pid $p) is already running on this machine: stop it first"
+done
+
+tap_n=0
+tap_failed=0
+ok() { # ok COND-STATUS DESCRIPTION
+	tap_n=$((tap_n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $tap_n - $2"
+	else
+		echo "not ok $tap_n - $2"
+		tap_failed=$((tap_failed + 1))
+	fi
+}
+skip_one() {
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n - $1 # SKIP $2"
+}
+diag() { echo "# $*"; }
+
+WORK=
+NSPAWN_PID=
+LEADER=
+CG=
+cleanup() {
+	if [ -n "$LEADER" ] && kill -0 "$LEADER" 2>/dev/null; then
+		nsenter -t "$LEADER" -a systemctl poweroff --no-block >/dev/null 2>&1
+	fi
+	if [ -n "$NSPAWN_PID" ]; then
+		for _ in $(seq 1 100); do
+			kill -0 "$NSPAWN_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$NSPAWN_PID" 2>/dev/null
+		wait "$NSPAWN_PID" 2>/dev/null
+	fi
+	if [ -n "$CG" ]; then
+		for h in unified systemd; do
+			[ -d "/sys/fs/cgroup/$h/$CG" ] || continue
+			find "/sys/fs/cgroup/$h/$CG" -depth -type d -exec rmdir {} + 2>/dev/null
+		done
+	fi
+	[ -n "$WORK" ] && rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# --- rootfs (cached) -------------------------------------------------------
+if [ ! -s "$ROOTFS_TAR" ]; then
+	command -v debootstrap >/dev/null || skip "debootstrap missing and no cached rootfs $ROOTFS_TAR (apt-get install debootstrap)"
+	mkdir -p "$CACHE"
+	tmp=$(mktemp -d "$CACHE/rootfs.XXXXXX")
+	diag "building the bookworm rootfs (once; cached in $ROOTFS_TAR)"
+	if ! debootstrap --variant=minbase --include="$ROOTFS_PKGS" bookworm "$tmp" http://deb.debian.org/debian >"$tmp.log" 2>&1; then
+		rm -rf "$tmp"
+		skip "debootstrap failed (network?), see $tmp.log"
+	fi
+	tar -cf "$ROOTFS_TAR.tmp" --numeric-owner -C "$tmp" . && mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
+	rm -rf "$tmp" "$tmp.log"
+fi
+
+WORK=$(mktemp -d /var/tmp/tg-nspawn.XXXXXX)
+ROOT=$WORK/root
+mkdir "$ROOT" && tar -xf "$ROOTFS_TAR" -C "$ROOT" || { echo "1..1"; echo "not ok 1 - unpack $ROOTFS_TAR"; exit 1; }
+
+# Banned and allowed executables inside the container. The real Claude Code
+# when the cache has it, else a copy of /bin/true under the same layout.
+CLAUDE_SRC=$TG_TOOLS_DIR/node_modules/@anthropic-ai/claude-code/bin/claude.exe
+BANNED=/opt/tg-nspawn/node_modules/@anthropic-ai/claude-code/bin/claude.exe
+mkdir -p "$ROOT${BANNED%/*}" "$ROOT/opt/tg-nspawn/other" "$ROOT/opt/tg-allowed"
+if [ -x "$CLAUDE_SRC" ]; then
+	cp "$CLAUDE_SRC" "$ROOT$BANNED"
+	REAL_CLAUDE=1
+else
+	cp "$ROOT/bin/true" "$ROOT$BANNED"
+	REAL_CLAUDE=0
+fi
+cp "$ROOT/bin/true" "$ROOT/opt/tg-nspawn/other/tool2"
+cp "$ROOT/bin/true" "$ROOT/opt/tg-allowed/fine"
+ln -sf "$BANNED" "$ROOT/usr/local/bin/claude"
+
+write_policy() { # write_policy SERIAL EXTRA-EXECUTABLE-LINES
+	cat >"$ROOT/etc/toolguard/policy.yaml.new" <<EOF
+apiVersion: toolguard/v1
+kind: Policy
+metadata:
+  name: nspawn-test
+  serial: $1
+defaults:
+  action: block
+tools:
+  - id: claude-code
+    name: Claude Code
+    action: block
+    message: Claude Code is not approved here (nspawn test).
+    match:
+      executables:
+        - path: "/opt/tg-nspawn/node_modules/**"
+$2
+      hosts:
+        - 127.77.9.0/24
+EOF
+	mv "$ROOT/etc/toolguard/policy.yaml.new" "$ROOT/etc/toolguard/policy.yaml"
+}
+# The administrator's policy is there before the package: dpkg keeps it.
+mkdir -p "$ROOT/etc/toolguard"
+write_policy 1 ""
+cp "$DEB" "$ROOT/root/toolguard.deb"
+
+# An upgrade: the same package with a higher version.
+mkdir "$WORK/up"
+dpkg-deb -R "$DEB" "$WORK/up/pkg" &&
+	sed -i 's/^Version: \(.*\)$/Version: \1+up1/' "$WORK/up/pkg/DEBIAN/control" &&
+	dpkg-deb -b "$WORK/up/pkg" "$ROOT/root/toolguard-up.deb" >/dev/null ||
+	diag "cannot make the upgrade package"
+
+# --- boot ------------------------------------------------------------------
+# nspawn from its own cgroup, else it litters the host's root cgroup.
+CG=tg-nspawn-$$
+for h in unified systemd; do
+	[ -d "/sys/fs/cgroup/$h" ] && mkdir -p "/sys/fs/cgroup/$h/$CG"
+done
+(
+	for h in unified systemd; do
+		[ -d "/sys/fs/cgroup/$h/$CG" ] && echo $BASHPID >"/sys/fs/cgroup/$h/$CG/cgroup.procs"
+	done
+	SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec systemd-nspawn -q -b -D "$ROOT" -M "$MACHINE" \
+		--register=no --keep-unit --console=passive --capability=all \
+		--system-call-filter='bpf perf_event_open' --private-network
+) >"$WORK/console.log" 2>&1 &
+NSPAWN_PID=$!
+
+for _ in $(seq 1 300); do
+	LEADER=$(pgrep -P "$NSPAWN_PID" -x systemd | head -n1)
+	[ -n "$LEADER" ] && break
+	kill -0 "$NSPAWN_PID" 2>/dev/null || break
+	sleep 0.1
+done
+in_ct() { nsenter -t "$LEADER" -a "$@"; }
+# Run as a unit of the container's systemd (its seccomp filter, its cgroup).
+run_unit() { in_ct systemd-run --quiet --wait --pipe --collect "$@"; }
+
+state=
+if [ -n "$LEADER" ]; then
+	state=$(timeout 60 nsenter -t "$LEADER" -a systemctl is-system-running --wait 2>/dev/null)
+fi
+echo "1..14"
+case $state in
+running | degraded) ok 0 "container booted (systemd $state)" ;;
+*)
+	ok 1 "container booted (state '${state:-none}')"
+	sed 's/^/# /' "$WORK/console.log" | tail -n 20
+	exit 1
+	;;
+esac
+
+# --- install ---------------------------------------------------------------
+t0=$(date +%s%N)
+in_ct env DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold /root/toolguard.deb >"$WORK/dpkg.log" 2>&1
+rc=$?
+[ $rc = 0 ] || sed 's/^/# /' "$WORK/dpkg.log" | tail -n 20
+ok $rc "dpkg -i installs the package"
+
+active=$(in_ct systemctl is-active toolguard.service)
+status=$(in_ct systemctl show -P StatusText toolguard.service)
+enabled=$(in_ct systemctl is-enabled toolguard.service)
+diag "after install: $active, $enabled, status: $status ($((($(date +%s%N) - t0) / 1000000)) ms)"
+[ "$active" = active ] && [ "$enabled" = enabled ] && case $status in *"enforcing policy nspawn-test serial 1"*) true ;; *) false ;; esac
+ok $? "postinst enabled and started the service; it enforces the admin's policy"
+if [ "$active" != active ]; then
+	in_ct journalctl -b -u toolguard.service --no-pager | tail -n 30 | sed 's/^/# /'
+fi
+
+# 'systemctl start' returns only once READY=1 was sent: the status text comes
+# with READY=1, so it is there the moment start returns.
+in_ct systemctl stop toolguard.service
+in_ct systemctl start toolguard.service
+status=$(in_ct systemctl show -P StatusText toolguard.service)
+case $status in *"enforcing policy nspawn-test"*) rc=0 ;; *) rc=1 ;; esac
+diag "right after start: $status"
+ok $rc "systemctl start returns when the daemon is ready"
+
+out=$(in_ct toolctl status 2>&1)
+rc=$?
+if [ $rc = 3 ]; then
+	skip_one "toolctl status answers" "daemon has no control socket yet (toolctl: $out)"
+else
+	ok $rc "toolctl status answers"
+fi
+
+# --- enforcement -----------------------------------------------------------
+banned_runs() { # exit status of the banned tool, run as a container unit
+	run_unit "$@" >/dev/null 2>&1
+}
+banned_runs "$BANNED" --version
+rc=$?
+diag "banned exec ($([ $REAL_CLAUDE = 1 ] && echo "real Claude Code" || echo "stand-in")): exit status $rc"
+[ $rc != 0 ]
+ok $? "the banned tool is blocked inside the container"
+run_unit /opt/tg-allowed/fine
+ok $? "an allowed program still runs"
+
+out=$(run_unit bash -c 'exec 3<>/dev/tcp/127.77.9.9/443' 2>&1)
+diag "connect to 127.77.9.9:443: $out"
+case $out in *"not permitted"*) rc=0 ;; *) rc=1 ;; esac
+ok $rc "a banned destination is refused (EPERM)"
+
+# --- reload ----------------------------------------------------------------
+write_policy 2 '        - path: "/opt/tg-nspawn/other/*"'
+in_ct systemctl reload toolguard.service
+for _ in $(seq 1 50); do
+	status=$(in_ct systemctl show -P StatusText toolguard.service)
+	case $status in *"serial 2"*) break ;; esac
+	sleep 0.1
+done
+run_unit /opt/tg-nspawn/other/tool2
+rc=$?
+diag "after reload: $status; tool2 exit status $rc"
+case $status in *"serial 2"*) [ $rc != 0 ] ;; *) false ;; esac
+ok $? "systemctl reload applies a new policy"
+
+# --- crash: restarted by systemd, ban held meanwhile -----------------------
+pid1=$(in_ct systemctl show -P MainPID toolguard.service)
+in_ct systemctl kill -s KILL toolguard.service
+banned_runs "$BANNED" --version
+rc_gap=$?
+for _ in $(seq 1 100); do
+	pid2=$(in_ct systemctl show -P MainPID toolguard.service)
+	[ "$(in_ct systemctl is-active toolguard.service)" = active ] && [ "$pid2" != 0 ] && [ "$pid2" != "$pid1" ] && break
+	sleep 0.1
+done
+nrestarts=$(in_ct systemctl show -P NRestarts toolguard.service)
+banned_runs "$BANNED" --version
+rc_after=$?
+diag "killed pid $pid1; new pid $pid2, NRestarts=$nrestarts; banned exec in the gap: $rc_gap, after: $rc_after"
+[ "$pid2" != "$pid1" ] && [ "$pid2" != 0 ] && [ "${nrestarts:-0}" -ge 1 ] && [ $rc_gap != 0 ] && [ $rc_after != 0 ]
+ok $? "systemctl kill -s KILL: systemd restarts it and the ban holds throughout"
+
+# --- upgrade: no window ----------------------------------------------------
+# A unit runs the banned tool in a loop during the upgrade and counts runs
+# that were not blocked.
+in_ct systemd-run --quiet --unit=tg-probe --collect bash -c \
+	'n=0; while [ ! -e /run/tg-probe.stop ]; do '"$BANNED"' --version >/dev/null 2>&1 && n=$((n+1)); sleep 0.05; done; echo $n >/run/tg-probe.count'
+in_ct env DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold /root/toolguard-up.deb >"$WORK/dpkg-up.log" 2>&1
+rc=$?
+sleep 0.5
+in_ct touch /run/tg-probe.stop
+for _ in $(seq 1 50); do
+	in_ct test -s /run/tg-probe.count && break
+	sleep 0.1
+done
+leaked=$(in_ct cat /run/tg-probe.count 2>/dev/null)
+ver=$(in_ct dpkg-query -W -f '${Version}' toolguard)
+active=$(in_ct systemctl is-active toolguard.service)
+diag "upgrade to $ver: dpkg $rc, service $active, unblocked runs during the upgrade: ${leaked:-?}"
+[ $rc = 0 ] || sed 's/^/# /' "$WORK/dpkg-up.log" | tail -n 20
+[ $rc = 0 ] && [ "$active" = active ] && [ "${leaked:-x}" = 0 ] && case $ver in *+up1) true ;; *) false ;; esac
+ok $? "package upgrade restarts the daemon with no window for the banned tool"
+
+# --- hardening did not get in the way --------------------------------------
+in_ct journalctl -b -u toolguard.service --no-pager -p warning >"$WORK/warn.log" 2>&1
+if grep -Eqi 'operation not permitted|permission denied|read-only file system' "$WORK/warn.log"; then
+	sed 's/^/# /' "$WORK/warn.log" | tail -n 20
+	ok 1 "no EPERM/EACCES/EROFS in the service's log (unit hardening)"
+else
+	ok 0 "no EPERM/EACCES/EROFS in the service's log (unit hardening)"
+fi
+
+# --- purge -----------------------------------------------------------------
+in_ct env DEBIAN_FRONTEND=noninteractive dpkg --purge toolguard >"$WORK/dpkg-purge.log" 2>&1
+rc=$?
+[ $rc = 0 ] || sed 's/^/# /' "$WORK/dpkg-purge.log" | tail -n 20
+pins=$(in_ct sh -c 'ls -d /sys/fs/bpf/toolguard* 2>/dev/null')
+in_ct test -e /var/lib/toolguard
+state_left=$?
+diag "purge: dpkg $rc; pins left: '${pins}'"
+[ $rc = 0 ] && [ -z "$pins" ] && [ $state_left != 0 ]
+ok $? "dpkg --purge unloads the pins and removes state"
+banned_runs "$BANNED" --version
+ok $? "after purge the formerly banned tool runs again"
+
+exit $((tap_failed > 0))
