@@ -6,6 +6,7 @@
  * Exemptions see the real uid and primary gid only (no task access here).
  */
 #include "tg_common.bpf.h"
+#include "tg_net.bpf.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -15,22 +16,6 @@
 #endif
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, TG_ABI_NET_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct tg_abi_net4_key);
-	__type(value, struct tg_abi_net_refs);
-} tg_net4 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, TG_ABI_NET_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct tg_abi_net6_key);
-	__type(value, struct tg_abi_net_refs);
-} tg_net6 SEC(".maps");
 
 static __always_inline bool tg_port_ok(const struct tg_abi_net_ref *r, __u16 port)
 {

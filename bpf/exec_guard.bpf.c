@@ -648,8 +648,11 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 			struct tg_abi_seen_key sk = {.dev = ik.dev, .ino = ik.ino};
 			struct tg_abi_seen_val *sv = bpf_map_lookup_elem(&tg_seen, &sk);
 
-			if (!sv || sv->seen_epoch != g->seen_epoch) {
-				struct tg_abi_seen_val nv = {.seen_epoch = g->seen_epoch};
+			__u32 igen = BPF_CORE_READ(inode, i_generation);
+
+			if (!sv || sv->seen_epoch != g->seen_epoch || sv->i_generation != igen) {
+				struct tg_abi_seen_val nv = {.seen_epoch = g->seen_epoch,
+							     .i_generation = igen};
 
 				if (bpf_map_update_elem(&tg_seen, &sk, &nv, BPF_ANY))
 					tg_count_drop(TG_ABI_DROP_SEEN);

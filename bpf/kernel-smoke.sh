@@ -13,7 +13,9 @@ B=${top_builddir:-$(pwd)}
 SMOKE=$B/bpf/kernel_smoke
 export SMOKE_PIN_DIR=/sys/fs/bpf/toolguard-smoke
 
+if [ "${TOOLGUARD_SKIP_KERNEL_TESTS:-0}" = 1 ]; then echo "1..0 # SKIP TOOLGUARD_SKIP_KERNEL_TESTS=1"; exit 0; fi
 if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root (loads BPF programs)"; exit 0; fi
+command -v python3 >/dev/null || { echo "1..0 # SKIP python3 missing (socket tests)"; exit 0; }
 if [ ! -x "$SMOKE" ]; then echo "1..0 # SKIP $SMOKE not built (make bpf/kernel_smoke)"; exit 0; fi
 if [ ! -r /sys/kernel/btf/vmlinux ]; then echo "1..0 # SKIP kernel without BTF"; exit 0; fi
 
@@ -43,6 +45,11 @@ cp /bin/echo "$T/banned-dir/anything"
 cp /bin/echo "$T/x/tgtest-suffix"
 cp /bin/echo "$T/exact/tgtest-exact"
 cp /bin/echo "$T/exact/tgtest-exact2"
+mkdir -p "$T/affix/a/b" "$T/noaffix"
+cp /bin/echo "$T/affix/a/b/tgtest-affix"
+cp /bin/echo "$T/affix/tgtest-affix"
+cp /bin/echo "$T/affix/a/tgtest-affix2"
+cp /bin/echo "$T/noaffix/tgtest-affix"
 cp /bin/echo "$T/tgtest-alert"
 cp /bin/echo "$T/tgtest-exempt"
 cp /bin/echo "$T/tgtest-warn"
@@ -98,9 +105,8 @@ except OSError as e:
 EOF
 }
 
-echo "1..38"
 start
-grep -q 'backend=tracepoint' "$T/events.log" && ok "loaded: $(head -1 "$T/events.log")" || notok "loaded"
+grep -q 'backend=tracepoint .*dns=1' "$T/events.log" && ok "loaded: $(head -1 "$T/events.log")" || notok "loaded"
 
 check "banned name: killed before printing (137)" killed "$T/tgtest-banned" hello
 check "allowed copy of the same binary runs" runs "$T/tgtest-allowed" hello
@@ -110,6 +116,10 @@ check "exact path: killed" killed "$T/exact/tgtest-exact" hello
 check "exact path does not match a longer name" runs "$T/exact/tgtest-exact2" hello
 check "symlink to a banned name (resolved name): killed" killed "$T/innocent-link" hello
 check "relative invocation: killed" sh -c "cd '$T' && out=\$(timeout 10 ./tgtest-banned hi 2>/dev/null); [ \$? = 137 ] && [ -z \"\$out\" ]" 2>/dev/null
+check "prefix+suffix glob DIR/affix/**/tgtest-affix: deep file killed" killed "$T/affix/a/b/tgtest-affix" hello
+check "prefix+suffix glob: zero directories between, killed" killed "$T/affix/tgtest-affix" hello
+check "prefix+suffix glob: prefix only (other name) runs" runs "$T/affix/a/tgtest-affix2" hello
+check "prefix+suffix glob: suffix only (other dir) runs" runs "$T/noaffix/tgtest-affix" hello
 check "alert rule: runs" runs "$T/tgtest-alert" hello
 check "warning window: runs" runs "$T/tgtest-warn" hello
 check "exempt uid: runs" runs "$T/tgtest-exempt" hello
@@ -124,6 +134,37 @@ check "shebang script under banned dir: killed" killed "$T/scripts/run.sh"
 # the kernel before printing
 run "$T/tgtest-hashme" 5; check "hash request: first exec killed by the daemon side (rc $rc)" [ "$rc" = 137 ]
 check "hash request: second exec killed in the kernel (inode entry)" killed "$T/tgtest-hashme" 5
+# DNS learning: a DNS answer (from port 53, crafted here) for a banned name
+# makes its addresses banned; names not banned and the apex of a wildcard do not
+dns() { # dns NAME A|AAAA ADDR: deliver one answer to a local UDP socket
+	timeout 10 python3 - "$@" <<'EOF'
+import socket, struct, sys
+name, qtype, addr = sys.argv[1], sys.argv[2], sys.argv[3]
+q = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+t = 1 if qtype == "A" else 28
+rd = socket.inet_pton(socket.AF_INET if t == 1 else socket.AF_INET6, addr)
+msg = struct.pack("!HHHHHH", 0x1234, 0x8180, 1, 1, 0, 0) + q + struct.pack("!HH", t, 1)
+msg += struct.pack("!HHHIH", 0xC00C, t, 1, 60, len(rd)) + rd
+cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); cli.bind(("127.0.0.1", 0)); cli.settimeout(2)
+srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); srv.bind(("127.0.0.2", 53))
+srv.sendto(msg, cli.getsockname())
+print("delivered" if cli.recv(512) == msg else "mangled")
+EOF
+}
+r=$(net 4 tcp 127.79.1.1 80); check "before its DNS answer 127.79.1.1 is not blocked ($r)" [ "$r" = ECONNREFUSED ]
+d=$(dns tgtest-banned.example A 127.79.1.1 2>&1); check "DNS answer for a banned name delivered untouched ($d)" [ "$d" = delivered ]
+r=$(net 4 tcp 127.79.1.1 80); check "after it, TCP connect 127.79.1.1 -> EPERM ($r)" [ "$r" = EPERM ]
+r=$(net 4 tcp 127.79.1.2 80); check "an address not in the answer stays allowed ($r)" [ "$r" = ECONNREFUSED ]
+dns tgtest-banned.example AAAA fd79::1 >/dev/null 2>&1
+r=$(net 6 tcp fd79::1 80); check "AAAA answer: TCP connect [fd79::1] -> EPERM ($r)" [ "$r" = EPERM ]
+dns a.B.tgtest-wild.example A 127.79.2.2 >/dev/null 2>&1
+r=$(net 4 tcp 127.79.2.2 443); check "wildcard *.tgtest-wild.example (any depth, any case): port 443 -> EPERM ($r)" [ "$r" = EPERM ]
+r=$(net 4 tcp 127.79.2.2 80); check "wildcard rule limited to port 443: port 80 allowed ($r)" [ "$r" = ECONNREFUSED ]
+dns tgtest-wild.example A 127.79.3.3 >/dev/null 2>&1
+r=$(net 4 tcp 127.79.3.3 443); check "the wildcard's apex is not banned ($r)" [ "$r" = ECONNREFUSED ]
+dns other.example A 127.79.4.4 >/dev/null 2>&1
+r=$(net 4 tcp 127.79.4.4 443); check "other names learn nothing ($r)" [ "$r" = ECONNREFUSED ]
+
 r=$(net 4 tcp 127.77.1.1 80); check "TCP connect 127.77.1.1 -> EPERM ($r)" [ "$r" = EPERM ]
 r=$(net 4 udp 127.77.1.1 53); check "UDP sendto 127.77.1.1 -> EPERM ($r)" [ "$r" = EPERM ]
 r=$(net 4 udpconnect 127.77.2.2 53); check "UDP connect 127.77.2.2 -> EPERM ($r)" [ "$r" = EPERM ]
@@ -158,4 +199,5 @@ stop
 timeout 20 "$SMOKE" unload >/dev/null 2>&1
 check "monitor mode: event says would_block" grep -q "verdict=block would_block=1 .*tool=smoke-banned" "$T/events.log"
 check "unload: banned runs, pins gone" sh -c "out=\$(timeout 10 '$T/tgtest-banned' hi); [ \"\$out\" = hi ] && [ ! -e '$SMOKE_PIN_DIR' ]"
+echo "1..$n" # trailing plan: the count is the checks above
 exit $((fails > 0))

@@ -56,6 +56,8 @@ void tg_compiled_free(struct tg_compiled *c)
 	free(c->rstr_keys);
 	free(c->rstr_vals);
 	free(c->exempt_keys);
+	free(c->affix_keys);
+	free(c->affix_vals);
 	free(c->net4_keys);
 	free(c->net4_vals);
 	free(c->net6_keys);
@@ -98,6 +100,25 @@ const char *tg_compiled_matcher_name(const struct tg_compiled *c, unsigned tool_
 	(void)tool_idx;
 	snprintf(buf, len, "%s[%u]", kinds[TG_ABI_MATCHER_KIND(matcher) & 3], TG_ABI_MATCHER_IDX(matcher));
 	return buf;
+}
+
+/* Host names: an exact one and a port-limited wildcard. */
+static const uint16_t port_443[] = {443};
+static const struct tg_compiled_host smoke_hosts[] = {
+    {.tool = T_BANNED, .matcher = TG_ABI_MATCHER(TG_ABI_MK_HOST, 3), .name = "tgtest-banned.example"},
+    {.tool = T_BANNED,
+     .matcher = TG_ABI_MATCHER(TG_ABI_MK_HOST, 4),
+     .name = "tgtest-wild.example",
+     .wildcard = true,
+     .ports = port_443,
+     .n_ports = 1},
+};
+
+size_t tg_compiled_hosts(const struct tg_compiled *c, const struct tg_compiled_host **ret)
+{
+	(void)c;
+	*ret = smoke_hosts;
+	return sizeof(smoke_hosts) / sizeof(smoke_hosts[0]);
 }
 
 int tg_watch_new(const struct tg_compiled *c, struct tg_watch **ret)
@@ -202,6 +223,18 @@ static struct tg_compiled *build(const char *dir, bool monitor)
 	add_str(c, false, TG_ABI_SPACE_SCRIPT_PATH, buf, false, T_SCRIPT, TG_ABI_MATCHER(TG_ABI_MK_SCRIPT, 0),
 		0);
 	add_str(c, false, TG_ABI_SPACE_INTERP, "tgtest-interp", false, 0, 0, TG_ABI_REFS_INTERP);
+	/* "DIR/affix/ ** /tgtest-affix": prefix and suffix halves + minimum length */
+	snprintf(buf, sizeof(buf), "%s/affix/", dir);
+	add_str(c, false, TG_ABI_SPACE_EXE_PATH, buf, false, T_BANNED,
+		TG_ABI_MATCHER(TG_ABI_MK_EXE, 5) | TG_ABI_MATCHER_PART, 0);
+	add_str(c, true, TG_ABI_SPACE_EXE_PATH, "/tgtest-affix", false, T_BANNED,
+		TG_ABI_MATCHER(TG_ABI_MK_EXE, 5) | TG_ABI_MATCHER_PART, 0);
+	c->affix_keys = calloc(1, sizeof(*c->affix_keys));
+	c->affix_vals = calloc(1, sizeof(*c->affix_vals));
+	c->affix_keys[0] =
+	    (struct tg_abi_affix_key){.tool = T_BANNED, .matcher = TG_ABI_MATCHER(TG_ABI_MK_EXE, 5)};
+	c->affix_vals[0].minlen = (__u32)(strlen(buf) + strlen("/tgtest-affix") - 1);
+	c->n_affix = 1;
 
 	c->exempt_keys = calloc(1, sizeof(*c->exempt_keys));
 	c->exempt_keys[0] =
@@ -294,8 +327,9 @@ int main(int argc, char **argv)
 			tg_kernel_close(k);
 			return 1;
 		}
-		printf("ready adopted=%d backend=%s connect=%s\n", tg_kernel_adopted(k),
-		       tg_exec_backend_name(tg_kernel_exec_backend(k)), tg_kernel_connect_backend(k));
+		printf("ready adopted=%d backend=%s connect=%s dns=%d\n", tg_kernel_adopted(k),
+		       tg_exec_backend_name(tg_kernel_exec_backend(k)), tg_kernel_connect_backend(k),
+		       tg_kernel_dns_learning(k));
 		fflush(stdout);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (;;) {

@@ -23,6 +23,9 @@
  *                           minimum lengths of prefix+suffix globs
  *  tg_net4     LPM_TRIE     struct tg_abi_net4_key -> struct tg_abi_net_refs
  *  tg_net6     LPM_TRIE     struct tg_abi_net6_key -> struct tg_abi_net_refs
+ *  tg_hosts    HASH         struct tg_abi_host_key -> struct tg_abi_net_refs
+ *                           host names; DNS answers for them add /32 and /128
+ *                           entries to tg_net4/tg_net6 (dns_guard.bpf.c)
  *  tg_seen     LRU_HASH     struct tg_abi_seen_key -> struct tg_abi_seen_val
  *                           inodes already sent as hash requests (no generation)
  *  tg_events   RINGBUF      TG_ABI_RINGBUF_BYTES; records below
@@ -114,12 +117,28 @@
  * connect -> -EPERM (DENIED). In MONITOR: nothing, flag WOULD_BLOCK.
  * Every verdict other than NONE emits a record (mode OFF: no decision at all).
  *
+ * ===== Host names (DNS) =====
+ *
+ * kernel.c writes tg_hosts {gen, wildcard, name} (lower case, no trailing
+ * dot, NUL-padded; wildcard=1 holds the suffix of "*.suffix") with the host
+ * matcher's refs and ports, and sets TG_ABI_GEN_HOSTS. A cgroup_skb/ingress
+ * program on the cgroup v2 root reads every UDP DNS response (source port 53)
+ * a process receives: when the question name (or a parent of it, for
+ * wildcards) is in tg_hosts, each A/AAAA record of the answer becomes a
+ * /32 or /128 entry of the active generation in tg_net4/tg_net6 with those
+ * refs merged with whatever the trie held for that address. The next connect
+ * to it is then refused like a CIDR rule. Not seen: DNS over TCP, TLS or
+ * HTTPS, answers longer than the parse limits, addresses an application
+ * cached before a policy swap (learned entries belong to one generation).
+ *
  * ===== Hash requests =====
  *
  * When tg_gens[gen].flags has TG_ABI_GEN_HASH_REQUESTS (policy has sha256
  * rules) and the executed inode is not in tg_inodes, the program looks up
- * {dev, ino} in tg_seen; if absent or with another seen_epoch, it stores
- * {seen_epoch} and emits a TG_ABI_REC_HASH_REQUEST (pid, dev, ino, path).
+ * {dev, ino} in tg_seen; if absent, of another seen_epoch or of another
+ * i_generation (the inode number was reused by a new file), it stores
+ * {seen_epoch, i_generation} and emits a TG_ABI_REC_HASH_REQUEST (pid, dev,
+ * ino, path).
  * The exec is NOT held: the daemon hashes /proc/PID/exe (the exact file),
  * adds matching inodes to tg_inodes and kills/reports the process itself.
  * Bump tg_gens[].seen_epoch to make the kernel ask again for every inode.
@@ -160,6 +179,8 @@
 #define TG_ABI_INODE_ENTRIES  131072u
 #define TG_ABI_EXEMPT_ENTRIES 16384u
 #define TG_ABI_AFFIX_ENTRIES  16384u
+#define TG_ABI_HOST_ENTRIES   16384u
+#define TG_ABI_HOST_MAX	      128u   /* bytes of a host name key, with NUL: longer names are not matched */
 #define TG_ABI_NET_ENTRIES    65536u /* per family */
 
 /* ---------- enumerations (as #defines: no enums in the ABI) ---------- */
@@ -219,6 +240,7 @@
 /* tg_abi_gen.flags */
 #define TG_ABI_GEN_HASH_REQUESTS (1u << 0) /* policy has sha256 rules */
 #define TG_ABI_GEN_SCRIPTS	 (1u << 1) /* policy has scripts rules: examine interpreters */
+#define TG_ABI_GEN_HOSTS	 (1u << 2) /* tg_hosts has names: learn addresses from DNS answers */
 
 /* tg_abi_refs.flags */
 #define TG_ABI_REFS_INTERP (1u << 0) /* SPACE_INTERP entry */
@@ -333,6 +355,13 @@ struct tg_abi_affix_val {
 	__u32 pad;
 };
 
+struct tg_abi_host_key {
+	__u8 gen;
+	__u8 wildcard; /* 1: name is the suffix of "*.name" */
+	__u16 pad;
+	char name[TG_ABI_HOST_MAX]; /* NUL-padded */
+};
+
 struct tg_abi_net4_key {
 	__u32 prefixlen; /* 8 + CIDR prefix length */
 	__u8 gen;
@@ -368,7 +397,7 @@ struct tg_abi_seen_key {
 
 struct tg_abi_seen_val {
 	__u32 seen_epoch;
-	__u32 pad;
+	__u32 i_generation; /* a new file on a reused inode number differs here */
 };
 
 /* ---------- ring buffer records ---------- */
@@ -452,6 +481,7 @@ static inline __u32 tg_abi_dev_from_user(__u32 major_nr, __u32 minor_nr)
 #define TG_ABI_SIZEOF_EXEMPT_KEY    8
 #define TG_ABI_SIZEOF_AFFIX_KEY	    8
 #define TG_ABI_SIZEOF_AFFIX_VAL	    8
+#define TG_ABI_SIZEOF_HOST_KEY	    132
 #define TG_ABI_SIZEOF_NET4_KEY	    12
 #define TG_ABI_SIZEOF_NET6_KEY	    24
 #define TG_ABI_SIZEOF_NET_REFS	    84

@@ -33,6 +33,7 @@
 
 #include "compile.h"
 #include "connect_guard.skel.h"
+#include "dns_guard.skel.h"
 #include "exec_guard.skel.h"
 #include "kernel.h"
 #include "kernel_internal.h"
@@ -52,6 +53,9 @@ _Static_assert(sizeof(struct tg_abi_refs) == TG_ABI_SIZEOF_REFS, "ABI");
 _Static_assert(sizeof(struct tg_abi_inode_key) == TG_ABI_SIZEOF_INODE_KEY, "ABI");
 _Static_assert(sizeof(struct tg_abi_exempt_key) == TG_ABI_SIZEOF_EXEMPT_KEY, "ABI");
 _Static_assert(sizeof(struct tg_abi_net4_key) == TG_ABI_SIZEOF_NET4_KEY, "ABI");
+_Static_assert(sizeof(struct tg_abi_affix_key) == TG_ABI_SIZEOF_AFFIX_KEY, "ABI");
+_Static_assert(sizeof(struct tg_abi_affix_val) == TG_ABI_SIZEOF_AFFIX_VAL, "ABI");
+_Static_assert(sizeof(struct tg_abi_host_key) == TG_ABI_SIZEOF_HOST_KEY, "ABI");
 _Static_assert(sizeof(struct tg_abi_net6_key) == TG_ABI_SIZEOF_NET6_KEY, "ABI");
 _Static_assert(sizeof(struct tg_abi_net_refs) == TG_ABI_SIZEOF_NET_REFS, "ABI");
 _Static_assert(sizeof(struct tg_abi_exec_event) == TG_ABI_SIZEOF_EXEC_EVENT, "ABI");
@@ -77,8 +81,10 @@ enum {
 	M_SEEN,
 	M_EVENTS,
 	M_DROPPED,
+	M_AFFIX,
 	M_NET4, /* from the connect object */
 	M_NET6,
+	M_HOSTS, /* from the DNS object */
 	M__COUNT,
 	M__EXEC_COUNT = M_NET4,
 };
@@ -86,20 +92,28 @@ enum {
 static const char *const map_names[M__COUNT] = {
     [M_CONTROL] = "tg_control", [M_GENS] = "tg_gens",	    [M_TOOLS] = "tg_tools",   [M_STRS] = "tg_strs",
     [M_RSTRS] = "tg_rstrs",	[M_INODES] = "tg_inodes",   [M_EXEMPT] = "tg_exempt", [M_SEEN] = "tg_seen",
-    [M_EVENTS] = "tg_events",	[M_DROPPED] = "tg_dropped", [M_NET4] = "tg_net4",     [M_NET6] = "tg_net6",
+    [M_EVENTS] = "tg_events",	[M_DROPPED] = "tg_dropped", [M_AFFIX] = "tg_affix",   [M_NET4] = "tg_net4",
+    [M_NET6] = "tg_net6",	[M_HOSTS] = "tg_hosts",
 };
 
 /* Maps the connect object shares with the exec object. */
 static const int shared_maps[] = {M_CONTROL, M_GENS, M_TOOLS, M_EXEMPT, M_EVENTS, M_DROPPED};
 
+/* Maps the DNS object shares with the others. */
+static const int dns_shared_maps[] = {M_CONTROL, M_GENS,    M_TOOLS, M_EXEMPT,
+				      M_EVENTS,	 M_DROPPED, M_NET4,  M_NET6};
+
 /* Link pins. */
 #define L_LSM  "lsm_bprm_check"
 #define L_EXEC "exec"
+#define L_DNS  "dns_ingress"
 static const char *const connect_links[4] = {"connect4", "connect6", "sendmsg4", "sendmsg6"};
 
 struct tg_kernel {
 	struct exec_guard *exec;       /* NULL when adopted */
 	struct connect_guard *connect; /* NULL when adopted or unavailable */
+	struct dns_guard *dns;	       /* NULL when adopted or unavailable */
+	bool dns_ok;
 	enum tg_exec_backend backend;
 	bool connect_ok;
 	bool adopted;
@@ -313,6 +327,8 @@ static struct bpf_map *exec_map(struct exec_guard *s, int m)
 		return s->maps.tg_events;
 	case M_DROPPED:
 		return s->maps.tg_dropped;
+	case M_AFFIX:
+		return s->maps.tg_affix;
 	default:
 		return NULL;
 	}
@@ -357,16 +373,17 @@ static int verbose_print(enum libbpf_print_level level, const char *fmt, va_list
 	return vfprintf(stderr, fmt, ap);
 }
 
-/* FNV-1a of both BPF objects: pins made from other objects are replaced. */
+/* FNV-1a of the BPF objects: pins made from other objects are replaced. */
 static uint32_t objects_build_id(void)
 {
-	const unsigned char *parts[2];
-	size_t lens[2];
+	const unsigned char *parts[3];
+	size_t lens[3];
 	uint32_t h = 2166136261u;
 
 	parts[0] = exec_guard__elf_bytes(&lens[0]);
 	parts[1] = connect_guard__elf_bytes(&lens[1]);
-	for (int p = 0; p < 2; p++)
+	parts[2] = dns_guard__elf_bytes(&lens[2]);
+	for (int p = 0; p < 3; p++)
 		for (size_t i = 0; i < lens[p]; i++)
 			h = (h ^ parts[p][i]) * 16777619u;
 	return h;
@@ -460,6 +477,70 @@ static int load_connect(struct tg_kernel *k, char *why, size_t why_len)
 	return 0;
 }
 
+static struct bpf_map *dns_map(struct dns_guard *s, int m)
+{
+	switch (m) {
+	case M_CONTROL:
+		return s->maps.tg_control;
+	case M_GENS:
+		return s->maps.tg_gens;
+	case M_TOOLS:
+		return s->maps.tg_tools;
+	case M_EXEMPT:
+		return s->maps.tg_exempt;
+	case M_EVENTS:
+		return s->maps.tg_events;
+	case M_DROPPED:
+		return s->maps.tg_dropped;
+	case M_NET4:
+		return s->maps.tg_net4;
+	case M_NET6:
+		return s->maps.tg_net6;
+	default:
+		return NULL;
+	}
+}
+
+/* The DNS learner: optional (host names then only match by CIDR rules). */
+static int load_dns(struct tg_kernel *k, char *why, size_t why_len)
+{
+	struct dns_guard *s = dns_guard__open();
+	int cg, r;
+
+	if (!s)
+		return set_why(why, why_len, -errno, "cannot open the DNS BPF object: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(dns_shared_maps) / sizeof(dns_shared_maps[0]); i++) {
+		r = bpf_map__reuse_fd(dns_map(s, dns_shared_maps[i]), k->fds[dns_shared_maps[i]]);
+		if (r < 0) {
+			dns_guard__destroy(s);
+			return set_why(why, why_len, r, "cannot share map %s: %s",
+				       map_names[dns_shared_maps[i]], strerror(-r));
+		}
+	}
+	r = dns_guard__load(s);
+	if (r < 0) {
+		dns_guard__destroy(s);
+		return set_why(why, why_len, r, "cannot load the DNS BPF program: %s", strerror(-r));
+	}
+	cg = open_cgroup2_root(why, why_len);
+	if (cg < 0) {
+		dns_guard__destroy(s);
+		return cg;
+	}
+	s->links.tg_dns_ingress = bpf_program__attach_cgroup(s->progs.tg_dns_ingress, cg);
+	r = s->links.tg_dns_ingress ? 0 : -errno;
+	close(cg);
+	if (r < 0) {
+		dns_guard__destroy(s);
+		return set_why(why, why_len, r, "cannot attach the DNS program to the cgroup v2 root: %s",
+			       strerror(-r));
+	}
+	k->fds[M_HOSTS] = fcntl(bpf_map__fd(s->maps.tg_hosts), F_DUPFD_CLOEXEC, 3);
+	k->dns = s;
+	k->dns_ok = true;
+	return 0;
+}
+
 static int pin_all(struct tg_kernel *k, const char *dir, char *why, size_t why_len)
 {
 	char path[PATH_MAX];
@@ -486,6 +567,12 @@ static int pin_all(struct tg_kernel *k, const char *dir, char *why, size_t why_l
 			  path);
 	if (r < 0)
 		return set_why(why, why_len, r, "cannot pin %s: %s", path, strerror(-r));
+	if (k->dns) {
+		snprintf(path, sizeof(path), "%s/links/%s", dir, L_DNS);
+		r = bpf_link__pin(k->dns->links.tg_dns_ingress, path);
+		if (r < 0)
+			return set_why(why, why_len, r, "cannot pin %s: %s", path, strerror(-r));
+	}
 	if (k->connect) {
 		struct bpf_link *links[4] = {k->connect->links.tg_connect4, k->connect->links.tg_connect6,
 					     k->connect->links.tg_sendmsg4, k->connect->links.tg_sendmsg6};
@@ -578,6 +665,8 @@ static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts,
 	if (r == 0) {
 		k->fds[M_NET4] = fcntl(bpf_map__fd(k->connect->maps.tg_net4), F_DUPFD_CLOEXEC, 3);
 		k->fds[M_NET6] = fcntl(bpf_map__fd(k->connect->maps.tg_net6), F_DUPFD_CLOEXEC, 3);
+		if (load_dns(k, cwhy, sizeof(cwhy)) < 0 && opts->verbose)
+			fprintf(stderr, "toolguard: DNS learning unavailable: %s\n", cwhy);
 	} else if (opts->verbose) {
 		fprintf(stderr, "toolguard: connect hooks unavailable: %s\n", cwhy);
 	}
@@ -620,6 +709,8 @@ static int try_adopt(struct tg_kernel *k)
 	    ctl.exec_backend == TG_ABI_BACKEND_LSM ? TG_EXEC_BACKEND_LSM : TG_EXEC_BACKEND_TRACEPOINT;
 	snprintf(path, sizeof(path), "%s/links/%s", k->pin_dir, connect_links[0]);
 	k->connect_ok = k->fds[M_NET4] >= 0 && path_exists(path);
+	snprintf(path, sizeof(path), "%s/links/%s", k->pin_dir, L_DNS);
+	k->dns_ok = k->fds[M_HOSTS] >= 0 && path_exists(path);
 	k->adopted = true;
 	return 0;
 fail:
@@ -718,6 +809,8 @@ void tg_kernel_close(struct tg_kernel *k)
 	if (k->watch_epfd >= 0)
 		close(k->watch_epfd);
 	/* destroying closes link fds; the pins keep the attachments */
+	if (k->dns)
+		dns_guard__destroy(k->dns);
 	if (k->connect)
 		connect_guard__destroy(k->connect);
 	if (k->exec)
@@ -776,6 +869,11 @@ const char *tg_kernel_connect_backend(const struct tg_kernel *k)
 	return k && k->connect_ok ? "cgroup" : "none";
 }
 
+bool tg_kernel_dns_learning(const struct tg_kernel *k)
+{
+	return k && k->dns_ok;
+}
+
 const char *tg_kernel_backend_note(const struct tg_kernel *k)
 {
 	return k ? k->backend_note : "";
@@ -814,6 +912,10 @@ static int key_gen(int m, const void *key)
 		return ((const struct tg_abi_inode_key *)key)->gen;
 	case M_EXEMPT:
 		return ((const struct tg_abi_exempt_key *)key)->gen;
+	case M_AFFIX:
+		return ((const struct tg_abi_affix_key *)key)->gen;
+	case M_HOSTS:
+		return ((const struct tg_abi_host_key *)key)->gen;
 	case M_NET4:
 		return ((const struct tg_abi_net4_key *)key)->gen;
 	case M_NET6:
@@ -833,6 +935,10 @@ static size_t key_size(int m)
 		return sizeof(struct tg_abi_inode_key);
 	case M_EXEMPT:
 		return sizeof(struct tg_abi_exempt_key);
+	case M_AFFIX:
+		return sizeof(struct tg_abi_affix_key);
+	case M_HOSTS:
+		return sizeof(struct tg_abi_host_key);
 	case M_NET4:
 		return sizeof(struct tg_abi_net4_key);
 	case M_NET6:
@@ -846,7 +952,7 @@ static size_t key_size(int m)
  * Keys are collected first: deleting while walking an LPM trie restarts the walk. */
 static int purge_gen(struct tg_kernel *k, unsigned gen)
 {
-	static const int maps[] = {M_STRS, M_RSTRS, M_INODES, M_EXEMPT, M_NET4, M_NET6};
+	static const int maps[] = {M_STRS, M_RSTRS, M_INODES, M_EXEMPT, M_AFFIX, M_NET4, M_NET6, M_HOSTS};
 	struct tg_abi_tool zero_tool = {0};
 	int r = 0;
 
@@ -910,6 +1016,50 @@ static int purge_gen(struct tg_kernel *k, unsigned gen)
 		}                                                                                            \
 	} while (0)
 
+/* Host names for the DNS learner; refs of the same name merged. Returns the
+ * number written (0 without the DNS program) or -errno. */
+static int write_hosts(struct tg_kernel *k, const struct tg_compiled *c, unsigned gen, char *why,
+		       size_t why_len)
+{
+	const struct tg_compiled_host *hosts = NULL;
+	size_t n = tg_compiled_hosts(c, &hosts);
+	int written = 0;
+
+	if (k->fds[M_HOSTS] < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct tg_compiled_host *h = &hosts[i];
+		struct tg_abi_host_key key = {.gen = (__u8)gen, .wildcard = h->wildcard ? 1 : 0};
+		struct tg_abi_net_refs val = {0};
+		size_t len = h->name ? strlen(h->name) : 0;
+		size_t p = 0;
+
+		if (len == 0 || len >= TG_ABI_HOST_MAX)
+			continue; /* longer names cannot be learned: documented limit */
+		memcpy(key.name, h->name, len);
+		(void)bpf_map_lookup_elem(k->fds[M_HOSTS], &key, &val);
+		/* ports beyond one ref's room: more refs of the same matcher */
+		do {
+			struct tg_abi_net_ref *r;
+
+			if (val.n >= TG_ABI_NET_REFS)
+				return set_why(why, why_len, -E2BIG,
+					       "host %s: more than %u rules or port groups on one name",
+					       h->name, TG_ABI_NET_REFS);
+			r = &val.ref[val.n++];
+			memset(r, 0, sizeof(*r));
+			r->tool = h->tool;
+			r->matcher = h->matcher;
+			for (; p < h->n_ports && r->n_ports < TG_ABI_NET_PORTS; p++)
+				r->ports[r->n_ports++] = h->ports[p];
+		} while (p < h->n_ports);
+		if (bpf_map_update_elem(k->fds[M_HOSTS], &key, &val, BPF_ANY) < 0)
+			return set_why(why, why_len, -errno, "cannot write tg_hosts: %s", strerror(errno));
+		written++;
+	}
+	return written;
+}
+
 static int write_gen(struct tg_kernel *k, const struct tg_compiled *c, unsigned gen, char *why,
 		     size_t why_len)
 {
@@ -937,11 +1087,13 @@ static int write_gen(struct tg_kernel *k, const struct tg_compiled *c, unsigned 
 		if (bpf_map_update_elem(k->fds[M_EXEMPT], &ek, &one, BPF_ANY) < 0)
 			return set_why(why, why_len, -errno, "cannot write tg_exempt: %s", strerror(errno));
 	}
+	WRITE_ENTRIES(M_AFFIX, c->affix_keys, c->affix_vals, c->n_affix, sizeof(struct tg_abi_affix_val),
+		      struct tg_abi_affix_key);
 	WRITE_ENTRIES(M_NET4, c->net4_keys, c->net4_vals, c->n_net4, sizeof(struct tg_abi_net_refs),
 		      struct tg_abi_net4_key);
 	WRITE_ENTRIES(M_NET6, c->net6_keys, c->net6_vals, c->n_net6, sizeof(struct tg_abi_net_refs),
 		      struct tg_abi_net6_key);
-	return 0;
+	return write_hosts(k, c, gen, why, why_len);
 }
 
 /* Move freshly pinned programs into pin_dir; the old ones detach. */
@@ -1003,6 +1155,8 @@ int tg_kernel_apply_compiled(struct tg_kernel *k, const struct tg_policy *p, str
 		return r;
 	}
 	gen_val = c->gen;
+	if (r > 0)
+		gen_val.flags |= TG_ABI_GEN_HOSTS;
 	gen_val.seen_epoch = cur.seen_epoch + 1; /* new rules: ask about every inode again */
 	gen_val.n_tools = (__u32)c->n_tools;
 	gi = g;
@@ -1251,6 +1405,18 @@ static void decode_connect(struct tg_kernel *k, const struct tg_abi_connect_even
 	proc_exe(r->pid, e->exe, sizeof(e->exe));
 	if (!e->ppid)
 		e->ppid = proc_ppid(r->pid);
+	/* a host-name rule: the name (the address was learned from its DNS answer) */
+	if (e->tool && k->compiled) {
+		const struct tg_compiled_host *hosts = NULL;
+		size_t n = tg_compiled_hosts(k->compiled, &hosts);
+
+		for (size_t i = 0; i < n; i++)
+			if (hosts[i].tool == r->tool && hosts[i].matcher == r->matcher && hosts[i].name) {
+				snprintf(e->host, sizeof(e->host), "%s%s", hosts[i].wildcard ? "*." : "",
+					 hosts[i].name);
+				break;
+			}
+	}
 	e->family = (r->flags & TG_ABI_EV_V4MAPPED) ? 2 /* AF_INET */ : r->family;
 	memcpy(e->addr, r->addr, sizeof(e->addr));
 	e->port = r->port;

@@ -77,6 +77,8 @@ int tg_kernel_unload_at(const char *pin_dir, char *why, size_t why_len);
 
 enum tg_exec_backend tg_kernel_exec_backend(const struct tg_kernel *k);
 const char *tg_kernel_connect_backend(const struct tg_kernel *k); /* "cgroup" or "none" */
+/* Host name rules work through DNS answers (cgroup_skb program loaded; added by C1). */
+bool tg_kernel_dns_learning(const struct tg_kernel *k);
 bool tg_kernel_adopted(const struct tg_kernel *k); /* pins existed at open */
 /* Why the exec backend is not the LSM one ("" when it is, or when adopted):
  * for `toolctl status` and the start-up log (added by C1). */

@@ -45,6 +45,13 @@ struct tg_compiled {
 	struct tg_abi_exempt_key *exempt_keys; /* value is always (__u8)1 */
 	size_t n_exempt;
 
+	/* Prefix+suffix globs "P/ ** /S" (toolguard_abi.h): their PART refs go
+	 * into str/rstr entries above, their minimum lengths here. May stay
+	 * NULL/0 (added after the first version of this header). */
+	struct tg_abi_affix_key *affix_keys;
+	struct tg_abi_affix_val *affix_vals;
+	size_t n_affix;
+
 	struct tg_abi_net4_key *net4_keys;
 	struct tg_abi_net_refs *net4_vals;
 	size_t n_net4;

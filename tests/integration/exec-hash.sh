@@ -55,5 +55,35 @@ expect_blocked "glob **/cglob-*/tool: file made after start, first exec" by-glob
 expect_blocked "glob **/cglob-*/tool: file made after start, second exec" by-glob "$pol" -- "$TG_TMP/a/cglob-2/tool" leaked
 expect_runs "/bin/echo itself is not affected" "^fine$" "$pol" -- /bin/echo fine
 
+# Inode reuse: run an unrelated file (the kernel notes its inode as seen and
+# harmless), delete it, and make a banned file that gets the same inode number
+# (file systems hand freed inodes out again at once). Tried a few times.
+reuse_case() { # LABEL TOOL SOURCE DIR-PREFIX
+	local try other ino reused=
+	for ((try = 0; try < 20; try++)); do
+		other=$TG_TMP/a/other-$2-$try
+		mkdir -p "$TG_TMP/a/$4$try"
+		cp /bin/echo "$other"
+		"$other" x >/dev/null 2>&1
+		ino=$(stat -c %i "$other")
+		rm -f "$other"
+		cp "$3" "$TG_TMP/a/$4$try/tool"
+		if [ "$(stat -c %i "$TG_TMP/a/$4$try/tool")" = "$ino" ]; then
+			reused=$TG_TMP/a/$4$try/tool
+			break
+		fi
+	done
+	if [ -z "$reused" ]; then
+		local i
+		for i in 1 2 3 4 5 6 7 8; do skip "$1: inode reuse ($i/8)" "the file system gave no inode back in 20 tries"; done
+		return
+	fi
+	diag "$1: inode $ino of a deleted file reused by $reused (try $try)"
+	expect_blocked "$1: new file on the inode of a deleted harmless file, first exec" "$2" "$pol" -- "$reused" leaked
+	expect_blocked "$1: new file on the inode of a deleted harmless file, second exec" "$2" "$pol" -- "$reused" leaked
+}
+reuse_case "glob" by-glob /bin/echo cglob-r
+reuse_case "sha256" by-hash "$uniq" hash-r
+
 stop_daemon
 done_testing

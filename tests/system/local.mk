@@ -4,3 +4,7 @@
 TESTS += tests/system/lsm-qemu.sh
 dist_check_SCRIPTS += tests/system/lsm-qemu.sh
 CLEANFILES += tests/system/lsm-qemu.console.log
+# nspawn-deb.sh: the .deb (from 'make deb') under systemd as PID 1 in
+# systemd-nspawn; skips without root, systemd-nspawn or a built .deb.
+TESTS += tests/system/nspawn-deb.sh
+dist_check_SCRIPTS += tests/system/nspawn-deb.sh

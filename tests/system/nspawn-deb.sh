@@ -3,16 +3,19 @@
 # systemd-nspawn container with a Debian bookworm rootfs).
 #
 # Installs the .deb (postinst enables and starts toolguard.service), then:
-# start returns only when ready, a banned executable is killed, a banned
-# destination is refused, 'systemctl reload' applies a new policy,
-# 'systemctl kill -s KILL' is followed by a restart with the ban holding
-# throughout, an upgrade keeps the ban with no gap, purge removes the pins.
+# start returns only when ready, a banned executable (the real Claude Code
+# when cached) is killed, a banned destination is refused, 'systemctl reload'
+# applies a new policy, 'systemctl kill -s KILL' is followed by a restart with
+# the ban holding throughout, an upgrade keeps the ban with no gap, after a
+# reboot the daemon is ready before sysinit.target, 'dpkg -r' unloads the
+# programs and 'dpkg --purge' removes the rest.
 #
 # Safety: the exec tracepoint program is machine-wide, so the policy bans only
 # paths under /opt/tg-nspawn (inside the container) and 127.77.9.0/24; it is
 # in place before the package first starts the daemon (dpkg --force-confold).
-# The container's bpffs disappears with the container, which detaches
-# everything it loaded. Runs under the integration tests' lock and timeout.
+# The container gets a bpffs instance of its own, unmounted at the end, which
+# detaches everything still pinned there. Runs under the integration tests'
+# lock and a timeout; about 30 s with the rootfs cached (+70 s to build it).
 #
 # Environment: TOOLGUARD_DEB (the .deb; default $top_builddir/packages/
 # toolguard_*.deb, made by 'make deb'), TOOLGUARD_SKIP_SYSTEM_TESTS=1,
@@ -77,9 +80,10 @@ skip_one() {
 	tap_n=$((tap_n + 1))
 	echo "ok $tap_n - $1 # SKIP $2"
 }
-diag() { echo "# $*"; }
+diag() { echo "# $*" | tr '\n' ' '; echo; }
 
 WORK=
+BPFFS=
 NSPAWN_PID=
 LEADER=
 CG=
@@ -95,11 +99,16 @@ cleanup() {
 		kill -KILL "$NSPAWN_PID" 2>/dev/null
 		wait "$NSPAWN_PID" 2>/dev/null
 	fi
+	# A container whose nspawn died: killing its init ends its PID namespace.
+	[ -n "$LEADER" ] && grep -qs "/$CG/" "/proc/$LEADER/cgroup" && kill -KILL "$LEADER" && sleep 0.5
 	if [ -n "$CG" ]; then
 		for h in unified systemd; do
 			[ -d "/sys/fs/cgroup/$h/$CG" ] || continue
 			find "/sys/fs/cgroup/$h/$CG" -depth -type d -exec rmdir {} + 2>/dev/null
 		done
+	fi
+	if [ -n "$BPFFS" ]; then
+		umount "$BPFFS" 2>/dev/null || umount -l "$BPFFS"
 	fi
 	[ -n "$WORK" ] && rm -rf "$WORK"
 }
@@ -181,31 +190,60 @@ CG=tg-nspawn-$$
 for h in unified systemd; do
 	[ -d "/sys/fs/cgroup/$h" ] && mkdir -p "/sys/fs/cgroup/$h/$CG"
 done
-(
-	for h in unified systemd; do
-		[ -d "/sys/fs/cgroup/$h/$CG" ] && echo $BASHPID >"/sys/fs/cgroup/$h/$CG/cgroup.procs"
-	done
-	SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec systemd-nspawn -q -b -D "$ROOT" -M "$MACHINE" \
-		--register=no --keep-unit --console=passive --capability=all \
-		--system-call-filter='bpf perf_event_open' --private-network
-) >"$WORK/console.log" 2>&1 &
-NSPAWN_PID=$!
+# PID 1 mounts bpffs on a real machine, but nspawn's /sys has no fs/bpf: give
+# the container a bpffs instance of its own (a new mount is a new instance;
+# unmounting it at the end detaches whatever is still pinned in it).
+mkdir "$WORK/bpffs" && mount -t bpf -o mode=0700 bpf "$WORK/bpffs" && BPFFS=$WORK/bpffs ||
+	{ echo "1..1"; echo "not ok 1 - mount a bpffs instance for the container"; exit 1; }
 
-for _ in $(seq 1 300); do
-	LEADER=$(pgrep -P "$NSPAWN_PID" -x systemd | head -n1)
-	[ -n "$LEADER" ] && break
-	kill -0 "$NSPAWN_PID" 2>/dev/null || break
-	sleep 0.1
-done
+boot() { # boot: start the container, wait until its systemd is up; sets LEADER, state
+	LEADER=
+	(
+		for h in unified systemd; do
+			[ -d "/sys/fs/cgroup/$h/$CG" ] && echo $BASHPID >"/sys/fs/cgroup/$h/$CG/cgroup.procs"
+		done
+		SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec systemd-nspawn -q -b -D "$ROOT" -M "$MACHINE" \
+			--register=no --keep-unit --console=passive --capability=all \
+			--system-call-filter='bpf perf_event_open' --private-network \
+			--bind="$BPFFS:/sys/fs/bpf"
+	) >>"$WORK/console.log" 2>&1 &
+	NSPAWN_PID=$!
+	for _ in $(seq 1 300); do
+		for n in $(pgrep -f -- "systemd-nspawn .*-M $MACHINE "); do
+			LEADER=$(pgrep -P "$n" -x systemd | head -n1)
+			[ -n "$LEADER" ] && break
+		done
+		[ -n "$LEADER" ] && break
+		kill -0 "$NSPAWN_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	# Until PID 1 answers on its private socket, systemctl prints nothing.
+	state=
+	for _ in $(seq 1 120); do
+		[ -n "$LEADER" ] || break
+		state=$(timeout 60 nsenter -t "$LEADER" -a systemctl is-system-running --wait 2>/dev/null)
+		case $state in running | degraded) break ;; esac
+		sleep 0.5
+	done
+}
+shutdown_ct() {
+	[ -n "$LEADER" ] && nsenter -t "$LEADER" -a systemctl poweroff --no-block >/dev/null 2>&1
+	for _ in $(seq 1 150); do
+		kill -0 "$NSPAWN_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$NSPAWN_PID" 2>/dev/null
+	wait "$NSPAWN_PID" 2>/dev/null
+	[ -n "$LEADER" ] && grep -qs "/$CG/" "/proc/$LEADER/cgroup" && kill -KILL "$LEADER"
+	NSPAWN_PID=
+	LEADER=
+}
 in_ct() { nsenter -t "$LEADER" -a "$@"; }
 # Run as a unit of the container's systemd (its seccomp filter, its cgroup).
 run_unit() { in_ct systemd-run --quiet --wait --pipe --collect "$@"; }
 
-state=
-if [ -n "$LEADER" ]; then
-	state=$(timeout 60 nsenter -t "$LEADER" -a systemctl is-system-running --wait 2>/dev/null)
-fi
-echo "1..14"
+boot
+echo "1..16"
 case $state in
 running | degraded) ok 0 "container booted (systemd $state)" ;;
 *)
@@ -225,9 +263,10 @@ ok $rc "dpkg -i installs the package"
 active=$(in_ct systemctl is-active toolguard.service)
 status=$(in_ct systemctl show -P StatusText toolguard.service)
 enabled=$(in_ct systemctl is-enabled toolguard.service)
-diag "after install: $active, $enabled, status: $status ($((($(date +%s%N) - t0) / 1000000)) ms)"
-[ "$active" = active ] && [ "$enabled" = enabled ] && case $status in *"enforcing policy nspawn-test serial 1"*) true ;; *) false ;; esac
-ok $? "postinst enabled and started the service; it enforces the admin's policy"
+group=$(in_ct getent group toolguard-admin)
+diag "after install: $active, $enabled, group '$group', status: $status ($((($(date +%s%N) - t0) / 1000000)) ms)"
+[ "$active" = active ] && [ "$enabled" = enabled ] && [ -n "$group" ] && case $status in *"enforcing policy nspawn-test serial 1"*) true ;; *) false ;; esac
+ok $? "postinst created the admin group, enabled and started the service on the admin's policy"
 if [ "$active" != active ]; then
 	in_ct journalctl -b -u toolguard.service --no-pager | tail -n 30 | sed 's/^/# /'
 fi
@@ -243,6 +282,7 @@ ok $rc "systemctl start returns when the daemon is ready"
 
 out=$(in_ct toolctl status 2>&1)
 rc=$?
+out=$(echo "$out" | head -n1)
 if [ $rc = 3 ]; then
 	skip_one "toolctl status answers" "daemon has no control socket yet (toolctl: $out)"
 else
@@ -283,6 +323,7 @@ ok $? "systemctl reload applies a new policy"
 # --- crash: restarted by systemd, ban held meanwhile -----------------------
 pid1=$(in_ct systemctl show -P MainPID toolguard.service)
 in_ct systemctl kill -s KILL toolguard.service
+gap_state=$(in_ct systemctl show -P ActiveState,SubState toolguard.service | tr '\n' '/')
 banned_runs "$BANNED" --version
 rc_gap=$?
 for _ in $(seq 1 100); do
@@ -293,15 +334,17 @@ done
 nrestarts=$(in_ct systemctl show -P NRestarts toolguard.service)
 banned_runs "$BANNED" --version
 rc_after=$?
-diag "killed pid $pid1; new pid $pid2, NRestarts=$nrestarts; banned exec in the gap: $rc_gap, after: $rc_after"
+diag "killed pid $pid1 (then $gap_state); new pid $pid2, NRestarts=$nrestarts; banned exec in the gap: $rc_gap, after: $rc_after"
 [ "$pid2" != "$pid1" ] && [ "$pid2" != 0 ] && [ "${nrestarts:-0}" -ge 1 ] && [ $rc_gap != 0 ] && [ $rc_after != 0 ]
 ok $? "systemctl kill -s KILL: systemd restarts it and the ban holds throughout"
 
 # --- upgrade: no window ----------------------------------------------------
 # A unit runs the banned tool in a loop during the upgrade and counts runs
 # that were not blocked.
+pid_before=$(in_ct systemctl show -P MainPID toolguard.service)
 in_ct systemd-run --quiet --unit=tg-probe --collect bash -c \
-	'n=0; while [ ! -e /run/tg-probe.stop ]; do '"$BANNED"' --version >/dev/null 2>&1 && n=$((n+1)); sleep 0.05; done; echo $n >/run/tg-probe.count'
+	'n=0; t=0; while [ ! -e /run/tg-probe.stop ]; do t=$((t+1)); '"$BANNED"' --version >/dev/null 2>&1 && n=$((n+1)); sleep 0.05; done; echo "$n $t" >/run/tg-probe.count'
+sleep 0.5
 in_ct env DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold /root/toolguard-up.deb >"$WORK/dpkg-up.log" 2>&1
 rc=$?
 sleep 0.5
@@ -310,12 +353,13 @@ for _ in $(seq 1 50); do
 	in_ct test -s /run/tg-probe.count && break
 	sleep 0.1
 done
-leaked=$(in_ct cat /run/tg-probe.count 2>/dev/null)
+read -r leaked tries < <(in_ct cat /run/tg-probe.count 2>/dev/null)
+pid_after=$(in_ct systemctl show -P MainPID toolguard.service)
 ver=$(in_ct dpkg-query -W -f '${Version}' toolguard)
 active=$(in_ct systemctl is-active toolguard.service)
-diag "upgrade to $ver: dpkg $rc, service $active, unblocked runs during the upgrade: ${leaked:-?}"
+diag "upgrade to $ver: dpkg $rc, service $active, daemon pid $pid_before -> $pid_after; banned tool run ${tries:-?} times during the upgrade, not blocked ${leaked:-?} times"
 [ $rc = 0 ] || sed 's/^/# /' "$WORK/dpkg-up.log" | tail -n 20
-[ $rc = 0 ] && [ "$active" = active ] && [ "${leaked:-x}" = 0 ] && case $ver in *+up1) true ;; *) false ;; esac
+[ $rc = 0 ] && [ "$active" = active ] && [ "$pid_before" != "$pid_after" ] && [ "${leaked:-x}" = 0 ] && [ "${tries:-0}" -gt 5 ] && case $ver in *+up1) true ;; *) false ;; esac
 ok $? "package upgrade restarts the daemon with no window for the banned tool"
 
 # --- hardening did not get in the way --------------------------------------
@@ -327,17 +371,45 @@ else
 	ok 0 "no EPERM/EACCES/EROFS in the service's log (unit hardening)"
 fi
 
-# --- purge -----------------------------------------------------------------
+# --- reboot: enforcement starts in early boot ------------------------------
+shutdown_ct
+boot
+if [ "$state" = running ] || [ "$state" = degraded ]; then
+	tg=$(in_ct systemctl show -P ActiveEnterTimestampMonotonic toolguard.service)
+	si=$(in_ct systemctl show -P ActiveEnterTimestampMonotonic sysinit.target)
+	lg=$(in_ct systemctl show -P InactiveExitTimestampMonotonic systemd-logind.service)
+	active=$(in_ct systemctl is-active toolguard.service)
+	diag "after reboot: toolguard $active at ${tg}us, sysinit.target at ${si}us, logind started at ${lg}us (monotonic)"
+	[ "$active" = active ] && [ "${tg:-0}" -gt 0 ] && [ "$tg" -le "${si:-0}" ] && [ "$tg" -le "${lg:-0}" ]
+	ok $? "at boot the daemon is ready before sysinit.target and before logins (logind)"
+	banned_runs "$BANNED" --version
+	[ $? != 0 ]
+	ok $? "after reboot the banned tool is blocked"
+else
+	ok 1 "container rebooted (state '${state:-none}')"
+	ok 1 "after reboot the banned tool is blocked"
+	exit 1
+fi
+
+# --- remove, then purge ---------------------------------------------------
+in_ct env DEBIAN_FRONTEND=noninteractive dpkg -r toolguard >"$WORK/dpkg-remove.log" 2>&1
+rc=$?
+[ $rc = 0 ] || sed 's/^/# /' "$WORK/dpkg-remove.log" | tail -n 20
+pins=$(in_ct sh -c 'ls -d /sys/fs/bpf/toolguard* 2>/dev/null')
+in_ct test -f /etc/toolguard/policy.yaml
+conf_kept=$?
+banned_runs "$BANNED" --version
+rc_run=$?
+diag "remove: dpkg $rc; pins left: '${pins}'; configuration kept: $([ $conf_kept = 0 ] && echo yes || echo no); formerly banned tool: exit status $rc_run"
+[ $rc = 0 ] && [ -z "$pins" ] && [ $conf_kept = 0 ] && [ $rc_run = 0 ]
+ok $? "dpkg -r stops the service and unloads the programs; configuration stays"
+
 in_ct env DEBIAN_FRONTEND=noninteractive dpkg --purge toolguard >"$WORK/dpkg-purge.log" 2>&1
 rc=$?
 [ $rc = 0 ] || sed 's/^/# /' "$WORK/dpkg-purge.log" | tail -n 20
-pins=$(in_ct sh -c 'ls -d /sys/fs/bpf/toolguard* 2>/dev/null')
-in_ct test -e /var/lib/toolguard
-state_left=$?
-diag "purge: dpkg $rc; pins left: '${pins}'"
-[ $rc = 0 ] && [ -z "$pins" ] && [ $state_left != 0 ]
-ok $? "dpkg --purge unloads the pins and removes state"
-banned_runs "$BANNED" --version
-ok $? "after purge the formerly banned tool runs again"
+left=$(in_ct sh -c 'ls -d /sys/fs/bpf/toolguard* /var/lib/toolguard /var/log/toolguard /etc/toolguard 2>/dev/null')
+diag "purge: dpkg $rc; left: '${left}'"
+[ $rc = 0 ] && [ -z "$left" ]
+ok $? "dpkg --purge removes configuration, state and logs"
 
 exit $((tap_failed > 0))
