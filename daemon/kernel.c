@@ -684,7 +684,7 @@ static int try_adopt(struct tg_kernel *k)
 	for (int m = 0; m < M__COUNT; m++) {
 		snprintf(path, sizeof(path), "%s/maps/%s", k->pin_dir, map_names[m]);
 		k->fds[m] = bpf_obj_get(path);
-		if (k->fds[m] < 0 && m < M__EXEC_COUNT)
+		if (m < M__EXEC_COUNT && k->fds[m] < 0)
 			goto fail;
 		if (k->fds[m] >= 0)
 			(void)fcntl(k->fds[m], F_SETFD, FD_CLOEXEC);
@@ -959,7 +959,7 @@ static int purge_gen(struct tg_kernel *k, unsigned gen)
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		int m = maps[i], fd = k->fds[m];
 		size_t ks = key_size(m), n = 0, cap = 0;
-		unsigned char cur[sizeof(struct tg_abi_str_key)], next[sizeof(struct tg_abi_str_key)];
+		unsigned char cur[sizeof(struct tg_abi_str_key)] = {0}, next[sizeof(struct tg_abi_str_key)];
 		unsigned char *keys = NULL;
 		bool have = false;
 

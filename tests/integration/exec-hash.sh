@@ -1,8 +1,10 @@
 #!/bin/bash
 # Rules the kernel cannot decide alone (sha256, globs with wildcards inside) on
 # a FAST program: the first exec of a file nobody has hashed yet, outside the
-# usual install locations, and the exec after it. A user must not get even one
-# run out of a renamed copy ("a renamed or copied binary is still caught").
+# usual install locations, and the exec after it; files on reused inode
+# numbers both ways (banned file on a harmless file's old inode, harmless file
+# on a banned one's). A user must not get even one run out of a renamed copy
+# ("a renamed or copied binary is still caught"), nor lose a harmless one.
 # The subject is a private binary: /bin/echo with random bytes appended (so its
 # sha256 is unique to this run; never ban a system binary's content).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -60,12 +62,13 @@ expect_runs "/bin/echo itself is not affected" "^fine$" "$pol" -- /bin/echo fine
 # (file systems hand freed inodes out again at once). Tried a few times.
 reuse_case() { # LABEL TOOL SOURCE DIR-PREFIX
 	local try other ino reused=
-	for ((try = 0; try < 20; try++)); do
+	for ((try = 0; try < 30; try++)); do
 		other=$TG_TMP/a/other-$2-$try
 		mkdir -p "$TG_TMP/a/$4$try"
 		cp /bin/echo "$other"
 		"$other" x >/dev/null 2>&1
 		ino=$(stat -c %i "$other")
+		sleep 0.3 # the daemon may still hold it open (hashing): the inode is freed after
 		rm -f "$other"
 		cp "$3" "$TG_TMP/a/$4$try/tool"
 		if [ "$(stat -c %i "$TG_TMP/a/$4$try/tool")" = "$ino" ]; then
@@ -75,7 +78,7 @@ reuse_case() { # LABEL TOOL SOURCE DIR-PREFIX
 	done
 	if [ -z "$reused" ]; then
 		local i
-		for i in 1 2 3 4 5 6 7 8; do skip "$1: inode reuse ($i/8)" "the file system gave no inode back in 20 tries"; done
+		for i in 1 2 3 4 5 6 7 8; do skip "$1: inode reuse ($i/8)" "the file system gave no inode back in 30 tries"; done
 		return
 	fi
 	diag "$1: inode $ino of a deleted file reused by $reused (try $try)"
@@ -84,6 +87,34 @@ reuse_case() { # LABEL TOOL SOURCE DIR-PREFIX
 }
 reuse_case "glob" by-glob /bin/echo cglob-r
 reuse_case "sha256" by-hash "$uniq" hash-r
+
+# The other way round: a banned copy is refused (its inode is now known as
+# banned), deleted, and a harmless file gets that inode number: it must run.
+reverse_case() {
+	local try banned ino harmless=
+	for ((try = 0; try < 30; try++)); do
+		banned=$TG_TMP/a/banned-copy-$try
+		mkdir -p "$TG_TMP/a/harmless-$try"
+		cp "$uniq" "$banned"
+		"$banned" x >/dev/null 2>&1
+		ino=$(stat -c %i "$banned")
+		sleep 0.3
+		rm -f "$banned"
+		cp /bin/echo "$TG_TMP/a/harmless-$try/prog"
+		if [ "$(stat -c %i "$TG_TMP/a/harmless-$try/prog")" = "$ino" ]; then
+			harmless=$TG_TMP/a/harmless-$try/prog
+			break
+		fi
+	done
+	if [ -z "$harmless" ]; then
+		local i
+		for i in 1 2 3; do skip "harmless file on a banned file's inode ($i/3)" "the file system gave no inode back in 30 tries"; done
+		return
+	fi
+	diag "inode $ino of a deleted banned copy reused by $harmless (try $try)"
+	expect_runs "harmless file on the inode of a deleted banned copy" "^fine$" "$pol" -- "$harmless" fine
+}
+reverse_case
 
 stop_daemon
 done_testing

@@ -8,3 +8,4 @@ CLEANFILES += tests/system/lsm-qemu.console.log
 # systemd-nspawn; skips without root, systemd-nspawn or a built .deb.
 TESTS += tests/system/nspawn-deb.sh
 dist_check_SCRIPTS += tests/system/nspawn-deb.sh
+CLEANFILES += tests/system/make-deb.log
