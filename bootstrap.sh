@@ -1,6 +1,6 @@
 #!/bin/bash
 # Quick start on a fresh Debian 12 machine, as root (README.md):
-#   ./bootstrap.sh              install the build dependencies, build in this
+#   ./bootstrap.sh              install the build and test dependencies, build in this
 #                               tree, then run toolguardd in the foreground on
 #                               the example policy
 #   ./bootstrap.sh --no-run     the same, without starting the daemon
@@ -12,6 +12,12 @@ cd "$(dirname "$0")"
 deps=(build-essential autoconf automake libtool pkg-config clang llvm libbpf-dev bpftool
 	libyaml-dev libcurl4-openssl-dev libsystemd-dev libssl-dev libjson-c-dev libcmocka-dev
 	libelf-dev zlib1g-dev)
+# What `make check` needs beyond the build: real components the tests drive
+# (qemu and Debian's kernel for the BPF-LSM backend, systemd-nspawn and the
+# packaging tools for the system test of the .deb).
+test_deps=(socat python3 iproute2 procps util-linux passwd busybox-static cpio
+	qemu-system-x86 linux-image-amd64 systemd-container debootstrap dpkg-dev debhelper fakeroot)
+deps+=("${test_deps[@]}")
 run_daemon=1 build=1
 daemon_args=()
 while [ $# -gt 0 ]; do
@@ -39,8 +45,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "==> installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	as_root apt-get update -q
-	as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
+	# INITRD=No: the Debian kernel is only booted by qemu with the tests' own initramfs.
+	as_root env INITRD=No apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# The real AI tools (test subjects), from the npm registry.
+tests/tools/fetch-ai-tools.sh || echo "bootstrap.sh: could not fetch the AI tools; tests that need them will skip" >&2
 [ "$build" = 1 ] || exit 0
 
 echo "==> building"
