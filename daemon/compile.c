@@ -571,6 +571,8 @@ void tg_compiled_free(struct tg_compiled *c)
 	free(c->inode_keys);
 	free(c->inode_vals);
 	free(c->exempt_keys);
+	free(c->affix_keys);
+	free(c->affix_vals);
 	free(c->net4_keys);
 	free(c->net4_vals);
 	free(c->net6_keys);
@@ -687,6 +689,9 @@ struct build {
 	struct slist strs, rstrs;
 	struct nlist net4, net6;
 	bool has_sha, has_complex_exe, has_scripts;
+	struct tg_abi_affix_key *affix_keys; /* "P/ ** /S" globs: minimum lengths */
+	struct tg_abi_affix_val *affix_vals;
+	size_t n_affix;
 	char *why;
 	size_t why_len;
 };
@@ -706,6 +711,64 @@ static int add_scan_rule(struct build *b, enum tg_scan_rule_kind kind, uint16_t 
 		memcpy(rs->v[rs->n].sha256, sha, 32);
 	rs->n++;
 	return 0;
+}
+
+static bool is_literal(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strchr("*?[\\", s[i]))
+			return false;
+	return true;
+}
+
+/* "P/ ** /S" with literal P (absolute) and S: the kernel matches it as prefix
+ * "P/" AND suffix "/S" of the same subject (toolguard_abi.h). */
+static bool split_affix(const char *glob, size_t *ret_plen, const char **ret_suffix)
+{
+	const char *mid = strstr(glob, "/**/");
+
+	if (!mid || glob[0] != '/' || !mid[4] || !is_literal(glob, (size_t)(mid - glob)) ||
+	    !is_literal(mid + 4, strlen(mid + 4)))
+		return false;
+	*ret_plen = (size_t)(mid - glob) + 1; /* with the '/' */
+	*ret_suffix = mid + 3;                /* from the '/' */
+	return true;
+}
+
+static int add_affix_glob(struct build *b, struct cref ref, uint8_t space, const char *glob, size_t plen,
+			  const char *suffix)
+{
+	size_t slen = strlen(suffix);
+	uint8_t rev[TG_ABI_STR_MAX];
+	struct tg_abi_affix_key *nk;
+	struct tg_abi_affix_val *nv;
+	int r;
+
+	if (plen > TG_ABI_STR_MAX || slen > TG_ABI_STR_MAX)
+		return -E2BIG;
+	if (b->n_affix >= TG_ABI_AFFIX_ENTRIES)
+		return fail(b->why, b->why_len, "more than %u prefix+suffix globs do not fit the kernel map tg_affix",
+			    TG_ABI_AFFIX_ENTRIES);
+	nk = reallocarray(b->affix_keys, b->n_affix + 1, sizeof(*nk));
+	if (!nk)
+		return -ENOMEM;
+	b->affix_keys = nk;
+	nv = reallocarray(b->affix_vals, b->n_affix + 1, sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	b->affix_vals = nv;
+	b->affix_keys[b->n_affix] = (struct tg_abi_affix_key){.tool = ref.tool, .matcher = ref.matcher};
+	b->affix_vals[b->n_affix] = (struct tg_abi_affix_val){.minlen = (uint32_t)(plen + slen - 1)};
+	b->n_affix++;
+
+	ref.matcher |= TG_ABI_MATCHER_PART;
+	ref.spec = (uint16_t)(plen + slen);
+	r = slist_add(&b->strs, space, (const uint8_t *)glob, plen, 0, &ref);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < slen; i++)
+		rev[i] = (uint8_t)suffix[slen - 1 - i];
+	return slist_add(&b->rstrs, space, rev, slen, 0, &ref);
 }
 
 /* A path glob of executables[] or scripts[] into the tries, or the scan. */
@@ -743,11 +806,21 @@ static int add_path_glob(struct build *b, unsigned ti, unsigned mk, unsigned idx
 		r = slist_add(&b->rstrs, space, rev, len, 0, &ref);
 		break;
 	}
-	case TG_GLOB_COMPLEX:
+	case TG_GLOB_COMPLEX: {
+		size_t plen;
+		const char *suffix;
+
+		if (split_affix(glob, &plen, &suffix)) {
+			r = add_affix_glob(b, ref, space, glob, plen, suffix);
+			if (r == -E2BIG)
+				goto too_long;
+			break;
+		}
 		r = add_scan_rule(b, sk, (uint16_t)ti, ref.matcher, glob, NULL);
 		if (mk == TG_ABI_MK_EXE)
 			b->has_complex_exe = true;
 		break;
+	}
 	}
 	free(lit);
 	return r;
@@ -1326,6 +1399,11 @@ int tg_compile_policy_opts(const struct tg_policy *p, enum tg_mode mode,
 		r = emit_nets(&b, c);
 	if (r < 0)
 		goto fail;
+	c->affix_keys = b.affix_keys;
+	c->affix_vals = b.affix_vals;
+	c->n_affix = b.n_affix;
+	b.affix_keys = NULL;
+	b.affix_vals = NULL;
 
 	if (b.has_sha || b.has_complex_exe)
 		c->gen.flags |= TG_ABI_GEN_HASH_REQUESTS;
@@ -1347,6 +1425,8 @@ fail:
 	slist_free(&b.rstrs);
 	nlist_free(&b.net4);
 	nlist_free(&b.net6);
+	free(b.affix_keys);
+	free(b.affix_vals);
 	tg_compiled_free(c);
 	return r;
 }
