@@ -4,6 +4,7 @@
  * decides. The kernel enforces on its own; pinned programs keep enforcing
  * when this process stops, crashes or restarts.
  */
+#include <malloc.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -445,14 +446,15 @@ static int apply(struct tg_daemon *d, struct tg_policy *p, enum tg_mode mode)
 	(void)sd_notifyf(false, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=%llu", APPLY_EXTEND_USEC);
 	r = tg_kernel_apply_policy(d->kernel, p, mode, why, sizeof(why));
 	(void)sd_notify(false, "WATCHDOG=1");
+	/* Loading and compiling (kernel BTF, scan, map arrays) leave megabytes of
+	 * freed heap; give them back so the idle daemon stays small. */
+	malloc_trim(0);
 	if (r < 0) {
 		char kept[256];
 
 		describe_kept(d, kept, sizeof(kept));
-		errno = -r;
-		log_error("Failed to apply policy %s serial %" PRIu64 " from %s: %s: %m; %s",
-			  p->name ? p->name : "?", p->serial, p->source ? p->source : "?",
-			  why[0] ? why : "error", kept);
+		log_error("Failed to apply policy %s serial %" PRIu64 " from %s: %s; %s", p->name ? p->name : "?",
+			  p->serial, p->source ? p->source : "?", why[0] ? why : strerror(-r), kept);
 		tg_events_policy(d->events, false, d->policy ? d->policy->name : NULL,
 				 d->policy ? d->policy->serial : 0, p->source, NULL, NULL,
 				 why[0] ? why : strerror(-r), kept);
@@ -783,9 +785,8 @@ static int run(struct tg_daemon *d)
 	/* Adopts the pins if present: their policy stays enforced until apply(). */
 	r = tg_kernel_open(&kopts, &d->kernel, why, sizeof(why));
 	if (r < 0) {
-		errno = -r;
-		log_error("Failed to load the BPF programs: %s: %m%s", why[0] ? why : "error",
-			  geteuid() != 0 ? " (run toolguardd as root)" : "");
+		log_error_errno(r, "Failed to load the BPF programs: %s: %m%s", why[0] ? why : "error",
+				geteuid() != 0 ? " (run toolguardd as root)" : "");
 		tg_policy_free(p);
 		tg_diags_free(&diags);
 		return EXIT_FAILURE;
