@@ -137,8 +137,12 @@ static const char *glob_form_name(const char *glob)
 	case TG_GLOB_SUFFIX:
 		return "suffix";
 	case TG_GLOB_COMPLEX:
-	default:
-		return "scan";
+	default: {
+		size_t plen;
+		const char *suffix;
+
+		return tg_glob_split_affix(glob, &plen, &suffix) ? "prefix+suffix" : "scan";
+	}
 	}
 }
 

@@ -713,28 +713,6 @@ static int add_scan_rule(struct build *b, enum tg_scan_rule_kind kind, uint16_t 
 	return 0;
 }
 
-static bool is_literal(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strchr("*?[\\", s[i]))
-			return false;
-	return true;
-}
-
-/* "P/ ** /S" with literal P (absolute) and S: the kernel matches it as prefix
- * "P/" AND suffix "/S" of the same subject (toolguard_abi.h). */
-static bool split_affix(const char *glob, size_t *ret_plen, const char **ret_suffix)
-{
-	const char *mid = strstr(glob, "/**/");
-
-	if (!mid || glob[0] != '/' || !mid[4] || !is_literal(glob, (size_t)(mid - glob)) ||
-	    !is_literal(mid + 4, strlen(mid + 4)))
-		return false;
-	*ret_plen = (size_t)(mid - glob) + 1; /* with the '/' */
-	*ret_suffix = mid + 3;                /* from the '/' */
-	return true;
-}
-
 static int add_affix_glob(struct build *b, struct cref ref, uint8_t space, const char *glob, size_t plen,
 			  const char *suffix)
 {
@@ -810,7 +788,7 @@ static int add_path_glob(struct build *b, unsigned ti, unsigned mk, unsigned idx
 		size_t plen;
 		const char *suffix;
 
-		if (split_affix(glob, &plen, &suffix)) {
+		if (tg_glob_split_affix(glob, &plen, &suffix)) {
 			r = add_affix_glob(b, ref, space, glob, plen, suffix);
 			if (r == -E2BIG)
 				goto too_long;

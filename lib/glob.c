@@ -400,3 +400,23 @@ out:
 	free(toks);
 	return form;
 }
+
+static bool glob_is_literal(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '*' || s[i] == '?' || s[i] == '[' || s[i] == '\\')
+			return false;
+	return true;
+}
+
+bool tg_glob_split_affix(const char *pattern, size_t *ret_prefix_len, const char **ret_suffix)
+{
+	const char *mid = strstr(pattern, "/**/");
+
+	if (!mid || pattern[0] != '/' || !mid[4] || !glob_is_literal(pattern, (size_t)(mid - pattern)) ||
+	    !glob_is_literal(mid + 4, strlen(mid + 4)))
+		return false;
+	*ret_prefix_len = (size_t)(mid - pattern) + 1;
+	*ret_suffix = mid + 3;
+	return true;
+}

@@ -101,6 +101,11 @@ enum tg_glob_form {
 };
 /* Classify for the kernel; *ret_literal (malloc'd) for EXACT/PREFIX/SUFFIX. */
 enum tg_glob_form tg_glob_reduce(const char *pattern, char **ret_literal);
+/* A COMPLEX glob of the form "P/ ** /S" with literal, absolute P and literal S:
+ * the kernel matches it as prefix "P/" AND suffix "/S" of one path, at least
+ * strlen("P/") + strlen("/S") - 1 bytes long. *ret_prefix_len = strlen("P/"),
+ * *ret_suffix points at "/S" inside pattern. */
+bool tg_glob_split_affix(const char *pattern, size_t *ret_prefix_len, const char **ret_suffix);
 
 /* ---------- policy ---------- */
 

@@ -355,6 +355,39 @@ static void test_reduce(void **state)
 }
 
 /* A reduced form must agree with the full matcher (what the kernel relies on). */
+/* "P/ ** /S": prefix AND suffix AND minimum length must equal the full matcher. */
+static void test_split_affix(void **state)
+{
+	(void)state;
+	static const char *yes[] = {"/tmp/x/**/banned.js", "/a/**/b/c", "/home/ann/**/cli.js"};
+	static const char *no[] = {"**/x/cli.js", "/a/**",   "/a/*/**/b", "/a/**/b*", "/a/b",
+				   "a/**/b",      "/a/**/", "/a/**/**/b"};
+	static const char *paths[] = {"/tmp/x/banned.js",     "/tmp/x/y/z/banned.js", "/tmp/xbanned.js",
+				      "/tmp/x/y/notbanned.js", "/tmp/banned.js",       "/a/b/c",
+				      "/a/b/c/b/c",           "/a/bc",                "/a/b",
+				      "/home/ann/cli.js",     "/home/ann/p/cli.js",   "/home/anncli.js"};
+	size_t plen;
+	const char *suffix;
+
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		assert_false(tg_glob_split_affix(no[i], &plen, &suffix));
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		assert_true(tg_glob_split_affix(yes[i], &plen, &suffix));
+		assert_int_equal(yes[i][plen - 1], '/');
+		assert_int_equal(suffix[0], '/');
+		for (size_t j = 0; j < sizeof(paths) / sizeof(paths[0]); j++) {
+			const char *pa = paths[j];
+			size_t n = strlen(pa), sl = strlen(suffix);
+			bool kernel = n >= plen + sl - 1 && strncmp(pa, yes[i], plen) == 0 &&
+				      strcmp(pa + n - sl, suffix) == 0;
+
+			if (kernel != tg_glob_match(yes[i], pa))
+				fail_msg("%s vs %s: affix form says %d, matcher says %d", yes[i], pa, kernel,
+					 !kernel);
+		}
+	}
+}
+
 static void test_reduce_agrees(void **state)
 {
 	static const char *const paths[] = {
@@ -522,7 +555,7 @@ int main(void)
 	    cmocka_unit_test(test_validate_valid), cmocka_unit_test(test_validate_length),
 	    cmocka_unit_test(test_escaped_dstar),  cmocka_unit_test(test_pathological),
 	    cmocka_unit_test(test_reduce),	   cmocka_unit_test(test_reduce_agrees),
-	    cmocka_unit_test(test_differential),
+	    cmocka_unit_test(test_differential), cmocka_unit_test(test_split_affix),
 	};
 
 	return cmocka_run_group_tests_name("glob", tests, NULL, NULL);
