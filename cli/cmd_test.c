@@ -112,51 +112,6 @@ out:
 	return r;
 }
 
-/* cwd + path, with ".", ".." and "//" removed lexically (no symlinks followed). */
-static char *lexical_absolute(const char *cwd, const char *path)
-{
-	size_t cap = strlen(cwd) + strlen(path) + 3, o = 0;
-	char *in = malloc(cap), *out = malloc(cap);
-
-	if (!in || !out) {
-		free(in);
-		free(out);
-		return NULL;
-	}
-	if (path[0] == '/')
-		snprintf(in, cap, "%s", path);
-	else
-		snprintf(in, cap, "%s/%s", cwd, path);
-	for (const char *s = in; *s;) {
-		const char *e;
-		size_t n;
-
-		while (*s == '/')
-			s++;
-		if (!*s)
-			break;
-		e = strchrnul(s, '/');
-		n = (size_t)(e - s);
-		if (n == 2 && s[0] == '.' && s[1] == '.') {
-			while (o > 0 && out[o - 1] != '/')
-				o--;
-			if (o > 0)
-				o--;
-		} else if (!(n == 1 && s[0] == '.')) {
-			out[o++] = '/';
-			memcpy(out + o, s, n);
-			o += n;
-		}
-		s = e;
-	}
-	if (o == 0)
-		out[o++] = '/';
-	out[o] = '\0';
-	free(in);
-	return out;
-}
-
-/* Like execvp: a name without '/' is looked up in $PATH (default /bin:/usr/bin). */
 static char *path_lookup(const char *name)
 {
 	const char *path = getenv("PATH");
@@ -381,7 +336,7 @@ static int eval_exec(struct exec_eval *ev, const char *program, char **args, siz
 		st->invoked = strdup(program);
 		st->resolved = realpath(program, NULL);
 		if (!st->resolved)
-			st->resolved = lexical_absolute(ev->cwd, program);
+			st->resolved = tg_path_absolute(ev->cwd, program);
 	}
 	st->argv = calloc(nargs + 1, sizeof(char *));
 	if (!st->invoked || !st->argv) {

@@ -358,7 +358,7 @@ const char *tg_script_argument(const char *const *argv, size_t argc)
  * Absolute (with cwd) and lexically normalised copy of path, or NULL
  * (too long, no memory, or relative without cwd: then a plain copy).
  */
-static char *absolute_path(const char *cwd, const char *path)
+char *tg_path_absolute(const char *cwd, const char *path)
 {
 	size_t cl, pl, o = 0;
 	char *in, *out;
@@ -551,7 +551,7 @@ int tg_match_exec(const struct tg_policy *p, const struct tg_exec_query *q, stru
 	c.invoked_base = base_name(q->path_invoked);
 	c.resolved_base = base_name(q->path_resolved);
 	if (q->path_invoked)
-		c.invoked_abs = absolute_path(q->cwd, q->path_invoked);
+		c.invoked_abs = tg_path_absolute(q->cwd, q->path_invoked);
 
 	{
 		const char *interp = NULL;
@@ -566,7 +566,7 @@ int tg_match_exec(const struct tg_policy *p, const struct tg_exec_query *q, stru
 			c.loader = is_loader(interp);
 			arg = tg_script_argument_for(interp, q->argv, q->argc);
 			if (arg)
-				c.script_abs = absolute_path(q->cwd, arg);
+				c.script_abs = tg_path_absolute(q->cwd, arg);
 			if (c.script_abs && c.script_abs[0] == '/') {
 				char *real = realpath(c.script_abs, NULL);
 

@@ -85,3 +85,8 @@ const char *tg_script_argument(const char *const *argv, size_t argc);
 /* Same, for the interpreter with this basename (argv[0] may differ from the file executed):
  * option rules per interpreter family are documented in matcher.c. */
 const char *tg_script_argument_for(const char *interp_basename, const char *const *argv, size_t argc);
+
+/* cwd + path made absolute and normalised lexically ("." ".." "//" removed, no
+ * symlink followed), malloc'd; NULL when too long (> PATH_MAX) or no memory.
+ * A relative path without an absolute cwd is returned as a plain copy. */
+char *tg_path_absolute(const char *cwd, const char *path);
