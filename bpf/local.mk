@@ -1,7 +1,7 @@
 # bpf: the kernel programs (CO-RE objects) and their libbpf skeletons.
 # Objects and skeletons are generated in the build tree (VPATH/distcheck-safe)
-# from the sources in $(srcdir)/bpf; .DELETE_ON_ERROR (Makefile.am) removes a
-# half-written skeleton when bpftool fails.
+# from the sources in $(srcdir)/bpf; skeletons are written to a temporary name
+# and renamed, so a failing bpftool leaves no half-written skeleton.
 
 # toolguard_abi.h is included by the daemon and by tests (source tree).
 AM_CPPFLAGS += -I$(top_srcdir)/bpf
@@ -27,13 +27,13 @@ bpf/dns_guard.bpf.o: $(srcdir)/bpf/dns_guard.bpf.c $(tg_bpf_deps)
 	$(AM_V_GEN)$(CLANG) $(tg_bpf_cflags) -c $(srcdir)/bpf/dns_guard.bpf.c -o $@
 
 bpf/exec_guard.skel.h: bpf/exec_guard.bpf.o
-	$(AM_V_GEN)$(BPFTOOL) gen skeleton bpf/exec_guard.bpf.o name exec_guard > $@
+	$(AM_V_GEN)$(BPFTOOL) gen skeleton bpf/exec_guard.bpf.o name exec_guard > $@.tmp && mv $@.tmp $@
 
 bpf/connect_guard.skel.h: bpf/connect_guard.bpf.o
-	$(AM_V_GEN)$(BPFTOOL) gen skeleton bpf/connect_guard.bpf.o name connect_guard > $@
+	$(AM_V_GEN)$(BPFTOOL) gen skeleton bpf/connect_guard.bpf.o name connect_guard > $@.tmp && mv $@.tmp $@
 
 bpf/dns_guard.skel.h: bpf/dns_guard.bpf.o
-	$(AM_V_GEN)$(BPFTOOL) gen skeleton bpf/dns_guard.bpf.o name dns_guard > $@
+	$(AM_V_GEN)$(BPFTOOL) gen skeleton bpf/dns_guard.bpf.o name dns_guard > $@.tmp && mv $@.tmp $@
 
 BUILT_SOURCES += $(tg_bpf_skels)
 CLEANFILES += $(tg_bpf_objs) $(tg_bpf_skels)

@@ -1533,8 +1533,21 @@ int tg_compiled_hash_request(const struct tg_compiled *c, const struct tg_abi_ha
 	snprintf(proc, sizeof(proc), "/proc/%u/exe", req->pid);
 	/* the file the process runs, even if its path was replaced since */
 	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
+	if (fd >= 0) {
+		n = readlink(proc, path, sizeof(path) - 1);
+	} else {
+		/* A short-lived process is gone before we look: hash the path the
+		 * kernel reported, if it still is the same inode. */
+		int e = errno;
+
+		if (memchr(req->path, '\0', sizeof(req->path)) == NULL || req->path[0] != '/')
+			return -e;
+		fd = open(req->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd < 0)
+			return -e;
+		n = (ssize_t)strlen(req->path);
+		memcpy(path, req->path, (size_t)n);
+	}
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		goto out;
@@ -1544,7 +1557,6 @@ int tg_compiled_hash_request(const struct tg_compiled *c, const struct tg_abi_ha
 		r = -ESTALE; /* it exec'd something else meanwhile */
 		goto out;
 	}
-	n = readlink(proc, path, sizeof(path) - 1);
 	if (n < 0)
 		n = 0;
 	path[n] = '\0';
@@ -2215,7 +2227,10 @@ static const struct dcache_ent *resolve_dir(struct tg_watch *w, const char *fsid
 	if (n <= 0 || path[0] != '/')
 		return e;
 	path[n] = '\0';
-	if (classify_dir(w, path, &e->tree, &e->depth))
+	/* With sha256 rules a renamed copy may be written anywhere: look at new
+	 * files in every directory of the marked filesystems (hashing is still
+	 * limited to executables by watch_path), but recurse only in roots. */
+	if (classify_dir(w, path, &e->tree, &e->depth) || w->pv->rules.n_sha)
 		e->path = strdup(path);
 	return e;
 }

@@ -60,6 +60,8 @@ struct tg_events {
 	unsigned user_next;
 	tg_events_listener_fn listener;
 	void *listener_data;
+	tg_events_notify_fn notifier;
+	void *notifier_data;
 };
 
 /* ---------- journal records with a variable set of fields ---------- */
@@ -559,6 +561,12 @@ void tg_events_set_listener(struct tg_events *e, tg_events_listener_fn fn, void 
 	e->listener_data = userdata;
 }
 
+void tg_events_set_notifier(struct tg_events *e, tg_events_notify_fn fn, void *userdata)
+{
+	e->notifier = fn;
+	e->notifier_data = userdata;
+}
+
 void tg_events_set_dropped(struct tg_events *e, uint64_t dropped)
 {
 	e->c.dropped = dropped;
@@ -585,7 +593,10 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 	size_t argc = ev->argc < TG_EVENT_ARGV_MAX ? ev->argc : TG_EVENT_ARGV_MAX;
 	char argv_r[TG_EVENT_ARGV_MAX][TG_EVENT_ARG_LEN];
 	bool exec = ev->kind == TG_EVENT_EXEC;
+	int notified = e->notifier ? e->notifier(ev, e->notifier_data) : -1;
 
+	if (notified < 0 && ev->verdict == TG_VERDICT_BLOCK && !ev->would_block)
+		notified = 0;
 	count(e, ev);
 	redact_argv(ev, argc, argv_r);
 	user = user_name(e, ev->uid);
@@ -697,6 +708,8 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 		json_object_object_add(o, "dest", d);
 	}
 	json_object_object_add(o, "policy_serial", json_object_new_uint64(ev->policy_serial));
+	if (notified >= 0) /* extension: whether the user was told (terminal or desktop notice) */
+		json_object_object_add(o, "notified", json_object_new_boolean(notified > 0));
 	write_line(
 	    e, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);

@@ -73,3 +73,9 @@ void tg_events_log_summary(const struct tg_events *e, const char *when);
  * listener: the control socket's `toolctl events --follow`. */
 typedef void (*tg_events_listener_fn)(const char *line, size_t len, void *userdata);
 void tg_events_set_listener(struct tg_events *e, tg_events_listener_fn fn, void *userdata);
+
+/* Called for every kernel decision before it is recorded (notice.c): 1 = the
+ * user was told, 0 = not, -1 = nothing to tell. Blocked events get
+ * "notified": true/false in the events log (added by J). */
+typedef int (*tg_events_notify_fn)(const struct tg_kernel_event *ev, void *userdata);
+void tg_events_set_notifier(struct tg_events *e, tg_events_notify_fn fn, void *userdata);

@@ -1486,10 +1486,20 @@ static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_re
 	unsigned best_i = 0;
 	bool best_exempt = false;
 	struct timespec now;
+	int r;
 
 	if (!k->compiled || !k->policy)
 		return;
-	if (tg_compiled_hash_request(k->compiled, req, &refs) != 1 || refs.n == 0)
+	r = tg_compiled_hash_request(k->compiled, req, &refs);
+	if (r < 0) {
+		/* Not hashed (file gone, unreadable): forget it, so the next exec asks again. */
+		struct tg_abi_seen_key sk = {.dev = req->dev, .ino = req->ino};
+
+		if (k->fds[M_SEEN] >= 0)
+			(void)bpf_map_delete_elem(k->fds[M_SEEN], &sk);
+		return;
+	}
+	if (r != 1 || refs.n == 0)
 		return;
 	(void)tg_kernel_inode_update(k, &ik, &refs);
 	if (proc_ids(req->pid, &uid, gids, &n_gids) < 0)

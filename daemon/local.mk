@@ -5,6 +5,8 @@ daemon_toolguardd_SOURCES = \
 	daemon/toolguardd.c daemon/state.h \
 	daemon/log.c daemon/log.h \
 	daemon/events.c daemon/events.h \
+	daemon/notice.c daemon/notice.h \
+	daemon/control.c daemon/control.h \
 	daemon/kernel.h daemon/kernel_internal.h daemon/kernel.c \
 	daemon/compile.h daemon/compile.c \
 	daemon/scan.h daemon/scan.c \

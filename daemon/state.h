@@ -13,7 +13,28 @@
 #include "events.h"
 #include "kernel.h"
 #include "matcher.h"
+#include "notice.h"
 #include "policy.h"
+
+struct tg_fetch;
+
+/* Central policy sync (daemon/fetch.c), shown by `toolctl status`. Times are
+ * CLOCK_REALTIME usec, 0 = never. */
+struct tg_sync_state {
+	bool enabled;		  /* a policy.url is configured and fetched */
+	bool running;		  /* a fetch is in progress */
+	char url[1024];		  /* policy.url being fetched ("" = none) */
+	uint64_t last_attempt_usec;
+	uint64_t last_success_usec; /* last fetch that ended with the server's policy in force */
+	uint64_t next_attempt_usec;
+	char last_error[512];	  /* "" after a success */
+	char last_outcome[512];	  /* "not modified (304)", "policy acme serial 43 applied", ... */
+	char etag[256];		  /* validator of the policy in force ("" = none) */
+	char last_modified[64];
+	uint64_t serial;	  /* serial of the central policy in force (0 = none yet) */
+	uint64_t attempts, not_modified, applied, refused, failures;
+	unsigned consecutive_failures; /* drives the backoff */
+};
 
 struct tg_daemon {
 	/* command line */
@@ -38,6 +59,8 @@ struct tg_daemon {
 
 	struct tg_kernel *kernel;
 	struct tg_events *events;
+	struct tg_notices *notices; /* terminal/desktop notices; counters: tg_notices_counters() */
+	struct tg_control *control;  /* control socket (control.c); NULL when it could not be set up */
 
 	uint64_t started_usec; /* CLOCK_REALTIME */
 	uint64_t reloads, reload_failures;
@@ -47,11 +70,17 @@ struct tg_daemon {
 	sd_event_source *kernel_source, *watch_source, *transition_timer, *watchdog_timer;
 	uint64_t watchdog_usec;
 	unsigned consume_failures;
+
+	struct tg_fetch *fetch; /* NULL unless a central policy may be fetched */
+	struct tg_sync_state sync;
 };
 
 /* Re-read configuration and policy (SIGHUP, toolctl reload). All or nothing:
  * on any error what is in force stays in force. 0 or -errno. */
 int tg_daemon_reload(struct tg_daemon *d);
+/* Apply a policy fetched from policy.url (fetch.c) with the mode in force; p is
+ * owned by d on success, by the caller on failure (a policy event says why). */
+int tg_daemon_apply_fetched(struct tg_daemon *d, struct tg_policy *p);
 /* "enforcing policy acme serial 42 (tracepoint backend)" */
 void tg_daemon_status_line(const struct tg_daemon *d, char *buf, size_t len);
 

@@ -21,6 +21,7 @@
 #include <systemd/sd-event.h>
 
 #include "compile.h"
+#include "control.h"
 #include "events.h"
 #include "kernel.h"
 #include "log.h"
@@ -685,6 +686,8 @@ static void daemon_free(struct tg_daemon *d)
 	sd_event_source_unref(d->watch_source);
 	sd_event_source_unref(d->transition_timer);
 	sd_event_source_unref(d->watchdog_timer);
+	tg_control_free(d->control);
+	tg_notices_free(d->notices); /* before the loop: it holds desktop child sources */
 	sd_event_unref(d->event);
 	if (d->kernel)
 		tg_kernel_close(d->kernel); /* pins stay: enforcement continues */
@@ -768,6 +771,11 @@ static int run(struct tg_daemon *d)
 	r = tg_events_new(d->config->events_log, &d->events);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the event sink: %m"), EXIT_FAILURE;
+	/* Notices are a courtesy: without them enforcement and recording go on. */
+	r = tg_notices_new(&d->notices);
+	if (r < 0)
+		log_warning_errno(r, "Failed to set up notices, users will not be told of refusals: %m");
+	tg_events_set_notifier(d->events, tg_notices_event_hook, d);
 
 	/* Parse before touching the kernel: with no pins and a bad policy there is nothing to start. */
 	path = policy_path(d, d->config, missing);
@@ -833,6 +841,9 @@ static int run(struct tg_daemon *d)
 	r = setup_loop(d);
 	if (r < 0)
 		return EXIT_FAILURE;
+	/* toolctl's view; enforcement does not depend on it */
+	if (tg_control_new(d, &d->control) < 0)
+		log_warning("Running without a control socket: toolctl status/reload will not reach this daemon");
 	notify_ready(d);
 
 	r = sd_event_loop(d->event);

@@ -14,6 +14,8 @@
 /* Poll period bounds: below this a fleet hammers the server, above it a ban lags for weeks. */
 #define TG_CONFIG_MIN_INTERVAL 10
 #define TG_CONFIG_MAX_INTERVAL (30 * 86400)
+/* Notices: a day between two reminders of the same refusal is plenty. */
+#define TG_CONFIG_MAX_NOTICE_INTERVAL 86400
 
 void tg_config_free(struct tg_config *c)
 {
@@ -24,6 +26,8 @@ void tg_config_free(struct tg_config *c)
 	free(c->policy_ca_file);
 	free(c->policy_public_key);
 	free(c->policy_cache);
+	free(c->policy_client_cert);
+	free(c->policy_client_key);
 	free(c->events_log);
 	free(c->control_socket);
 	free(c->admin_group);
@@ -43,6 +47,7 @@ int tg_config_defaults(struct tg_config **ret)
 	c->policy_interval = 600;
 	c->notices_tty = true;
 	c->notices_desktop = true;
+	c->notices_interval = 60;
 	c->policy_file = strdup(TG_POLICY_FILE);
 	c->policy_cache = strdup(TG_POLICY_CACHE);
 	c->events_log = strdup(TG_EVENTS_LOG);
@@ -80,7 +85,9 @@ static void set_path(struct yw_ctx *y, const struct yw_node *n, const char *what
 static void parse_policy_section(struct yw_ctx *y, const struct yw_node *n, struct tg_config *c)
 {
 	struct yw_key k[] = {{.name = "file"},	  {.name = "url"},	  {.name = "interval"},
-			     {.name = "ca_file"}, {.name = "public_key"}, {.name = "cache"}};
+			     {.name = "ca_file"}, {.name = "public_key"}, {.name = "cache"},
+			     /* extensions */
+			     {.name = "client_cert"}, {.name = "client_key"}, {.name = "allow_rollback"}};
 	const char *s;
 
 	if (!yw_map(y, n, "policy", k, ARRAY_SIZE(k)))
@@ -124,6 +131,14 @@ static void parse_policy_section(struct yw_ctx *y, const struct yw_node *n, stru
 		set_path(y, k[4].val, "policy.public_key", &c->policy_public_key);
 	if (k[5].val)
 		set_path(y, k[5].val, "policy.cache", &c->policy_cache);
+	if (k[6].val)
+		set_path(y, k[6].val, "policy.client_cert", &c->policy_client_cert);
+	if (k[7].val)
+		set_path(y, k[7].val, "policy.client_key", &c->policy_client_key);
+	if (k[8].val)
+		yw_bool(y, k[8].val, "policy.allow_rollback", &c->policy_allow_rollback);
+	if (c->policy_client_key && !c->policy_client_cert && k[7].val)
+		yw_error(y, k[7].val, "policy.client_key needs policy.client_cert (the certificate it belongs to)");
 }
 
 static void parse_root(struct yw_ctx *y, const struct yw_node *root, struct tg_config *c)
@@ -155,13 +170,28 @@ static void parse_root(struct yw_ctx *y, const struct yw_node *root, struct tg_c
 	if (k[K_POLICY].val)
 		parse_policy_section(y, k[K_POLICY].val, c);
 	if (k[K_NOTICES].val) {
-		struct yw_key nk[] = {{.name = "tty"}, {.name = "desktop"}};
+		struct yw_key nk[] = {{.name = "tty"}, {.name = "desktop"}, {.name = "interval"}};
 
 		if (yw_map(y, k[K_NOTICES].val, "notices", nk, ARRAY_SIZE(nk))) {
 			if (nk[0].val)
 				yw_bool(y, nk[0].val, "notices.tty", &c->notices_tty);
 			if (nk[1].val)
 				yw_bool(y, nk[1].val, "notices.desktop", &c->notices_desktop);
+			if (nk[2].val && (s = yw_scalar(y, nk[2].val, "notices.interval"))) {
+				int64_t v;
+
+				/* 0 = a notice for every refused launch */
+				if (tg_parse_duration(s, &v) < 0)
+					yw_error(y, nk[2].val,
+						 "invalid duration for notices.interval: \"%.40s\"; expected a "
+						 "number and a unit (d, h, m, s) like 1m",
+						 s);
+				else if (v > TG_CONFIG_MAX_NOTICE_INTERVAL)
+					yw_error(y, nk[2].val,
+						 "notices.interval \"%.40s\" is out of range: expected 0 .. 1d", s);
+				else
+					c->notices_interval = v;
+			}
 		}
 	}
 	if (k[K_EVENTS].val) {

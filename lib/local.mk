@@ -1,5 +1,5 @@
 noinst_LIBRARIES += lib/libtoolguard.a
-lib_libtoolguard_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(OPENSSL_CFLAGS)
+lib_libtoolguard_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(OPENSSL_CFLAGS) $(JSONC_CFLAGS)
 lib_libtoolguard_a_SOURCES = \
 	lib/policy.h lib/matcher.h lib/paths.h \
 	lib/diag.c \
@@ -9,6 +9,7 @@ lib_libtoolguard_a_SOURCES = \
 	lib/glob.c \
 	lib/policy_parse.c \
 	lib/config.c \
-	lib/matcher.c
+	lib/matcher.c \
+	lib/protocol.h lib/protocol.c
 # Programs linking the library add these.
-TG_LIB_LIBS = lib/libtoolguard.a $(YAML_LIBS) $(OPENSSL_LIBS)
+TG_LIB_LIBS = lib/libtoolguard.a $(YAML_LIBS) $(OPENSSL_LIBS) $(JSONC_LIBS)

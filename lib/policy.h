@@ -240,8 +240,12 @@ struct tg_config {
 	char *policy_ca_file;
 	char *policy_public_key;
 	char *policy_cache;
+	char *policy_client_cert;   /* extension: PEM client certificate for policy.url (added by K) */
+	char *policy_client_key;    /* extension: its PEM private key (else in client_cert) */
+	bool policy_allow_rollback; /* extension: accept a lower metadata.serial from policy.url */
 	bool notices_tty;
 	bool notices_desktop;
+	int64_t notices_interval; /* seconds between notices per tool per terminal (60; added by J) */
 	char *events_log;
 	char *control_socket;
 	char *admin_group;

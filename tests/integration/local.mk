@@ -10,7 +10,14 @@ integration_tests = \
 	tests/integration/exec-hash.sh \
 	tests/integration/connect.sh \
 	tests/integration/persist.sh \
-	tests/integration/reload.sh
+	tests/integration/reload.sh \
+	tests/integration/notices.sh
+
+# notices.sh: a minimal org.freedesktop.Notifications server on a test session bus.
+check_PROGRAMS += tests/integration/notify_server
+tests_integration_notify_server_SOURCES = tests/integration/notify_server.c
+tests_integration_notify_server_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
+tests_integration_notify_server_LDADD = $(SYSTEMD_LIBS)
 
 TESTS += $(integration_tests)
 EXTRA_DIST += $(integration_tests) \

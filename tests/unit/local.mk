@@ -6,7 +6,8 @@ TG_UNIT_TESTS = \
 	tests/unit/test_config \
 	tests/unit/test_glob \
 	tests/unit/test_matcher \
-	tests/unit/test_compile
+	tests/unit/test_compile \
+	tests/unit/test_notice
 check_PROGRAMS += $(TG_UNIT_TESTS)
 TESTS += $(TG_UNIT_TESTS)
 TG_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -DTG_TEST_POLICIES='"$(abs_top_srcdir)/tests/policies"'
@@ -29,3 +30,8 @@ tests_unit_test_compile_SOURCES = daemon/test_compile.c daemon/compile.c daemon/
 tests_unit_test_compile_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon -I$(top_srcdir)/bpf
 tests_unit_test_compile_CFLAGS = $(TG_UNIT_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_compile_LDADD = $(TG_UNIT_LDADD) $(OPENSSL_LIBS)
+# daemon/notice.c (terminal notices, neutralising text): added by J
+tests_unit_test_notice_SOURCES = daemon/test_notice.c daemon/notice.c daemon/notice.h daemon/log.c daemon/log.h
+tests_unit_test_notice_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_notice_CFLAGS = $(TG_UNIT_CFLAGS) $(SYSTEMD_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_notice_LDADD = $(TG_UNIT_LDADD) $(SYSTEMD_LIBS) -lutil

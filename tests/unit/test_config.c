@@ -116,6 +116,7 @@ static void test_full(void **state)
 				   "notices:\n"
 				   "  tty: false\n"
 				   "  desktop: False\n"
+				   "  interval: 5m\n"
 				   "events:\n"
 				   "  log: /var/log/tg/events.jsonl\n"
 				   "control:\n"
@@ -133,6 +134,7 @@ static void test_full(void **state)
 	assert_string_equal(c->policy_cache, "/var/cache/tg/policy.yaml");
 	assert_false(c->notices_tty);
 	assert_false(c->notices_desktop);
+	assert_int_equal(c->notices_interval, 300);
 	assert_string_equal(c->events_log, "/var/log/tg/events.jsonl");
 	assert_string_equal(c->control_socket, "/run/tg/control.sock");
 	assert_string_equal(c->admin_group, "it-admins");
@@ -149,6 +151,7 @@ static void test_partial_keeps_defaults(void **state)
 	assert_string_equal(c->policy_file, TG_POLICY_FILE);
 	assert_true(c->notices_tty);
 	assert_false(c->notices_desktop);
+	assert_int_equal(c->notices_interval, 60);
 	assert_string_equal(c->admin_group, TG_ADMIN_GROUP);
 	tg_config_free(c);
 }
@@ -172,6 +175,8 @@ static void test_errors(void **state)
 	    {"policy: /etc/p.yaml\n", 1, 9, "expected a mapping (key: value) for policy, got a string"},
 	    {"notices:\n  tty: yes\n", 2, 8, "expected true or false for notices.tty"},
 	    {"notices:\n  tty: \"true\"\n", 2, 8, "expected true or false for notices.tty"},
+	    {"notices:\n  interval: 60\n", 2, 13, "invalid duration for notices.interval"},
+	    {"notices:\n  interval: 2d\n", 2, 13, "notices.interval \"2d\" is out of range"},
 	    {"events:\n  log: \n", 2, 7, "missing value for events.log"},
 	    {"control:\n  admin_group: a b\n", 2, 16, "invalid control.admin_group"},
 	    {"control:\n  socket: x\n  socket: /y\n", 3, 3,
@@ -256,6 +261,33 @@ static void test_load_file(void **state)
 	rmdir(dir);
 }
 
+/* Extensions (added by K): client certificate and rollback opt-in for policy.url. */
+static void test_fetch_extensions(void **state)
+{
+	struct tg_config *c;
+	struct tg_diags d = {0};
+
+	(void)state;
+	c = parse_ok("policy:\n  url: https://p.example/p.yaml\n  client_cert: /etc/tg/c.pem\n"
+		     "  client_key: /etc/tg/k.pem\n  allow_rollback: true\n");
+	assert_string_equal(c->policy_client_cert, "/etc/tg/c.pem");
+	assert_string_equal(c->policy_client_key, "/etc/tg/k.pem");
+	assert_true(c->policy_allow_rollback);
+	tg_config_free(c);
+	c = parse_ok("policy:\n  url: https://p.example/p.yaml\n");
+	assert_null(c->policy_client_cert);
+	assert_false(c->policy_allow_rollback);
+	tg_config_free(c);
+	parse_bad("policy:\n  client_key: /k.pem\n", &d);
+	expect_diag(&d, 2, 15, "needs policy.client_cert");
+	tg_diags_free(&d);
+	parse_bad("policy:\n  allow_rollback: maybe\n", &d);
+	tg_diags_free(&d);
+	parse_bad("policy:\n  client_cert: rel.pem\n", &d);
+	expect_diag(&d, 2, 16, "absolute path");
+	tg_diags_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +295,7 @@ int main(void)
 	    cmocka_unit_test(test_full),      cmocka_unit_test(test_partial_keeps_defaults),
 	    cmocka_unit_test(test_errors),    cmocka_unit_test(test_all_errors_reported),
 	    cmocka_unit_test(test_load_file),
+	    cmocka_unit_test(test_fetch_extensions),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
