@@ -604,7 +604,24 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 
 	if (!scripts_only) {
 		struct tg_abi_refs *refs = bpf_map_lookup_elem(&tg_inodes, &ik);
+		struct tg_abi_seen_key sk = {.dev = ik.dev, .ino = ik.ino};
+		__u32 igen = BPF_CORE_READ(inode, i_generation);
+		__u32 stale = 0;
 
+		if (refs) {
+			struct tg_abi_seen_val *sv = bpf_map_lookup_elem(&tg_seen, &sk);
+
+			if (!sv) {
+				/* remember which file this entry was first seen as */
+				struct tg_abi_seen_val nv = {.seen_epoch = g->seen_epoch, .i_generation = igen};
+
+				bpf_map_update_elem(&tg_seen, &sk, &nv, BPF_NOEXIST);
+			} else if (sv->i_generation != igen) {
+				/* the inode number now belongs to another file: ask the daemon again */
+				stale = 1;
+				refs = 0;
+			}
+		}
 		if (refs)
 			tg_consider_refs(s, refs, TG_ABI_EV_BY_INODE, TG_PASS_PLAIN, 0);
 		tg_lookup_str(s->slot, TG_ABI_SPACE_EXE_NAME, B_NAME, 0, TG_ABI_EV_BY_RESOLVED_NAME);
@@ -644,11 +661,8 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 		}
 
 		/* sha256 rules: ask the daemon about inodes it has not seen */
-		if ((g->flags & TG_ABI_GEN_HASH_REQUESTS) && !bpf_map_lookup_elem(&tg_inodes, &ik)) {
-			struct tg_abi_seen_key sk = {.dev = ik.dev, .ino = ik.ino};
+		if ((g->flags & TG_ABI_GEN_HASH_REQUESTS) && (stale || !bpf_map_lookup_elem(&tg_inodes, &ik))) {
 			struct tg_abi_seen_val *sv = bpf_map_lookup_elem(&tg_seen, &sk);
-
-			__u32 igen = BPF_CORE_READ(inode, i_generation);
 
 			if (!sv || sv->seen_epoch != g->seen_epoch || sv->i_generation != igen) {
 				struct tg_abi_seen_val nv = {.seen_epoch = g->seen_epoch,

@@ -1499,8 +1499,15 @@ static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_re
 			(void)bpf_map_delete_elem(k->fds[M_SEEN], &sk);
 		return;
 	}
-	if (r != 1 || refs.n == 0)
+	if (r != 1 || refs.n == 0) {
+		/* Not (or no longer) banned: drop an entry left by an earlier file on this inode number. */
+		struct tg_abi_inode_key stale = {.dev = req->dev, .gen = req->gen, .space = TG_ABI_INODE_EXE,
+						 .ino = req->ino};
+
+		if (r == 0 && k->fds[M_INODES] >= 0)
+			(void)bpf_map_delete_elem(k->fds[M_INODES], &stale);
 		return;
+	}
 	(void)tg_kernel_inode_update(k, &ik, &refs);
 	if (proc_ids(req->pid, &uid, gids, &n_gids) < 0)
 		n_gids = 0;
