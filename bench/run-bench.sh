@@ -23,6 +23,10 @@ for f in "$daemon" "$execloop" "$connloop"; do
 	[ -x "$f" ] || { echo "bench: $f missing: run 'make && make bench-programs' first"; exit 1; }
 done
 
+# One BPF user at a time: the integration tests take the same lock.
+exec 9>>/run/lock/toolguard-integration.lock
+flock -w 900 9 || { echo "bench: the integration-test lock stayed busy for 15 min"; exit 1; }
+
 work=$(mktemp -d /tmp/tgbench.XXXXXX)
 dpid=
 fpid=
