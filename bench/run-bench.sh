@@ -99,15 +99,6 @@ stop_daemon() {
 	"$daemon" --unload >/dev/null 2>&1 || true
 }
 
-# median of ROUNDS runs of a loop, value of the field named $1
-median_of() { # FIELD CMD...
-	local field=$1; shift
-	local vals=() r
-	for ((r = 0; r < ROUNDS; r++)); do
-		vals+=("$("$@" | sed -n "s/.*$field=\([0-9.]*\).*/\1/p")")
-	done
-	printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
-}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}'; }
 
@@ -117,29 +108,48 @@ make_policy 10000 "$work/p10000.yaml"
 echo "toolguard benchmarks ($(uname -r), $(nproc) cores) — median of $ROUNDS rounds"
 echo
 
-declare -A exec_ns conn_ns
-measure() { # LABEL
-	exec_ns[$1]=$(median_of ns_per_exec "$execloop" "$EXECS" /bin/true)
-	conn_ns[$1]=$(median_of ns_per_connect "$connloop" "$CONNECTS" 127.0.0.1)
+# Conditions are interleaved round by round (none, 10 rules, 10,000 rules),
+# so a machine that gets busier or quieter during the run affects all alike;
+# the median of each condition's rounds is reported.
+declare -A exec_ns conn_ns samples_e samples_c
+one_round() { # LABEL
+	local e c
+	e=$("$execloop" "$EXECS" /bin/true | sed -n 's/.*ns_per_exec=\([0-9.]*\).*/\1/p')
+	c=$("$connloop" "$CONNECTS" 127.0.0.1 | sed -n 's/.*ns_per_connect=\([0-9.]*\).*/\1/p')
+	samples_e[$1]+="$e "
+	samples_c[$1]+="$c "
 }
-
-measure none
-start_daemon "$work/p10.yaml"
-backend=$(grep -oE 'tracepoint|lsm' "$work/daemon.log" | head -n1 || true)
-measure rules10
-stop_daemon
-start_daemon "$work/p10000.yaml"
-measure rules10000
-rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$dpid/status")
-anon_kb=$(awk '/^RssAnon/ {print $2}' "/proc/$dpid/status")
-# the ring buffer is mapped twice (kernel memory, shown as the daemon's RSS)
-ring_kb=$(awk '/^[0-9a-f]+-/ {m = ($6 == "anon_inode:bpf-map")} m && /^Rss:/ {s += $2} END {print s + 0}' "/proc/$dpid/smaps")
-t0=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
-sleep 10
-t1=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
-idle_ticks=$((t1 - t0))
-stop_daemon
-measure none2
+median() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for ((round = 0; round < ROUNDS; round++)); do
+	one_round none
+	start_daemon "$work/p10.yaml"
+	backend=$(grep -oE 'tracepoint|lsm' "$work/daemon.log" | head -n1 || true)
+	one_round rules10
+	stop_daemon
+	start_daemon "$work/p10000.yaml"
+	one_round rules10000
+	if [ "$round" -eq 0 ]; then
+		rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$dpid/status")
+		anon_kb=$(awk '/^RssAnon/ {print $2}' "/proc/$dpid/status")
+		# the ring buffer is mapped twice (kernel memory, shown as the daemon's RSS)
+		ring_kb=$(awk '/^[0-9a-f]+-/ {m = ($6 == "anon_inode:bpf-map")} m && /^Rss:/ {s += $2} END {print s + 0}' "/proc/$dpid/smaps")
+		t0=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
+		sleep 10
+		t1=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
+		idle_ticks=$((t1 - t0))
+	fi
+	stop_daemon
+done
+for k in none rules10 rules10000; do
+	exec_ns[$k]=$(median "${samples_e[$k]}")
+	conn_ns[$k]=$(median "${samples_c[$k]}")
+done
+measure() { # LABEL: all rounds in a row (the peer, run once at the end)
+	local r
+	for ((r = 0; r < ROUNDS; r++)); do one_round "$1"; done
+	exec_ns[$1]=$(median "${samples_e[$1]}")
+	conn_ns[$1]=$(median "${samples_c[$1]}")
+}
 
 fapolicyd_line="fapolicyd: not installed (apt-get install fapolicyd) — skipped"
 if command -v fapolicyd >/dev/null 2>&1; then
@@ -153,6 +163,7 @@ if command -v fapolicyd >/dev/null 2>&1; then
 	# Its drop to the fapolicyd user fails in some VMs ("Cannot change to uid"): stay root.
 	sed -i 's/^uid = .*/uid = root/; s/^gid = .*/gid = root/' /etc/fapolicyd/fapolicyd.conf
 	fagenrules --load >/dev/null 2>&1 || true
+	measure none_fa # its own baseline, right before it
 	mkdir -p /run/fapolicyd
 	fapolicyd --debug-deny >"$work/fapolicyd.log" 2>&1 &
 	fpid=$!
@@ -163,7 +174,7 @@ if command -v fapolicyd >/dev/null 2>&1; then
 	done
 	if kill -0 "$fpid" 2>/dev/null; then
 		measure fapolicyd
-		fapolicyd_line="fapolicyd (1 deny rule):    exec ${exec_ns[fapolicyd]} ns ratio $(ratio "${exec_ns[fapolicyd]}" "${exec_ns[none]}") ($(pct "${exec_ns[fapolicyd]}" "${exec_ns[none]}")), connect ratio $(ratio "${conn_ns[fapolicyd]}" "${conn_ns[none]}")"
+		fapolicyd_line="fapolicyd (1 deny rule):    exec ${exec_ns[fapolicyd]} ns ratio $(ratio "${exec_ns[fapolicyd]}" "${exec_ns[none_fa]}") ($(pct "${exec_ns[fapolicyd]}" "${exec_ns[none_fa]}")) against ${exec_ns[none_fa]} ns measured just before it; connect ratio $(ratio "${conn_ns[fapolicyd]}" "${conn_ns[none_fa]}")"
 	else
 		fapolicyd_line="fapolicyd: failed to start ($(tail -n1 "$work/fapolicyd.log"))"
 	fi
@@ -173,9 +184,9 @@ if command -v fapolicyd >/dev/null 2>&1; then
 	fa_restore
 fi
 
-base_exec=$(awk -v a="${exec_ns[none]}" -v b="${exec_ns[none2]}" 'BEGIN {print (a + b) / 2}')
-base_conn=$(awk -v a="${conn_ns[none]}" -v b="${conn_ns[none2]}" 'BEGIN {print (a + b) / 2}')
-printf 'exec loop (/bin/true, %d execs):  no daemon %.0f ns/exec (runs: %s, %s)\n' "$EXECS" "$base_exec" "${exec_ns[none]}" "${exec_ns[none2]}"
+base_exec=${exec_ns[none]}
+base_conn=${conn_ns[none]}
+printf 'exec loop (/bin/true, %d execs x %d rounds):  no daemon %s ns/exec (rounds: %s)\n' "$EXECS" "$ROUNDS" "$base_exec" "${samples_e[none]}"
 printf '  toolguard, 10 rules:        %s ns  ratio %s  (%s)\n' "${exec_ns[rules10]}" "$(ratio "${exec_ns[rules10]}" "$base_exec")" "$(pct "${exec_ns[rules10]}" "$base_exec")"
 printf '  toolguard, 10,000 rules:    %s ns  ratio %s  (%s)\n' "${exec_ns[rules10000]}" "$(ratio "${exec_ns[rules10000]}" "$base_exec")" "$(pct "${exec_ns[rules10000]}" "$base_exec")"
 printf '  10,000 vs 10 rules:         ratio %s\n' "$(ratio "${exec_ns[rules10000]}" "${exec_ns[rules10]}")"
