@@ -111,6 +111,7 @@ reuse_case() { # LABEL TOOL SOURCE DIR-PREFIX
 		return
 	fi
 	diag "$1: inode $ino of a deleted file reused by $reused (try $try)"
+	sleep 1 # the watcher hashes the new file (the instant case is the window measured above)
 	expect_blocked "$1: new file on the inode of a deleted harmless file, first exec" "$2" "$pol" -- "$reused" leaked
 	expect_blocked "$1: new file on the inode of a deleted harmless file, second exec" "$2" "$pol" -- "$reused" leaked
 }
