@@ -3,7 +3,8 @@ bin_PROGRAMS += cli/toolctl
 cli_toolctl_SOURCES = \
 	cli/toolctl.c cli/toolctl.h \
 	cli/cmd_policy.c \
-	cli/cmd_test.c
+	cli/cmd_test.c \
+	cli/cmd_daemon.c
 cli_toolctl_CPPFLAGS = $(AM_CPPFLAGS) -DSBINDIR='"$(sbindir)"'
 cli_toolctl_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(OPENSSL_CFLAGS) $(YAML_CFLAGS)
 cli_toolctl_LDADD = $(TG_LIB_LIBS) $(JSONC_LIBS) $(OPENSSL_LIBS) $(YAML_LIBS)

@@ -82,42 +82,6 @@ static int load_config(const struct toolctl *tc, struct tg_config **ret)
 	return 0;
 }
 
-static bool socket_answers(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, r;
-
-	if (!path || strlen(path) >= sizeof(sa.sun_path))
-		return false;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	return r == 0;
-}
-
-bool tc_daemon_reachable(const struct toolctl *tc, char *ret_path, size_t len)
-{
-	struct tg_config *c = NULL;
-	const char *path = TG_CONTROL_SOCKET;
-	bool ok;
-
-	/* A broken configuration is reported by the commands that need it, not here. */
-	if (file_exists(tc->config_file)) {
-		struct tg_diags d = {0};
-
-		if (tg_config_load_file(tc->config_file, &c, &d) == 0 && c->control_socket)
-			path = c->control_socket;
-		tg_diags_free(&d);
-	}
-	snprintf(ret_path, len, "%s", path);
-	ok = socket_answers(path);
-	tg_config_free(c);
-	return ok;
-}
-
 int tc_load_policy(const struct toolctl *tc, const char *explicit_file, struct tg_policy **ret_policy,
 		   enum tg_mode *ret_mode)
 {
@@ -129,6 +93,11 @@ int tc_load_policy(const struct toolctl *tc, const char *explicit_file, struct t
 
 	*ret_mode = TG_MODE_ENFORCE;
 	if (!file) {
+		char why[256] = "";
+
+		/* The policy in force, from the daemon: the same answer the kernel gives. */
+		if (tc_daemon_policy(tc, ret_policy, ret_mode, why, sizeof(why)) == 0)
+			return 0;
 		r = load_config(tc, &c);
 		if (r)
 			return r;
@@ -148,10 +117,7 @@ int tc_load_policy(const struct toolctl *tc, const char *explicit_file, struct t
 			return r;
 		}
 		if (tc_daemon_reachable(tc, sock, sizeof(sock)))
-			fprintf(
-			    stderr,
-			    "(offline: this toolctl cannot query toolguardd at %s yet, answering from %s)\n",
-			    sock, file);
+			fprintf(stderr, "(offline: %s; answering from %s)\n", why, file);
 		else
 			fprintf(stderr, "(offline: daemon not reachable, answering from %s)\n", file);
 	}
@@ -171,91 +137,7 @@ int tc_load_policy(const struct toolctl *tc, const char *explicit_file, struct t
 	return 0;
 }
 
-/* ---------- commands that need the daemon ---------- */
-
-static int daemon_needed(struct toolctl *tc, const char *what)
-{
-	char sock[256];
-
-	if (tc_daemon_reachable(tc, sock, sizeof(sock)))
-		return tc_fail(
-		    EXIT_NODAEMON,
-		    "%s: toolguardd answers on %s, but this toolctl does not speak its control protocol "
-		    "yet; use a toolctl of the same version as the daemon",
-		    what, sock);
-	return tc_fail(
-	    EXIT_NODAEMON,
-	    "%s: toolguardd is not running (no control socket at %s); start it with: systemctl start "
-	    "toolguard",
-	    what, sock);
-}
-
-static int cmd_status(struct toolctl *tc, int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
-	char sock[256];
-	struct stat st;
-	bool json = false, pinned;
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			printf("Usage: toolctl status [--json]\n");
-			return 0;
-		}
-		if (c != 'j')
-			return EXIT_USAGE;
-		json = true;
-	}
-	if (optind < argc)
-		return tc_fail(EXIT_USAGE, "status: unexpected argument \"%s\" (see toolctl --help)",
-			       argv[optind]);
-	if (tc_daemon_reachable(tc, sock, sizeof(sock)))
-		return daemon_needed(tc, "status");
-	/* Pinned programs keep enforcing without the daemon: say so, it matters to the reader. */
-	pinned = stat(TG_PIN_DIR, &st) == 0 && S_ISDIR(st.st_mode);
-	if (json) {
-		/* Scripts get the same answer as data; the exit status still says "no daemon". */
-		json_object *o = json_object_new_object(), *d = json_object_new_object(),
-			    *k = json_object_new_object();
-
-		json_object_object_add(d, "running", json_object_new_boolean(0));
-		json_object_object_add(d, "control_socket", json_object_new_string(sock));
-		json_object_object_add(o, "daemon", d);
-		json_object_object_add(k, "pinned", json_object_new_boolean(pinned));
-		json_object_object_add(k, "pin_dir", json_object_new_string(TG_PIN_DIR));
-		json_object_object_add(o, "kernel", k);
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							   JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(o);
-	}
-	fprintf(
-	    stderr,
-	    "toolguardd is not running (no control socket at %s); start it with: systemctl start toolguard\n",
-	    sock);
-	if (pinned)
-		fprintf(stderr,
-			"note: programs are pinned under %s: the last loaded policy is still enforced\n",
-			TG_PIN_DIR);
-	return EXIT_NODAEMON;
-}
-
-static int cmd_events(struct toolctl *tc, int argc, char **argv)
-{
-	return daemon_needed(tc, "events");
-}
-
-static int cmd_reload(struct toolctl *tc, int argc, char **argv)
-{
-	return daemon_needed(tc, "reload");
-}
-
-static int cmd_sync(struct toolctl *tc, int argc, char **argv)
-{
-	return daemon_needed(tc, "sync");
-}
+/* ---------- unload ---------- */
 
 static int unlink_pin(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -268,9 +150,14 @@ static int cmd_unload(struct toolctl *tc, int argc, char **argv)
 {
 	const char *daemon = getenv("TOOLGUARDD");
 	struct stat st;
+	int r;
 
 	if (argc > 1)
 		return tc_fail(EXIT_USAGE, "unload: takes no arguments");
+	/* A running daemon unloads and stops (so it does not pin again); it checks who asks. */
+	r = tc_daemon_unload(tc);
+	if (r >= 0)
+		return r;
 	if (geteuid() != 0)
 		return tc_fail(EXIT_NO, "unload: needs root (run: sudo toolctl unload)");
 	if (!daemon || !*daemon)
@@ -293,7 +180,7 @@ static int cmd_unload(struct toolctl *tc, int argc, char **argv)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: toolctl [--config FILE] COMMAND [ARGS]\n"
+	fprintf(f, "Usage: toolctl [--config FILE] [--socket PATH] COMMAND [ARGS]\n"
 		   "\n"
 		   "Commands:\n"
 		   "  status [--json]                      what toolguardd is doing\n"
@@ -356,6 +243,15 @@ int main(int argc, char **argv)
 			return cmd_help(&tc, 0, NULL);
 		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0)
 			return cmd_version(&tc, 0, NULL);
+		if (strcmp(a, "--socket") == 0 || strncmp(a, "--socket=", 9) == 0) {
+			if (a[8] == '=')
+				tc.socket_path = a + 9;
+			else if (i + 1 < argc)
+				tc.socket_path = argv[++i];
+			else
+				return tc_fail(EXIT_USAGE, "--socket needs a PATH");
+			continue;
+		}
 		if (strcmp(a, "--config") == 0 || strncmp(a, "--config=", 9) == 0) {
 			if (a[8] == '=')
 				tc.config_file = a + 9;

@@ -15,7 +15,10 @@
 struct toolctl {
 	const char *config_file; /* --config, $TOOLGUARD_CONFIG, else TG_CONFIG_FILE */
 	bool config_explicit;	 /* given by the user: a missing file is an error */
+	const char *socket_path; /* --socket, else $TOOLGUARD_SOCKET, else control.socket */
 };
+
+#define PATH_MAX_SOCK 256 /* sun_path is shorter */
 
 /* One-line error on stderr, "toolctl: ..." ; returns code. */
 __attribute__((format(printf, 2, 3))) int tc_fail(int code, const char *fmt, ...);
@@ -34,6 +37,20 @@ int tc_load_policy(const struct toolctl *tc, const char *explicit_file, struct t
 
 /* Is the daemon answering on its control socket? Fills the path (for messages). */
 bool tc_daemon_reachable(const struct toolctl *tc, char *ret_path, size_t len);
+/* The control socket to use (for messages too). */
+const char *tc_socket_path(const struct toolctl *tc, char *buf, size_t len);
+/* The policy in force in the daemon (its file's text, parsed here) and its mode.
+ * 0, or -errno with why filled (the caller falls back to the files). */
+int tc_daemon_policy(const struct toolctl *tc, struct tg_policy **ret_policy, enum tg_mode *ret_mode,
+		     char *why, size_t why_len);
+/* unload through the daemon: 0 done, > 0 exit code, -1 daemon not reachable. */
+int tc_daemon_unload(struct toolctl *tc);
+
+/* cmd_daemon.c */
+int cmd_status(struct toolctl *tc, int argc, char **argv);
+int cmd_events(struct toolctl *tc, int argc, char **argv);
+int cmd_reload(struct toolctl *tc, int argc, char **argv);
+int cmd_sync(struct toolctl *tc, int argc, char **argv);
 
 int cmd_policy(struct toolctl *tc, int argc, char **argv);
 int cmd_test(struct toolctl *tc, int argc, char **argv);

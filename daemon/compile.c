@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "compile.h"
 
 #define MAX_COMPILE_WARNINGS 200u
@@ -681,6 +683,55 @@ int tg_compile_set_hashcache_file(const char *path)
 	return 0;
 }
 
+/* ---------- rollout (added by K) ---------- */
+
+static char cfg_machine_id[128];
+
+int tg_compile_set_machine_id(const char *id)
+{
+	if (id && strlen(id) >= sizeof(cfg_machine_id))
+		return -EINVAL;
+	snprintf(cfg_machine_id, sizeof(cfg_machine_id), "%s", id ? id : "");
+	return 0;
+}
+
+const char *tg_compile_machine_id(void)
+{
+	return cfg_machine_id;
+}
+
+bool tg_rollout_includes(const char *machine_id, const char *tool_id, int percent)
+{
+	EVP_MD_CTX *ctx;
+	uint8_t h[EVP_MAX_MD_SIZE];
+	unsigned hl = 0;
+	uint64_t v = 0;
+	bool ok;
+
+	if (percent >= 100)
+		return true;
+	if (percent <= 0)
+		return false;
+	/* No machine id: enforce (a ban that fails open would be worse). */
+	if (!machine_id || !*machine_id || !tool_id)
+		return true;
+	ctx = EVP_MD_CTX_new();
+	ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(ctx, machine_id, strlen(machine_id)) == 1 && EVP_DigestUpdate(ctx, "\n", 1) == 1 &&
+	     EVP_DigestUpdate(ctx, tool_id, strlen(tool_id)) == 1 && EVP_DigestFinal_ex(ctx, h, &hl) == 1 && hl >= 8;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return true;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | h[i];
+	return v % 100 < (uint64_t)percent;
+}
+
+bool tg_compile_tool_in_rollout(const struct tg_tool *t)
+{
+	return tg_rollout_includes(cfg_machine_id, t->id, t->rollout_percent);
+}
+
 /* ---------- compile ---------- */
 
 struct build {
@@ -1092,6 +1143,9 @@ static void compile_tool_times(struct build *b, unsigned ti, struct tg_abi_tool 
 		out->exempt_end_ns = to_tai_ns(t->exempt.until.t, off);
 		next_after(next, t->exempt.until.t, now);
 	}
+	/* Outside its rollout this machine compiles the tool as inactive (ended at 0). */
+	if (!tg_compile_tool_in_rollout(t))
+		out->start_ns = out->block_ns = out->end_ns = 0;
 }
 
 static int emit_nets(struct build *b, struct tg_compiled *c)

@@ -71,6 +71,16 @@ int tg_compile_set_scan_roots(const char *const *roots, size_t n);
  * are compile warnings, never errors). NULL: no file (the default). */
 int tg_compile_set_hashcache_file(const char *path);
 
+/* Rollout (tools[].rollout.percent; added by K): this machine is in when the
+ * first 8 bytes of sha256(machine_id "\n" tool_id), big-endian, mod 100 are
+ * below percent. 100 = always, 0 = never; no machine id = in. Tools out of
+ * their rollout are compiled as inactive. The daemon sets the id from
+ * /etc/machine-id ("" = none). */
+int tg_compile_set_machine_id(const char *id);
+const char *tg_compile_machine_id(void);
+bool tg_rollout_includes(const char *machine_id, const char *tool_id, int percent);
+bool tg_compile_tool_in_rollout(const struct tg_tool *t);
+
 /* CLOCK_REALTIME seconds -> CLOCK_TAI ns with an offset sampled now
  * (clock_gettime(CLOCK_TAI) - clock_gettime(CLOCK_REALTIME), whole seconds).
  * t <= 0 -> 0; overflow saturates at UINT64_MAX - 1. */

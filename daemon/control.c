@@ -79,6 +79,8 @@ struct tg_control {
 	bool activated; /* socket from systemd: not ours to unlink */
 	char *path;
 	sd_event_source *accept_source;
+	bool accept_paused;	       /* all slots busy: new clients wait in the backlog */
+	sd_event_source *accept_retry; /* look again for a slot to free */
 	struct client *clients;
 	unsigned n_clients;
 	struct ring_entry ring[TG_CTL_MAX_EVENTS];
@@ -102,6 +104,10 @@ static void client_free(struct client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	ctl->n_clients--;
+	if (ctl->accept_paused) {
+		ctl->accept_paused = false;
+		(void)sd_event_source_set_enabled(ctl->accept_source, SD_EVENT_ON);
+	}
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->timer);
 	if (c->fd >= 0)
@@ -115,7 +121,8 @@ static void client_free(struct client *c)
 static int client_flush(struct client *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t k = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t k =
+		    send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (k < 0 && errno == EINTR)
 			continue;
@@ -281,7 +288,8 @@ static json_object *next_transition(const struct tg_policy *p, const struct tg_t
 	json_object_object_add(o, "tool", json_object_new_string(t->id));
 	json_object_object_add(o, "state", json_object_new_string(tg_tool_state_name(st)));
 	json_object_object_add(o, "at", json_object_new_string(when));
-	json_object_object_add(o, "at_rfc3339", json_object_new_string(rfc3339_local(next, rfc, sizeof(rfc))));
+	json_object_object_add(o, "at_rfc3339",
+			       json_object_new_string(rfc3339_local(next, rfc, sizeof(rfc))));
 	json_object_object_add(o, "at_unix", json_object_new_int64(next));
 	json_object_object_add(o, "in", json_object_new_string(span));
 	json_object_object_add(o, "text", json_object_new_string(text));
@@ -314,12 +322,12 @@ static void do_status(struct tg_control *ctl, struct client *c)
 	json_object_object_add(jd, "running", json_object_new_boolean(1));
 	json_object_object_add(jd, "version", json_object_new_string(PACKAGE_VERSION));
 	json_object_object_add(jd, "pid", json_object_new_int64(getpid()));
-	json_object_object_add(jd, "started",
-			       json_object_new_string(rfc3339_local((int64_t)(d->started_usec / 1000000u), rfc,
-								    sizeof(rfc))));
-	json_object_object_add(jd, "uptime_sec",
-			       json_object_new_int64((int64_t)((now_usec(CLOCK_REALTIME) - d->started_usec) /
-							       1000000u)));
+	json_object_object_add(
+	    jd, "started",
+	    json_object_new_string(rfc3339_local((int64_t)(d->started_usec / 1000000u), rfc, sizeof(rfc))));
+	json_object_object_add(
+	    jd, "uptime_sec",
+	    json_object_new_int64((int64_t)((now_usec(CLOCK_REALTIME) - d->started_usec) / 1000000u)));
 	json_object_object_add(jd, "mode", json_object_new_string(tg_mode_name(d->mode)));
 	tg_daemon_status_line(d, buf, sizeof(buf));
 	json_object_object_add(jd, "status", json_object_new_string(buf));
@@ -341,14 +349,17 @@ static void do_status(struct tg_control *ctl, struct client *c)
 			       d->kernel && tg_kernel_backend_note(d->kernel)[0]
 				   ? json_object_new_string(tg_kernel_backend_note(d->kernel))
 				   : NULL);
-	json_object_object_add(jk, "connect_backend",
-			       json_object_new_string(d->kernel ? tg_kernel_connect_backend(d->kernel) : "none"));
-	json_object_object_add(jk, "dns_learning", json_object_new_boolean(tg_kernel_dns_learning(d->kernel)));
+	json_object_object_add(
+	    jk, "connect_backend",
+	    json_object_new_string(d->kernel ? tg_kernel_connect_backend(d->kernel) : "none"));
+	json_object_object_add(jk, "dns_learning",
+			       json_object_new_boolean(tg_kernel_dns_learning(d->kernel)));
 	json_object_object_add(jk, "lockdown", json_object_new_string(lockdown_mode(buf, sizeof(buf))));
 	json_object_object_add(jk, "pinned",
 			       json_object_new_boolean(stat(pin_dir, &st) == 0 && S_ISDIR(st.st_mode)));
 	json_object_object_add(jk, "pin_dir", json_object_new_string(pin_dir));
-	json_object_object_add(jk, "adopted", json_object_new_boolean(d->kernel && tg_kernel_adopted(d->kernel)));
+	json_object_object_add(jk, "adopted",
+			       json_object_new_boolean(d->kernel && tg_kernel_adopted(d->kernel)));
 	json_object_object_add(o, "kernel", jk);
 
 	jp = json_object_new_object();
@@ -366,15 +377,13 @@ static void do_status(struct tg_control *ctl, struct client *c)
 		json_object_object_add(jp, "serial", json_object_new_uint64(p->serial));
 		json_object_object_add(jp, "sha256", json_object_new_string(hex));
 		json_object_object_add(jp, "source", jstr(p->source));
-		json_object_object_add(jp, "source_kind",
-				       json_object_new_string(d->config && d->config->policy_url &&
-								      !d->policy_override
-								  ? "url"
-								  : "file"));
 		json_object_object_add(
-		    jp, "loaded_at",
+		    jp, "source_kind",
 		    json_object_new_string(
-			rfc3339_local((int64_t)(d->policy_loaded_usec / 1000000u), rfc, sizeof(rfc))));
+			d->config && d->config->policy_url && !d->policy_override ? "url" : "file"));
+		json_object_object_add(jp, "loaded_at",
+				       json_object_new_string(rfc3339_local(
+					   (int64_t)(d->policy_loaded_usec / 1000000u), rfc, sizeof(rfc))));
 		for (size_t i = 0; i < p->n_tools; i++) {
 			const struct tg_tool *t = &p->tools[i];
 			const struct tg_tool_counters *tc = tool_counters(ec, t->id);
@@ -385,7 +394,8 @@ static void do_status(struct tg_control *ctl, struct client *c)
 			json_object_object_add(jo, "id", json_object_new_string(t->id));
 			json_object_object_add(jo, "name", jstr(t->name));
 			json_object_object_add(
-			    jo, "state", json_object_new_string(tg_tool_state_name(tg_tool_state_at(p, t, now, NULL))));
+			    jo, "state",
+			    json_object_new_string(tg_tool_state_name(tg_tool_state_at(p, t, now, NULL))));
 			json_object_object_add(jo, "action",
 					       json_object_new_string(tg_action_name(tg_tool_action(p, t))));
 			json_object_object_add(jo, "blocked_execs",
@@ -394,7 +404,8 @@ static void do_status(struct tg_control *ctl, struct client *c)
 					       json_object_new_uint64(tc ? tc->blocked_connects : 0));
 			json_object_object_add(jo, "warnings", json_object_new_uint64(tc ? tc->warnings : 0));
 			json_object_object_add(jo, "alerts", json_object_new_uint64(tc ? tc->alerts : 0));
-			json_object_object_add(jo, "would_block", json_object_new_uint64(tc ? tc->would_block : 0));
+			json_object_object_add(jo, "would_block",
+					       json_object_new_uint64(tc ? tc->would_block : 0));
 			json_object_object_add(jo, "exempt", json_object_new_uint64(tc ? tc->exempt : 0));
 			nx = next_transition(p, t, now, &n);
 			if (nx) {
@@ -414,9 +425,10 @@ static void do_status(struct tg_control *ctl, struct client *c)
 		json_object_object_add(jp, "transitions", upcoming);
 	} else {
 		json_object_object_add(jp, "in_force", json_object_new_boolean(0));
-		json_object_object_add(jp, "note",
-				       json_object_new_string("the pinned policy of an earlier run is enforced; the "
-							      "configured policy was refused (see the log)"));
+		json_object_object_add(
+		    jp, "note",
+		    json_object_new_string("the pinned policy of an earlier run is enforced; the "
+					   "configured policy was refused (see the log)"));
 	}
 	json_object_object_add(o, "policy", jp);
 
@@ -431,11 +443,13 @@ static void do_status(struct tg_control *ctl, struct client *c)
 		json_object_object_add(js, "running", json_object_new_boolean(sy->running));
 		json_object_object_add(js, "last_attempt", usec_text(sy->last_attempt_usec, "never"));
 		json_object_object_add(js, "last_success", usec_text(sy->last_success_usec, "never"));
-		json_object_object_add(js, "last_error", sy->last_error[0] ? json_object_new_string(sy->last_error) : NULL);
+		json_object_object_add(js, "last_error",
+				       sy->last_error[0] ? json_object_new_string(sy->last_error) : NULL);
 		json_object_object_add(js, "last_outcome",
 				       sy->last_outcome[0] ? json_object_new_string(sy->last_outcome) : NULL);
-		json_object_object_add(js, "next_attempt",
-				       usec_text(sy->next_attempt_usec, sy->enabled ? "not scheduled" : "not running"));
+		json_object_object_add(
+		    js, "next_attempt",
+		    usec_text(sy->next_attempt_usec, sy->enabled ? "not scheduled" : "not running"));
 		json_object_object_add(js, "serial", json_object_new_uint64(sy->serial));
 	} else {
 		json_object_object_add(js, "configured", json_object_new_boolean(0));
@@ -469,7 +483,8 @@ static void do_status(struct tg_control *ctl, struct client *c)
 		json_object_object_add(jn, "tty_suppressed", json_object_new_uint64(nc->tty_suppressed));
 		json_object_object_add(jn, "tty_failed", json_object_new_uint64(nc->tty_failed));
 		json_object_object_add(jn, "desktop_sent", json_object_new_uint64(nc->desktop_sent));
-		json_object_object_add(jn, "desktop_suppressed", json_object_new_uint64(nc->desktop_suppressed));
+		json_object_object_add(jn, "desktop_suppressed",
+				       json_object_new_uint64(nc->desktop_suppressed));
 		json_object_object_add(jn, "desktop_failed", json_object_new_uint64(nc->desktop_failed));
 		json_object_object_add(jn, "warnings_sent", json_object_new_uint64(nc->warnings_sent));
 		json_object_object_add(o, "notices", jn);
@@ -529,9 +544,10 @@ static void do_policy(struct tg_control *ctl, struct client *c, const struct tg_
 	char hex[65], rfc[64];
 
 	if (!p) {
-		send_error(c, ENOENT,
-			   "no policy in force from this run: the pinned policy of an earlier run is enforced; fix "
-			   "the configured policy and reload");
+		send_error(
+		    c, ENOENT,
+		    "no policy in force from this run: the pinned policy of an earlier run is enforced; fix "
+		    "the configured policy and reload");
 		return;
 	}
 	o = ok_object();
@@ -542,17 +558,17 @@ static void do_policy(struct tg_control *ctl, struct client *c, const struct tg_
 	json_object_object_add(jp, "sha256", json_object_new_string(hex));
 	json_object_object_add(jp, "source", jstr(p->source));
 	json_object_object_add(jp, "mode", json_object_new_string(tg_mode_name(ctl->d->mode)));
-	json_object_object_add(
-	    jp, "loaded_at",
-	    json_object_new_string(rfc3339_local((int64_t)(ctl->d->policy_loaded_usec / 1000000u), rfc, sizeof(rfc))));
+	json_object_object_add(jp, "loaded_at",
+			       json_object_new_string(rfc3339_local(
+				   (int64_t)(ctl->d->policy_loaded_usec / 1000000u), rfc, sizeof(rfc))));
 	jt = json_object_new_array();
 	for (size_t i = 0; i < p->n_tools; i++) {
 		json_object *t = json_object_new_object();
 
 		json_object_object_add(t, "id", json_object_new_string(p->tools[i].id));
 		json_object_object_add(t, "name", jstr(p->tools[i].name));
-		json_object_object_add(t, "action",
-				       json_object_new_string(tg_action_name(tg_tool_action(p, &p->tools[i]))));
+		json_object_object_add(
+		    t, "action", json_object_new_string(tg_action_name(tg_tool_action(p, &p->tools[i]))));
 		json_object_object_add(
 		    t, "state",
 		    json_object_new_string(tg_tool_state_name(tg_tool_state_at(p, &p->tools[i], now, NULL))));
@@ -652,9 +668,10 @@ static void do_test(struct tg_control *ctl, struct client *c, const struct tg_ct
 	int k;
 
 	if (!p) {
-		send_error(c, ENOENT,
-			   "no policy in force from this run (the pinned policy of an earlier run is enforced): "
-			   "use toolctl test --policy FILE");
+		send_error(
+		    c, ENOENT,
+		    "no policy in force from this run (the pinned policy of an earlier run is enforced): "
+		    "use toolctl test --policy FILE");
 		return;
 	}
 	n_gids = user_groups(uid, gids, MAX_GROUPS);
@@ -840,8 +857,8 @@ static bool peer_in_group(const struct ucred *cr, gid_t gid)
 
 static bool peer_is_admin(struct tg_control *ctl, const struct ucred *cr, const char **ret_group)
 {
-	const char *name = ctl->d->config && ctl->d->config->admin_group ? ctl->d->config->admin_group
-									 : TG_ADMIN_GROUP;
+	const char *name =
+	    ctl->d->config && ctl->d->config->admin_group ? ctl->d->config->admin_group : TG_ADMIN_GROUP;
 	struct group gr, *res = NULL;
 	char buf[16384];
 
@@ -864,8 +881,9 @@ static void do_reload(struct tg_control *ctl, struct client *c)
 	if (r < 0) {
 		char msg[768];
 
-		snprintf(msg, sizeof(msg), "reload failed: %s; what was in force stays in force (see the log: "
-					   "journalctl -u toolguard)",
+		snprintf(msg, sizeof(msg),
+			 "reload failed: %s; what was in force stays in force (see the log: "
+			 "journalctl -u toolguard)",
 			 d->last_reload_error[0] ? d->last_reload_error : strerror(-r));
 		send_error(c, -r, msg);
 		return;
@@ -888,13 +906,15 @@ static void do_sync(struct tg_control *ctl, struct client *c)
 	int r;
 
 	if (!cf || !cf->policy_url) {
-		send_error(c, ENOENT, "no policy.url configured: nothing to sync (set policy.url in toolguard.conf)");
+		send_error(c, ENOENT,
+			   "no policy.url configured: nothing to sync (set policy.url in toolguard.conf)");
 		return;
 	}
 	if (!tg_fetch_now) {
-		send_error(c, EOPNOTSUPP,
-			   "this toolguardd cannot fetch the central policy; the cached copy is used on reload "
-			   "(toolctl reload)");
+		send_error(
+		    c, EOPNOTSUPP,
+		    "this toolguardd cannot fetch the central policy; the cached copy is used on reload "
+		    "(toolctl reload)");
 		return;
 	}
 	r = tg_fetch_now(ctl->d, outcome, sizeof(outcome));
@@ -927,9 +947,10 @@ static void do_unload(struct tg_control *ctl, struct client *c)
 		return;
 	}
 	o = ok_object();
-	json_object_object_add(o, "message",
-			       json_object_new_string("toolguard programs detached and pins removed; toolguardd "
-						      "stops. Nothing is enforced until it starts again"));
+	json_object_object_add(
+	    o, "message",
+	    json_object_new_string("toolguard programs detached and pins removed; toolguardd "
+				   "stops. Nothing is enforced until it starts again"));
 	send_json(c, o);
 	(void)client_flush(c);
 	/* Stop without re-pinning: the kernel side is closed at exit, the pins are gone. */
@@ -956,7 +977,8 @@ static void handle_line(struct tg_control *ctl, struct client *c, const char *li
 	if (tg_ctl_cmd_privileged(r.cmd) && !peer_is_admin(ctl, &c->cred, &group)) {
 		char msg[256];
 
-		snprintf(msg, sizeof(msg), "%s needs root or membership of group %s", tg_ctl_cmd_name(r.cmd), group);
+		snprintf(msg, sizeof(msg), "%s needs root or membership of group %s", tg_ctl_cmd_name(r.cmd),
+			 group);
 		send_error(c, EPERM, msg);
 		tg_ctl_request_free(&r);
 		return;
@@ -1047,7 +1069,8 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
 			c->in_len += (size_t)k;
 			c->last_usec = now_usec(CLOCK_MONOTONIC);
 			if (!c->follow)
-				(void)sd_event_source_set_time_relative(c->timer, TG_CTL_IDLE_SEC * 1000000ull);
+				(void)sd_event_source_set_time_relative(c->timer,
+									TG_CTL_IDLE_SEC * 1000000ull);
 			process_input(ctl, c, false);
 			if (c->closing || c->dead)
 				break;
@@ -1072,7 +1095,7 @@ static int on_client_idle(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct client *c = userdata;
 
-	if (c->follow)
+	if (c->follow || c->closing)
 		return 0;
 	/* one line to say why, best effort; then the slot is free */
 	send_error(c, ETIMEDOUT, "idle for 10 s: closing (send one request per line)");
@@ -1082,18 +1105,34 @@ static int on_client_idle(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* At the limit: the longest idle client that is not following makes room. */
+/* At the limit: the client quiet for longest (at least 250 ms: not one whose
+ * request is on its way) makes room, so idle connections and followers cannot
+ * lock toolctl out. */
 static bool evict_one(struct tg_control *ctl)
 {
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
 	struct client *victim = NULL;
 
 	for (struct client *c = ctl->clients; c; c = c->next)
-		if (!c->follow && !c->busy && c->out_len == 0 && (!victim || c->last_usec < victim->last_usec))
+		if (!c->busy && c->out_len == 0 && now - c->last_usec >= 250000u &&
+		    (!victim || c->last_usec < victim->last_usec))
 			victim = c;
 	if (!victim)
 		return false;
 	client_free(victim);
 	return true;
+}
+
+static int on_accept_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct tg_control *ctl = userdata;
+
+	ctl->accept_retry = sd_event_source_disable_unref(ctl->accept_retry);
+	if (ctl->accept_paused) {
+		ctl->accept_paused = false;
+		(void)sd_event_source_set_enabled(ctl->accept_source, SD_EVENT_ON);
+	}
+	return 0;
 }
 
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -1105,20 +1144,21 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 		struct client *c;
 		int cfd, r;
 
+		if (ctl->n_clients >= TG_CTL_MAX_CLIENTS && !evict_one(ctl)) {
+			/* every slot is being served: the next waits in the listen backlog */
+			ctl->accept_paused = true;
+			(void)sd_event_source_set_enabled(ctl->accept_source, SD_EVENT_OFF);
+			if (!ctl->accept_retry)
+				(void)sd_event_add_time_relative(ctl->d->event, &ctl->accept_retry,
+								 CLOCK_MONOTONIC, 100000, 0, on_accept_retry,
+								 ctl);
+			return 0;
+		}
 		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warning_errno(-errno, "Failed to accept a control connection: %m");
 			return 0;
-		}
-		if (ctl->n_clients >= TG_CTL_MAX_CLIENTS && !evict_one(ctl)) {
-			char *e = tg_ctl_error_line(EBUSY, "too many control clients (64): try again later");
-
-			if (e)
-				(void)send(cfd, e, strlen(e), MSG_NOSIGNAL | MSG_DONTWAIT);
-			free(e);
-			close(cfd);
-			continue;
 		}
 		c = calloc(1, sizeof(*c));
 		if (c)
@@ -1203,28 +1243,31 @@ static int listen_socket(struct tg_control *ctl)
 		}
 	}
 	if (strlen(ctl->path) >= sizeof(sa.sun_path))
-		return log_error_errno(-ENAMETOOLONG, "Control socket path %s is too long (at most %zu bytes)",
-				       ctl->path, sizeof(sa.sun_path) - 1);
+		return log_error_errno(-ENAMETOOLONG,
+				       "Control socket path %s is too long (at most %zu bytes)", ctl->path,
+				       sizeof(sa.sun_path) - 1);
 	strcpy(sa.sun_path, ctl->path);
 	r = mkdir_parents(ctl->path);
 	if (r < 0)
-		return log_error_errno(r, "Failed to create the directory of the control socket %s: %m", ctl->path);
+		return log_error_errno(r, "Failed to create the directory of the control socket %s: %m",
+				       ctl->path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return log_error_errno(-errno, "Failed to create the control socket: %m");
 	if (lstat(ctl->path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			close(fd);
-			return log_error_errno(-EEXIST,
-					       "%s exists and is not a socket: remove it or set control.socket",
-					       ctl->path);
+			return log_error_errno(
+			    -EEXIST, "%s exists and is not a socket: remove it or set control.socket",
+			    ctl->path);
 		}
 		/* Someone answering there is another toolguardd: leave it alone. */
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 			close(fd);
-			return log_error_errno(-EADDRINUSE,
-					       "Another process answers on the control socket %s: not taking it over",
-					       ctl->path);
+			return log_error_errno(
+			    -EADDRINUSE,
+			    "Another process answers on the control socket %s: not taking it over",
+			    ctl->path);
 		}
 		close(fd);
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1251,7 +1294,8 @@ static int listen_socket(struct tg_control *ctl)
 int tg_control_new(struct tg_daemon *d, struct tg_control **ret)
 {
 	struct tg_control *ctl;
-	const char *path = d->config && d->config->control_socket ? d->config->control_socket : TG_CONTROL_SOCKET;
+	const char *path =
+	    d->config && d->config->control_socket ? d->config->control_socket : TG_CONTROL_SOCKET;
 	int r;
 
 	ctl = calloc(1, sizeof(*ctl));
@@ -1293,6 +1337,7 @@ void tg_control_free(struct tg_control *ctl)
 		client_free(ctl->clients);
 	}
 	sd_event_source_disable_unref(ctl->accept_source);
+	sd_event_source_disable_unref(ctl->accept_retry);
 	if (ctl->fd >= 0 && !ctl->activated) {
 		close(ctl->fd);
 		(void)unlink(ctl->path);

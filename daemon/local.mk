@@ -10,12 +10,13 @@ daemon_toolguardd_SOURCES = \
 	daemon/kernel.h daemon/kernel_internal.h daemon/kernel.c \
 	daemon/compile.h daemon/compile.c \
 	daemon/scan.h daemon/scan.c \
-	daemon/hashcache.h daemon/hashcache.c
+	daemon/hashcache.h daemon/hashcache.c \
+	daemon/fetch.h daemon/fetch.c
 daemon_toolguardd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 daemon_toolguardd_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS) $(SYSTEMD_CFLAGS) $(JSONC_CFLAGS) \
-	$(OPENSSL_CFLAGS) $(YAML_CFLAGS)
+	$(OPENSSL_CFLAGS) $(YAML_CFLAGS) $(CURL_CFLAGS)
 daemon_toolguardd_LDADD = $(TG_LIB_LIBS) $(LIBBPF_LIBS) $(SYSTEMD_LIBS) $(JSONC_LIBS) \
-	$(OPENSSL_LIBS) $(YAML_LIBS)
+	$(OPENSSL_LIBS) $(YAML_LIBS) $(CURL_LIBS)
 # The objects include the BPF skeletons generated in the build tree's bpf/
 # (listed in BUILT_SOURCES by bpf/local.mk): build those first, even for
 # 'make daemon/toolguardd'.

@@ -566,6 +566,22 @@ const struct tg_notice_counters *tg_notices_counters(const struct tg_notices *n)
 	return &n->c;
 }
 
+void tg_notices_log_summary(const struct tg_notices *n, const char *when)
+{
+	const struct tg_notice_counters *c;
+
+	if (!n)
+		return;
+	c = &n->c;
+	log_info("notices %s: terminal %llu sent, %llu suppressed, %llu failed, %llu not the user's terminal; "
+		 "desktop %llu sent, %llu suppressed, %llu failed, %llu no session bus; %llu warnings",
+		 when, (unsigned long long)c->tty_sent, (unsigned long long)c->tty_suppressed,
+		 (unsigned long long)c->tty_failed, (unsigned long long)c->tty_not_owner,
+		 (unsigned long long)c->desktop_sent, (unsigned long long)c->desktop_suppressed,
+		 (unsigned long long)c->desktop_failed, (unsigned long long)c->desktop_no_bus,
+		 (unsigned long long)c->warnings_sent);
+}
+
 int tg_notices_event(struct tg_notices *n, const struct tg_notice_settings *s, const struct tg_policy *p,
 		     const struct tg_kernel_event *ev, sd_event *event)
 {

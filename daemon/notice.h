@@ -42,6 +42,8 @@ struct tg_notices;
 int tg_notices_new(struct tg_notices **ret);
 void tg_notices_free(struct tg_notices *n);
 const struct tg_notice_counters *tg_notices_counters(const struct tg_notices *n);
+/* One log line with the counters (n may be NULL). */
+void tg_notices_log_summary(const struct tg_notices *n, const char *when);
 
 /* Tell the user about ev (BLOCK not in monitor mode, or WARN); p is the policy
  * ev->tool belongs to (may be NULL: nothing to say), event the loop that reaps

@@ -2,6 +2,7 @@
 /* Unit tests of notice.c: neutralising text, terminal names, the terminal
  * notice on a real pty (owned by whoever runs the test), the rate limit. */
 #include <errno.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
@@ -209,9 +210,19 @@ static void test_terminal_notice(void **state)
 	assert_int_equal(tg_notices_event(n, &s, p, &ev, NULL), 1);
 	assert_int_equal(tg_notices_event(n, &s, p, &ev, NULL), 1);
 	assert_true(drain(master, buf, sizeof(buf), 1000) > 0);
+	/* A refused connection says where to. */
+	ev.kind = TG_EVENT_CONNECT;
+	ev.family = AF_INET;
+	memcpy(ev.addr, "\x7f\x4d\x00\x01", 4);
+	ev.port = 443;
+	snprintf(ev.host, sizeof(ev.host), "api.anthropic.com");
+	snprintf(ev.comm, sizeof(ev.comm), "node");
+	assert_int_equal(tg_notices_event(n, &s, p, &ev, NULL), 1);
+	drain(master, buf, sizeof(buf), 1000);
+	assert_non_null(strstr(buf, "Connection: api.anthropic.com (127.77.0.1, port 443) by node"));
 	s.tty = false;
 	assert_int_equal(tg_notices_event(n, &s, p, &ev, NULL), 0);
-	assert_int_equal(c->tty_sent, 3);
+	assert_int_equal(c->tty_sent, 4);
 
 	tg_notices_free(n);
 	tg_policy_free(p);

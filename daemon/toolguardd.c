@@ -23,6 +23,7 @@
 #include "compile.h"
 #include "control.h"
 #include "events.h"
+#include "fetch.h"
 #include "kernel.h"
 #include "log.h"
 #include "matcher.h"
@@ -52,7 +53,8 @@ static void help(void)
 	       "      --pin-dir DIR        pin under DIR instead of %s (tests)\n"
 	       "  -h, --help               show this help\n"
 	       "  -V, --version            show the version\n\n"
-	       "Signals: SIGHUP reloads configuration and policy; SIGTERM stops the daemon\n"
+	       "Signals: SIGHUP reloads configuration and policy; SIGUSR1 fetches policy.url now;\n"
+	       "SIGTERM stops the daemon\n"
 	       "(enforcement continues from the pinned programs; use --unload to remove it).\n",
 	       TG_CONFIG_FILE, TG_EXAMPLE_POLICY, TG_PIN_DIR);
 }
@@ -402,7 +404,10 @@ static void snapshot_states(struct tg_daemon *d)
 
 		if (states)
 			states[i] = st;
-		if (next == INT64_MAX)
+		if (!tg_compile_tool_in_rollout(t))
+			log_info("%s: not in its rollout (%d%%) on this machine: inactive", t->id,
+				 t->rollout_percent);
+		else if (next == INT64_MAX)
 			log_info("%s: %s", t->id, tg_tool_state_name(st));
 		else
 			log_info("%s: %s until %s", t->id, tg_tool_state_name(st),
@@ -479,6 +484,13 @@ static int apply(struct tg_daemon *d, struct tg_policy *p, enum tg_mode mode)
 	return 0;
 }
 
+int tg_daemon_apply_fetched(struct tg_daemon *d, struct tg_policy *p)
+{
+	if (!d->kernel)
+		return -ENODEV;
+	return apply(d, p, d->mode_override >= 0 ? (enum tg_mode)d->mode_override : d->config->mode);
+}
+
 /* kept: what stays in force, NULL to say it from d */
 static void refused(struct tg_daemon *d, const char *path, const struct tg_diags *diags, int r,
 		    const char *kept)
@@ -553,6 +565,7 @@ int tg_daemon_reload(struct tg_daemon *d)
 	d->config = c;
 	d->config_missing = missing;
 	d->last_reload_error[0] = 0;
+	tg_fetch_config_changed(d); /* policy.url may have changed: fetch now */
 	tg_diags_free(&diags);
 	tg_events_log_summary(d->events, "at reload");
 	notify_ready(d);
@@ -686,6 +699,7 @@ static void daemon_free(struct tg_daemon *d)
 	sd_event_source_unref(d->watch_source);
 	sd_event_source_unref(d->transition_timer);
 	sd_event_source_unref(d->watchdog_timer);
+	tg_fetch_free(d->fetch);
 	tg_control_free(d->control);
 	tg_notices_free(d->notices); /* before the loop: it holds desktop child sources */
 	sd_event_unref(d->event);
@@ -734,6 +748,23 @@ static void setup_hashcache_file(void)
 	r = tg_compile_set_hashcache_file(hc ? (*hc ? hc : NULL) : TG_HASH_CACHE);
 	if (r < 0)
 		log_warning_errno(r, "Failed to set up the hash cache file: %m");
+}
+
+/* Rollout selection (tools[].rollout.percent) is keyed on the machine id. */
+static void setup_machine_id(void)
+{
+	char id[128] = "";
+	FILE *f = fopen("/etc/machine-id", "re");
+
+	if (f) {
+		if (!fgets(id, sizeof(id), f))
+			id[0] = '\0';
+		fclose(f);
+	}
+	id[strcspn(id, " \t\r\n")] = '\0';
+	if (!id[0])
+		log_warning("No /etc/machine-id: every rollout percentage applies to this machine");
+	(void)tg_compile_set_machine_id(id);
 }
 
 static int run(struct tg_daemon *d)
@@ -789,6 +820,7 @@ static int run(struct tg_daemon *d)
 	}
 
 	setup_hashcache_file();
+	setup_machine_id();
 
 	/* Adopts the pins if present: their policy stays enforced until apply(). */
 	r = tg_kernel_open(&kopts, &d->kernel, why, sizeof(why));
@@ -844,6 +876,9 @@ static int run(struct tg_daemon *d)
 	/* toolctl's view; enforcement does not depend on it */
 	if (tg_control_new(d, &d->control) < 0)
 		log_warning("Running without a control socket: toolctl status/reload will not reach this daemon");
+	/* Central policy: the cache (if any) is in force already; fetch now and every interval. */
+	if (!d->policy_override && tg_fetch_start(d) < 0)
+		log_warning("Running without central policy fetching: the policy in force stays");
 	notify_ready(d);
 
 	r = sd_event_loop(d->event);
@@ -854,6 +889,7 @@ static int run(struct tg_daemon *d)
 		tg_events_set_dropped(d->events, tg_kernel_dropped(d->kernel));
 	}
 	tg_events_log_summary(d->events, "at exit");
+	tg_notices_log_summary(d->notices, "at exit");
 	if (r < 0)
 		return log_error_errno(r, "Event loop failed: %m"), EXIT_FAILURE;
 	return EXIT_SUCCESS;

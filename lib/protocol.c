@@ -104,7 +104,8 @@ static int parse_test(json_object *o, struct tg_ctl_request *r, const char **ret
 			}
 			s = json_object_get_string(a);
 			if (strlen(s) != (size_t)json_object_get_string_len(a) || (i == 0 && !*s)) {
-				*ret_error = "\"exec.argv\" entries must be strings without NUL, argv[0] not empty";
+				*ret_error =
+				    "\"exec.argv\" entries must be strings without NUL, argv[0] not empty";
 				return -EINVAL;
 			}
 			r->argv[i] = strdup(s);
@@ -112,7 +113,8 @@ static int parse_test(json_object *o, struct tg_ctl_request *r, const char **ret
 				return -ENOMEM;
 			r->argc = i + 1;
 		}
-		k = get_string(ex, "cwd", PATH_MAX, &r->cwd, ret_error, "\"exec.cwd\" must be an absolute path");
+		k = get_string(ex, "cwd", PATH_MAX, &r->cwd, ret_error,
+			       "\"exec.cwd\" must be an absolute path");
 		if (k < 0)
 			return k;
 		if (r->cwd && r->cwd[0] != '/') {
@@ -150,7 +152,8 @@ static int parse_test(json_object *o, struct tg_ctl_request *r, const char **ret
 	if (json_object_object_get_ex(de, "port", &v)) {
 		int64_t p;
 
-		if (!json_object_is_type(v, json_type_int) || (p = json_object_get_int64(v)) < 0 || p > 65535) {
+		if (!json_object_is_type(v, json_type_int) || (p = json_object_get_int64(v)) < 0 ||
+		    p > 65535) {
 			*ret_error = "\"dest.port\" must be a port number (0 .. 65535)";
 			return -EINVAL;
 		}
@@ -241,8 +244,9 @@ int tg_ctl_request_parse(const char *line, size_t len, struct tg_ctl_request *re
 		goto out;
 	}
 	if (json_object_get_int64(v) != TG_CTL_VERSION) {
-		*ret_error = "unsupported protocol version: this toolguardd speaks \"v\":1; use a toolctl of the "
-			     "same version";
+		*ret_error =
+		    "unsupported protocol version: this toolguardd speaks \"v\":1; use a toolctl of the "
+		    "same version";
 		k = -EPROTONOSUPPORT;
 		goto out;
 	}
@@ -279,7 +283,8 @@ int tg_ctl_request_parse(const char *line, size_t len, struct tg_ctl_request *re
 		k = 0;
 		break;
 	default:
-		*ret_error = "unknown \"cmd\" (expected status, policy, test, events, reload, sync or unload)";
+		*ret_error =
+		    "unknown \"cmd\" (expected status, policy, test, events, reload, sync or unload)";
 		k = -EINVAL;
 	}
 out:

@@ -16,7 +16,7 @@
 #define TG_CTL_MAX_LINE	   (64u * 1024u) /* a request line, newline included */
 #define TG_CTL_IDLE_SEC	   10u		 /* a client that sends nothing for this long is dropped */
 #define TG_CTL_MAX_CLIENTS 64u
-#define TG_CTL_MAX_ARGV	   256u /* test.exec.argv entries */
+#define TG_CTL_MAX_ARGV	   256u	 /* test.exec.argv entries */
 #define TG_CTL_MAX_EVENTS  1024u /* ring of recent events the daemon keeps */
 
 /* Error codes in answers ("code"): errno values, so clients can strerror() them. */

@@ -92,10 +92,11 @@ adv_refused "memfd + fexecve" tgadv-bin -- "$ADV_EXEC" memfd "$banned"
 ldso=$(file -L "$banned" 2>/dev/null | sed -n 's/.*interpreter \([^,]*\),.*/\1/p')
 [ -x "$ldso" ] || ldso=
 if [ -n "$ldso" ]; then
-	tried "$ldso $T/x/hardlink (the dynamic loader maps the file itself: no exec of it)"
-	adv_refused "dynamic loader run directly (hardlink)" tgadv-bin -- "$ldso" "$T/x/hardlink"
+	ldso_why="the loader maps the file itself (no exec of it); its argument is compared with script rules only, never with executables rules (name, path, sha256)"
+	tried "$ldso $banned (the loader run directly on the banned file itself)"
+	adv_known "dynamic loader run directly (banned path)" "$ldso_why" '^tgadv-ran' -- "$ldso" "$banned"
 	tried "$ldso $T/x/renamed-before"
-	adv_refused "dynamic loader run directly (renamed copy)" tgadv-bin -- "$ldso" "$T/x/renamed-before"
+	adv_known "dynamic loader run directly (renamed copy)" "$ldso_why" '^tgadv-ran' -- "$ldso" "$T/x/renamed-before"
 else
 	skip "dynamic loader run directly" "no PT_INTERP loader found for $banned"
 fi

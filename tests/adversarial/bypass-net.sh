@@ -158,7 +158,8 @@ bg_pid $!
 wait_listening "$T/server.out"
 "$PYTHON" "$T/dns.py" 127.0.0.2 >"$T/dns.out" 2>&1 &
 bg_pid $!
-wait_listening "$T/dns.out"
+for ((i = 0; i < 50; i++)); do grep -q listening "$T/dns.out" && break; sleep 0.1; done
+grep -q listening "$T/dns.out" || skip_all "the test DNS server cannot listen on 127.0.0.2:53 (a resolver bound to 0.0.0.0:53?): $(tail -n1 "$T/dns.out")"
 "$PYTHON" "$T/proxy.py" $pport 127.77.1.1 $port >"$T/proxy.out" 2>&1 &
 proxy_pid=$!
 bg_pid $proxy_pid
@@ -252,6 +253,28 @@ ok $? "local proxy: its upstream connect fails with EPERM (client got: $got)"
 ev=$(events_find kind=connect verdict=blocked tool=tgadv-net pid="$proxy_pid" | head -n1)
 [ -n "$ev" ]
 ok $? "local proxy: event {connect, blocked, tgadv-net, pid $proxy_pid (the proxy)}"
+
+# Root only: a raw IP socket builds its own UDP header; no cgroup hook sees it.
+cat >"$T/raw.py" <<'PY2'
+# raw.py ADDR PORT: send one UDP datagram through a raw socket to ADDR:PORT,
+# where a bound UDP socket of this script waits: prints OK (received) or the errno.
+import errno, socket, struct, sys
+addr, port = sys.argv[1], int(sys.argv[2])
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.bind((addr, port))
+r.settimeout(3)
+try:
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+    data = b"tgadv-raw"
+    s.sendto(struct.pack("!HHHH", 40000, port, 8 + len(data), 0) + data, (addr, 0))
+    print("OK received" if r.recv(64) == data else "OK?")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)), e.strerror)
+    sys.exit(1)
+PY2
+tried "a raw IP socket (root) sending a hand-made UDP datagram to 127.77.1.1:$((port + 2))"
+net_known "raw socket (root)" "raw and packet sockets (CAP_NET_RAW: root) bypass the cgroup connect/sendmsg hooks" \
+	"$PYTHON" "$T/raw.py" 127.77.1.1 $((port + 2))
 
 cg=$TG_CGROUP2/tgadv-net-$$
 if mkdir "$cg" 2>/dev/null; then

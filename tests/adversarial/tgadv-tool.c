@@ -11,7 +11,7 @@
 
 int main(int argc, char **argv)
 {
-	struct timespec ts = {.tv_sec = 2};
+	struct timespec ts = {.tv_sec = 5};
 	const char *d = getenv("TGADV_DELAY_MS");
 
 	if (d) {

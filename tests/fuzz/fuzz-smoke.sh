@@ -22,9 +22,9 @@ if ! "$fuzz_cc" -fsanitize=fuzzer,address,undefined -o "$probe/p" "$probe/p.c" >
 	exit 0
 fi
 
-echo "1..2"
+echo "1..3"
 n=0
-for t in fuzz_policy fuzz_config; do
+for t in fuzz_policy fuzz_config fuzz_protocol; do
 	n=$((n + 1))
 	out=$(sh "$top_srcdir/tests/fuzz/run-fuzz.sh" "$secs" "$t" 2>"$probe/$t.err")
 	rc=$?

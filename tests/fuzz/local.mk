@@ -2,7 +2,7 @@
 # `make fuzz` builds them with $(FUZZ_CC) (clang) and the parser sources compiled
 # with the same sanitizer flags (not lib/libtoolguard.a, which has the normal ones).
 # tests/fuzz/run-fuzz.sh SECONDS runs them; fuzz-smoke.sh is the short run in TESTS.
-FUZZ_TARGETS = tests/fuzz/fuzz_policy tests/fuzz/fuzz_config
+FUZZ_TARGETS = tests/fuzz/fuzz_policy tests/fuzz/fuzz_config tests/fuzz/fuzz_protocol
 FUZZ_LIB_SRCS = \
 	$(top_srcdir)/lib/diag.c \
 	$(top_srcdir)/lib/timeutil.c \
@@ -30,6 +30,12 @@ tests/fuzz/fuzz_config: $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_DEPS)
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -o $@ \
 		$(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIB_SRCS) $(FUZZ_LIBS)
 
+tests/fuzz/fuzz_protocol: $(top_srcdir)/tests/fuzz/fuzz_protocol.c $(top_srcdir)/lib/protocol.c \
+		$(top_srcdir)/lib/protocol.h config.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) $(JSONC_CFLAGS) -o $@ \
+		$(top_srcdir)/tests/fuzz/fuzz_protocol.c $(top_srcdir)/lib/protocol.c $(JSONC_LIBS)
+
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
 
@@ -38,6 +44,7 @@ CLEANFILES += $(FUZZ_TARGETS)
 EXTRA_DIST += \
 	tests/fuzz/fuzz_policy.c \
 	tests/fuzz/fuzz_config.c \
+	tests/fuzz/fuzz_protocol.c \
 	tests/fuzz/policy.dict \
 	tests/fuzz/run-fuzz.sh \
 	tests/fuzz/corpus

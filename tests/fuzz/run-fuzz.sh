@@ -10,7 +10,7 @@ set -u
 
 secs=${1:-60}
 shift 2>/dev/null || true
-targets=${*:-"fuzz_policy fuzz_config"}
+targets=${*:-"fuzz_policy fuzz_config fuzz_protocol"}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
@@ -38,6 +38,7 @@ for t in $targets; do
 	case $t in
 	fuzz_policy) seeds=$top_srcdir/tests/fuzz/corpus/policy ;;
 	fuzz_config) seeds=$top_srcdir/tests/fuzz/corpus/config ;;
+	fuzz_protocol) seeds=$top_srcdir/tests/fuzz/corpus/protocol ;;
 	*) echo "run-fuzz.sh: unknown target $t" >&2; exit 2 ;;
 	esac
 	corpus=$work/$t-corpus

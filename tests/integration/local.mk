@@ -11,7 +11,9 @@ integration_tests = \
 	tests/integration/connect.sh \
 	tests/integration/persist.sh \
 	tests/integration/reload.sh \
-	tests/integration/notices.sh
+	tests/integration/control.sh \
+	tests/integration/notices.sh \
+	tests/integration/fetch.sh
 
 # notices.sh: a minimal org.freedesktop.Notifications server on a test session bus.
 check_PROGRAMS += tests/integration/notify_server

@@ -46,6 +46,8 @@ asuser=(setpriv --reuid="$tuid" --regid="$tgid" --clear-groups --)
 bin=$(make_test_binary tg-noticed-tool)
 bin2=$(make_test_binary tg-nobus-tool)
 wbin=$(make_test_binary tg-warned-tool)
+bin3=$(make_test_binary tg-noserver-tool)
+bin4=$(make_test_binary tg-stale-tool)
 # 2 days and an hour from now: "in 2 days"
 warn_eff=$(rfc3339_in $((2 * 86400 + 3600)))
 pol=$TG_TMP/policy.yaml
@@ -74,6 +76,18 @@ tools:
     match:
       executables:
         - path: "$bin2"
+  - id: noserver-tool
+    name: No Server Tool
+    action: block
+    match:
+      executables:
+        - path: "$bin3"
+  - id: stale-tool
+    name: Stale Bus Tool
+    action: block
+    match:
+      executables:
+        - path: "$bin4"
   - id: warned-tool
     name: Warned Tool
     action: block
@@ -226,14 +240,22 @@ n=$(wc -l <"$notes")
 [ "$n" = 1 ]
 ok $? "a second launch within the minute: no second desktop notice ($n)"
 
-# No session bus any more: still refused, daemon fine.
+# A bus without a notification server: Notify fails, nothing else happens.
+kill "$(cat "$TG_TMP/bg.pids" | tail -n1)" 2>/dev/null
+sleep 0.3
+expect_blocked "session bus without a notification server" noserver-tool "$pol" --user "$tuser" -- "$bin3" noserver
+# The session bus is gone, its socket left behind: still refused, daemon fine.
 kill "$dbus_pid" 2>/dev/null
 for ((i = 0; i < 20; i++)); do kill -0 "$dbus_pid" 2>/dev/null || break; sleep 0.1; done
-rm -f "$busdir/bus"
-expect_blocked "no session bus" nobus-tool "$pol" --user "$tuser" -- "$bin2" nobus
-sleep 0.5
+expect_blocked "stale session bus socket" stale-tool "$pol" --user "$tuser" -- "$bin4" stale
+sleep 2.5 # the desktop child gives up within 2 s
 kill -0 "$TG_DAEMON_PID" 2>/dev/null
-ok $? "the daemon keeps running after a notice with no bus"
+ok $? "the daemon keeps running after notices that could not be delivered"
 
 stop_daemon
+# What was told, held back, or could not be told (counters for toolctl status).
+summary=$(grep 'notices at exit' "$TG_DAEMON_LOG")
+diag "$summary"
+grep -q 'terminal 2 sent, 2 suppressed, 0 failed, 1 not the user.s terminal; desktop 1 sent, 3 suppressed, 1 failed, 4 no session bus; 1 warnings' <<<"$summary"
+ok $? "notice counters: terminal sent/suppressed/not owner, desktop sent/suppressed/failed/no bus, warnings"
 done_testing

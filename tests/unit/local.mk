@@ -6,6 +6,7 @@ TG_UNIT_TESTS = \
 	tests/unit/test_config \
 	tests/unit/test_glob \
 	tests/unit/test_matcher \
+	tests/unit/test_protocol \
 	tests/unit/test_compile \
 	tests/unit/test_notice
 check_PROGRAMS += $(TG_UNIT_TESTS)
@@ -24,6 +25,8 @@ tests_unit_test_glob_CFLAGS = $(TG_UNIT_CFLAGS)
 tests_unit_test_glob_LDADD = $(TG_UNIT_LDADD)
 tests_unit_test_matcher_CFLAGS = $(TG_UNIT_CFLAGS)
 tests_unit_test_matcher_LDADD = $(TG_UNIT_LDADD)
+tests_unit_test_protocol_CFLAGS = $(TG_UNIT_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_protocol_LDADD = $(TG_UNIT_LDADD)
 EXTRA_DIST += tests/policies
 tests_unit_test_compile_SOURCES = daemon/test_compile.c daemon/compile.c daemon/compile.h daemon/scan.c \
 	daemon/scan.h daemon/hashcache.c daemon/hashcache.h daemon/kernel_internal.h
