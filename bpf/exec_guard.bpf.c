@@ -506,6 +506,13 @@ __noinline __u32 tg_scan_argv(__u32 slot, __u64 task_p, __u32 want_script, __u32
 
 			bpf_probe_read_kernel_str(s->ev.script, TG_ABI_PATH_MAX, s->bufs[B_SPATH]);
 			tg_lookup_path(s, TG_ABI_SPACE_SCRIPT_PATH, B_SPATH, len, TG_ABI_EV_BY_SCRIPT);
+			if (ldso) {
+				/* "ld-linux.so FILE" runs FILE without exec'ing it: FILE is
+				 * judged as the program, like lib/matcher.c does */
+				tg_lookup_path(s, TG_ABI_SPACE_EXE_PATH, B_SPATH, len, TG_ABI_EV_BY_INVOKED_PATH);
+				tg_lookup_str(s->slot, TG_ABI_SPACE_EXE_NAME, B_SPATH,
+					      tg_basename_off(s->slot, B_SPATH), TG_ABI_EV_BY_INVOKED_NAME);
+			}
 		}
 	}
 	return 0;

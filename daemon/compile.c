@@ -739,7 +739,7 @@ struct build {
 	struct priv *pv;
 	struct slist strs, rstrs;
 	struct nlist net4, net6;
-	bool has_sha, has_complex_exe, has_scripts;
+	bool has_sha, has_complex_exe, has_scripts, has_exe_strs;
 	struct tg_abi_affix_key *affix_keys; /* "P/ ** /S" globs: minimum lengths */
 	struct tg_abi_affix_val *affix_vals;
 	size_t n_affix;
@@ -884,6 +884,8 @@ static int compile_exes(struct build *b, unsigned ti)
 					   .rank = b->pv->rank[ti],
 					   .spec = (uint16_t)(len + 1)};
 
+			b->has_exe_strs = true;
+
 			if (len == 0 || len + 1 > TG_ABI_STR_MAX || strchr(m->value, '/')) {
 				cwarn(
 				    b->pv,
@@ -896,6 +898,7 @@ static int compile_exes(struct build *b, unsigned ti)
 			break;
 		}
 		case TG_EXE_PATH:
+			b->has_exe_strs = true;
 			r = add_path_glob(b, ti, TG_ABI_MK_EXE, (unsigned)i, m->value, TG_ABI_SPACE_EXE_PATH,
 					  what);
 			break;
@@ -1439,7 +1442,8 @@ int tg_compile_policy_opts(const struct tg_policy *p, enum tg_mode mode,
 
 	if (b.has_sha || b.has_complex_exe)
 		c->gen.flags |= TG_ABI_GEN_HASH_REQUESTS;
-	if (b.has_scripts)
+	/* argv is examined for scripts, and for the program a dynamic loader runs */
+	if (b.has_scripts || b.has_exe_strs)
 		c->gen.flags |= TG_ABI_GEN_SCRIPTS;
 	c->next_transition = next;
 

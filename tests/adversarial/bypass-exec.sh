@@ -92,9 +92,9 @@ adv_refused "memfd + fexecve" tgadv-bin -- "$ADV_EXEC" memfd "$banned"
 ldso=$(file -L "$banned" 2>/dev/null | sed -n 's/.*interpreter \([^,]*\),.*/\1/p')
 [ -x "$ldso" ] || ldso=
 if [ -n "$ldso" ]; then
-	ldso_why="the loader maps the file itself (no exec of it); its argument is compared with script rules only, never with executables rules (name, path, sha256)"
+	ldso_why="the loader maps the file itself (no exec of it): its argument is judged by name and path rules, but sha256 rules need an exec of the file to be hashed"
 	tried "$ldso $banned (the loader run directly on the banned file itself)"
-	adv_known "dynamic loader run directly (banned path)" "$ldso_why" '^tgadv-ran' -- "$ldso" "$banned"
+	adv_refused "dynamic loader run directly (banned path)" tgadv-bin -- "$ldso" "$banned"
 	tried "$ldso $T/x/renamed-before"
 	adv_known "dynamic loader run directly (renamed copy)" "$ldso_why" '^tgadv-ran' -- "$ldso" "$T/x/renamed-before"
 else
@@ -116,7 +116,9 @@ fi
 
 # chroot with the banned file's own inode under another name, plus its libraries.
 ln "$banned" "$T/root/bin/t" 2>/dev/null || cp "$banned" "$T/root/bin/t"
-for lib in $(ldd "$banned" | grep -o '/[^ ]*'); do cp --parents -L "$lib" "$T/root/" 2>/dev/null; done
+# ldd runs the dynamic loader on its argument, which toolguard refuses for a
+# banned file: list the libraries of the unbanned original instead.
+for lib in $(ldd "$ADV_TOOL" | grep -o '/[^ ]*'); do cp --parents -L "$lib" "$T/root/" 2>/dev/null; done
 tried "chroot $T/root /bin/t (the banned file hardlinked as /bin/t, libraries copied)"
 adv_refused "chroot: a different path to the same file" tgadv-bin -- chroot "$T/root" /bin/t
 
