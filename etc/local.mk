@@ -19,7 +19,11 @@ uninstall-etc-policy:
 	if cmp -s '$(srcdir)/etc/example-policy.yaml' '$(DESTDIR)$(tgconfdir)/policy.yaml'; then \
 		rm -f '$(DESTDIR)$(tgconfdir)/policy.yaml'; fi
 
-dist_man_MANS += doc/toolguard-policy.5 doc/toolctl.8
+dist_man_MANS += doc/toolguard-policy.5 doc/toolctl.8 doc/toolguardd.8 doc/toolguard.conf.5
+
+# bash completion
+bashcompletiondir = $(datadir)/bash-completion/completions
+dist_bashcompletion_DATA = etc/completion/toolctl
 
 # Quick start (README.md): installs the build dependencies, builds, runs.
 EXTRA_DIST += bootstrap.sh
