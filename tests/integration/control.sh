@@ -76,6 +76,9 @@ tc status --json >"$TG_TMP/status.json"
 ok $? "status --json: exit 0"
 "$PYTHON" -m json.tool "$TG_TMP/status.json" >/dev/null
 ok $? "status --json parses (python3 -m json.tool)"
+schema_out=$("$PYTHON" "$top_srcdir/tests/integration/check-schema.py" \
+	"$top_srcdir/tests/integration/status.schema.json" "$TG_TMP/status.json")
+ok $? "status --json matches tests/integration/status.schema.json${schema_out:+: $schema_out}"
 [ "$(jget "$TG_TMP/status.json" 'd["daemon"]["pid"]')" = "$TG_DAEMON_PID" ] &&
 	[ "$(jget "$TG_TMP/status.json" 'd["policy"]["serial"]')" = 7 ] &&
 	[ "$(jget "$TG_TMP/status.json" 'd["kernel"]["exec_backend"]')" = "$TG_BACKEND" ] &&
@@ -195,6 +198,26 @@ done
 sleep 0.5 # idle for real
 timeout 5 "$TOOLCTL" --socket "$SOCK" status >/dev/null 2>&1
 ok $? "70 idle clients connected: status still answers"
+# A slow client: half a request, then silence. It is dropped after the idle
+# timeout (10 s) and nobody else waits for it.
+"$PYTHON" - "$SOCK" >"$TG_TMP/slow.out" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(20)
+s.sendall(b'{"v":1,"cmd":')
+t0 = time.time()
+try:
+    data = s.recv(4096)
+except socket.timeout:
+    data = None
+print("closed" if data == b"" or (data and b'"ok":false' in data) else "still-open", round(time.time() - t0))
+PY
+spid=$!
+timeout 5 "$TOOLCTL" --socket "$SOCK" status >/dev/null 2>&1
+ok $? "a slow client holding half a request: status still answers"
+wait "$spid"
+read -r slow_state slow_secs <"$TG_TMP/slow.out"
+[ "$slow_state" = closed ] && [ "${slow_secs:-99}" -le 15 ]
+ok $? "the slow client is dropped by the idle timeout (${slow_state:-?} after ${slow_secs:-?} s)"
 pids=()
 for ((i = 0; i < 100; i++)); do
 	timeout 20 "$TOOLCTL" --socket "$SOCK" status --json >/dev/null 2>&1 &

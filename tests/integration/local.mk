@@ -22,6 +22,6 @@ tests_integration_notify_server_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
 tests_integration_notify_server_LDADD = $(SYSTEMD_LIBS)
 
 TESTS += $(integration_tests)
-EXTRA_DIST += $(integration_tests) \
+EXTRA_DIST += $(integration_tests) tests/integration/status.schema.json tests/integration/check-schema.py \
 	tests/integration/lib.sh \
 	tests/tools/fetch-ai-tools.sh
