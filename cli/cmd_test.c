@@ -66,51 +66,6 @@ static const char *base_name(const char *s)
 	return b ? b + 1 : s;
 }
 
-static int sha256_file(void *ctx, const char *path, uint8_t out[32])
-{
-	EVP_MD_CTX *md = NULL;
-	unsigned char *buf = NULL;
-	struct stat st;
-	unsigned len = 0;
-	int fd, r = -EIO;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		goto out;
-	}
-	buf = malloc(1u << 20);
-	md = EVP_MD_CTX_new();
-	if (!buf || !md) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-		goto out;
-	for (;;) {
-		ssize_t k = read(fd, buf, 1u << 20);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (k == 0)
-			break;
-		if (EVP_DigestUpdate(md, buf, (size_t)k) != 1)
-			goto out;
-	}
-	if (EVP_DigestFinal_ex(md, out, &len) == 1 && len == 32)
-		r = 0;
-out:
-	EVP_MD_CTX_free(md);
-	free(buf);
-	close(fd);
-	return r;
-}
 
 static char *path_lookup(const char *name)
 {
@@ -362,7 +317,7 @@ static int eval_exec(struct exec_eval *ev, const char *program, char **args, siz
 	q.uid = ev->who->uid;
 	q.gids = ev->who->gids;
 	q.n_gids = ev->who->n_gids;
-	q.sha256 = sha256_file;
+	q.sha256 = tg_sha256_callback;
 	q.now = ev->now;
 	r = tg_match_exec(ev->p, &q, &st->d);
 	if (r < 0)
@@ -781,7 +736,7 @@ static int test_exec(const struct tg_policy *p, const struct who *who, int64_t n
 					  .uid = who->uid,
 					  .gids = who->gids,
 					  .n_gids = who->n_gids,
-					  .sha256 = sha256_file,
+					  .sha256 = tg_sha256_callback,
 					  .now = now};
 
 		n_notes = inactive_notes(p, now, &q, NULL, notes, sizeof(notes) / sizeof(notes[0]), n_notes);

@@ -41,6 +41,10 @@
  * - A policy whose interpreters list is NULL uses the default list.
  * - rollout_percent is applied by the daemon, not here.
  */
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -696,4 +700,52 @@ int tg_match_dest(const struct tg_policy *p, const struct tg_dest_query *q, stru
 	}
 	*ret = d;
 	return 0;
+}
+
+/* ---------- sha256 of a file (toolctl test, the daemon's test command) ---------- */
+
+int tg_sha256_path(const char *path, uint64_t max_bytes, uint8_t out[32])
+{
+	EVP_MD_CTX *md = NULL;
+	char buf[65536];
+	struct stat st;
+	unsigned len = 0;
+	int fd, r = -EIO;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (max_bytes && (uint64_t)st.st_size > max_bytes)) {
+		close(fd);
+		return -EINVAL;
+	}
+	md = EVP_MD_CTX_new();
+	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto out;
+	for (;;) {
+		ssize_t k = read(fd, buf, sizeof(buf));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (k == 0)
+			break;
+		if (EVP_DigestUpdate(md, buf, (size_t)k) != 1)
+			goto out;
+	}
+	if (EVP_DigestFinal_ex(md, out, &len) == 1 && len == 32)
+		r = 0;
+out:
+	EVP_MD_CTX_free(md);
+	close(fd);
+	return r;
+}
+
+int tg_sha256_callback(void *ctx, const char *path, uint8_t out[32])
+{
+	(void)ctx;
+	return tg_sha256_path(path, 0, out);
 }

@@ -90,3 +90,8 @@ const char *tg_script_argument_for(const char *interp_basename, const char *cons
  * symlink followed), malloc'd; NULL when too long (> PATH_MAX) or no memory.
  * A relative path without an absolute cwd is returned as a plain copy. */
 char *tg_path_absolute(const char *cwd, const char *path);
+
+/* sha256 of a regular file of at most max_bytes (0: no limit), opened by path;
+ * usable directly as tg_exec_query.sha256 with ctx NULL (no limit). 0 or -errno. */
+int tg_sha256_path(const char *path, uint64_t max_bytes, uint8_t out[32]);
+int tg_sha256_callback(void *ctx, const char *path, uint8_t out[32]);
