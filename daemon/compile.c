@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 
 #include "compile.h"
+#include "matcher.h"
 
 #define MAX_COMPILE_WARNINGS 200u
 /* Per generation: both generations share a map during a swap. The watcher
@@ -1033,39 +1034,22 @@ static int compile_interpreters(struct build *b)
 
 static int resolve_user(const char *name, uint32_t *ret)
 {
-	struct passwd pw, *res = NULL;
-	char buf[16384];
+	uid_t id;
+	int r = tg_lookup_user(name, &id);
 
-	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || !res)
-		return -ENOENT;
-	*ret = (uint32_t)res->pw_uid;
-	return 0;
+	if (r == 0)
+		*ret = (uint32_t)id;
+	return r;
 }
 
 static int resolve_group(const char *name, uint32_t *ret)
 {
-	struct group gr, *res = NULL;
-	char *buf;
-	size_t len = 16384;
-	int r;
+	gid_t id;
+	int r = tg_lookup_group(name, &id);
 
-	/* groups with many members need a big buffer */
-	for (;;) {
-		buf = malloc(len);
-		if (!buf)
-			return -ENOMEM;
-		r = getgrnam_r(name, &gr, buf, len, &res);
-		if (r == ERANGE && len < (1u << 22)) {
-			free(buf);
-			len *= 4;
-			continue;
-		}
-		break;
-	}
-	if (r == 0 && res)
-		*ret = (uint32_t)res->gr_gid;
-	free(buf);
-	return r == 0 && res ? 0 : -ENOENT;
+	if (r == 0)
+		*ret = (uint32_t)id;
+	return r;
 }
 
 static int compile_exempt(struct build *b, unsigned ti, struct tg_compiled *c, size_t *cap)

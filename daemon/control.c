@@ -826,15 +826,14 @@ static bool peer_is_admin(struct tg_control *ctl, const struct ucred *cr, const 
 {
 	const char *name =
 	    ctl->d->config && ctl->d->config->admin_group ? ctl->d->config->admin_group : TG_ADMIN_GROUP;
-	struct group gr, *res = NULL;
-	char buf[16384];
+	gid_t gid;
 
 	*ret_group = name;
 	if (cr->uid == 0)
 		return true;
-	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || !res)
+	if (tg_lookup_group(name, &gid) < 0)
 		return false;
-	return peer_in_group(cr, res->gr_gid);
+	return peer_in_group(cr, gid);
 }
 
 static void do_reload(struct tg_control *ctl, struct client *c)

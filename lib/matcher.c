@@ -169,7 +169,7 @@ static enum tg_verdict state_verdict(enum tg_tool_state s)
 /* ---------- exemptions ---------- */
 
 /* getpwnam_r/getgrnam_r with a growing buffer. 0, -ENOENT or -errno. */
-static int lookup_user(const char *name, uid_t *ret)
+int tg_lookup_user(const char *name, uid_t *ret)
 {
 	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
 	size_t len = sz > 0 ? (size_t)sz : 4096;
@@ -195,7 +195,7 @@ static int lookup_user(const char *name, uid_t *ret)
 	}
 }
 
-static int lookup_group(const char *name, gid_t *ret)
+int tg_lookup_group(const char *name, gid_t *ret)
 {
 	long sz = sysconf(_SC_GETGR_R_SIZE_MAX);
 	size_t len = sz > 0 ? (size_t)sz : 4096;
@@ -233,7 +233,7 @@ bool tg_tool_exempts(const struct tg_tool *t, uid_t uid, const gid_t *gids, size
 
 		if (u->numeric || !u->name)
 			id = (uid_t)u->id;
-		else if (lookup_user(u->name, &id) < 0)
+		else if (tg_lookup_user(u->name, &id) < 0)
 			continue; /* unknown user: exempts nobody */
 		if (id == uid)
 			return true;
@@ -244,7 +244,7 @@ bool tg_tool_exempts(const struct tg_tool *t, uid_t uid, const gid_t *gids, size
 
 		if (g->numeric || !g->name)
 			id = (gid_t)g->id;
-		else if (lookup_group(g->name, &id) < 0)
+		else if (tg_lookup_group(g->name, &id) < 0)
 			continue;
 		for (size_t k = 0; gids && k < n_gids; k++)
 			if (gids[k] == id)

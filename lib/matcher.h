@@ -95,3 +95,8 @@ char *tg_path_absolute(const char *cwd, const char *path);
  * usable directly as tg_exec_query.sha256 with ctx NULL (no limit). 0 or -errno. */
 int tg_sha256_path(const char *path, uint64_t max_bytes, uint8_t out[32]);
 int tg_sha256_callback(void *ctx, const char *path, uint8_t out[32]);
+
+/* User / group name to id (getpwnam_r / getgrnam_r with a buffer that grows
+ * for groups with many members). 0, -ENOENT or -errno. */
+int tg_lookup_user(const char *name, uid_t *ret);
+int tg_lookup_group(const char *name, gid_t *ret);
