@@ -618,11 +618,13 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 		if (refs) {
 			struct tg_abi_seen_val *sv = bpf_map_lookup_elem(&tg_seen, &sk);
 
-			if (!sv) {
-				/* remember which file this entry was first seen as */
+			if (!sv || sv->seen_epoch != g->seen_epoch) {
+				/* remember which file this entry was first seen as (an
+				 * entry of an earlier apply predates the scan that made
+				 * this one) */
 				struct tg_abi_seen_val nv = {.seen_epoch = g->seen_epoch, .i_generation = igen};
 
-				bpf_map_update_elem(&tg_seen, &sk, &nv, BPF_NOEXIST);
+				bpf_map_update_elem(&tg_seen, &sk, &nv, BPF_ANY);
 			} else if (sv->i_generation != igen) {
 				/* the inode number now belongs to another file: ask the daemon again */
 				stale = 1;

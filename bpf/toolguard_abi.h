@@ -144,6 +144,13 @@
  * Bump tg_gens[].seen_epoch to make the kernel ask again for every inode.
  * This is the one place where a first event is slower than later ones.
  *
+ * tg_seen also guards tg_inodes against reused inode numbers: an exec that
+ * finds a tg_inodes entry records {seen_epoch, i_generation} when tg_seen
+ * has nothing of this epoch, and treats the entry as stale (asks again as
+ * above, does not act on it) when the i_generation recorded differs. The
+ * daemon deletes the tg_seen entry whenever its file watcher writes a
+ * tg_inodes entry, since it has just judged the file now on that number.
+ *
  * ===== Devices =====
  *
  * dev is the kernel's internal dev_t: (major << 20) | minor, NOT st_dev's

@@ -1237,9 +1237,23 @@ static int watch_update(const struct tg_abi_inode_key *key, const struct tg_abi_
 			void *userdata)
 {
 	struct tg_kernel *k = userdata;
+	int r;
 
 	(void)path;
-	return val ? tg_kernel_inode_update(k, key, val) : tg_kernel_inode_delete(k, key);
+	if (!val)
+		return tg_kernel_inode_delete(k, key);
+	r = tg_kernel_inode_update(k, key, val);
+	if (r == 0 && k->fds[M_SEEN] >= 0) {
+		/* The watcher just judged the file now on this inode number; what
+		 * the kernel remembers about it (its i_generation) may be of an
+		 * earlier file there, which would make the next exec look stale
+		 * and only be stopped after it started. Forget it: the next exec
+		 * records the current file. */
+		struct tg_abi_seen_key sk = {.dev = key->dev, .ino = key->ino};
+
+		(void)bpf_map_delete_elem(k->fds[M_SEEN], &sk);
+	}
+	return r;
 }
 
 int tg_kernel_watch_fd(const struct tg_kernel *k)
