@@ -15,8 +15,8 @@ deps=(build-essential autoconf automake libtool pkg-config clang llvm libbpf-dev
 # What `make check` needs beyond the build: real components the tests drive
 # (qemu and Debian's kernel for the BPF-LSM backend, systemd-nspawn and the
 # packaging tools for the system test of the .deb).
-test_deps=(socat python3 nginx dbus-daemon iproute2 procps util-linux passwd busybox-static cpio
-	qemu-system-x86 linux-image-amd64 systemd-container debootstrap dpkg-dev debhelper fakeroot)
+test_deps=(socat python3 nginx tinyproxy dnsmasq-base curl openssl dbus-daemon iproute2 procps util-linux passwd busybox-static cpio valgrind
+	qemu-system-x86 linux-image-amd64 e2fsprogs systemd-container debootstrap dpkg-dev debhelper fakeroot rpm)
 deps+=("${test_deps[@]}")
 run_daemon=1 build=1
 daemon_args=()

@@ -1,10 +1,27 @@
 # Benchmarks: built by `make bench-programs`, run by bench/run-bench.sh (root).
-EXTRA_PROGRAMS = bench/exec_loop bench/connect_loop
+EXTRA_PROGRAMS = bench/exec_loop bench/connect_loop bench/dns_loop bench/dns_attach
 bench_exec_loop_SOURCES = bench/exec_loop.c
 bench_connect_loop_SOURCES = bench/connect_loop.c
+bench_dns_loop_SOURCES = bench/dns_loop.c
+bench_dns_attach_SOURCES = bench/dns_attach.c
+bench_dns_attach_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
+bench_dns_attach_LDADD = $(LIBBPF_LIBS)
+$(bench_dns_attach_OBJECTS): $(tg_bpf_skels)
 CLEANFILES += $(EXTRA_PROGRAMS)
-EXTRA_DIST += bench/run-bench.sh bench/README.md
+EXTRA_DIST += bench/run-bench.sh bench/README.md bench/run-dns-bench.sh bench/run-stream-bench.sh
 .PHONY: bench bench-programs
 bench-programs: $(EXTRA_PROGRAMS)
 bench: bench-programs all
 	$(SHELL) $(top_srcdir)/bench/run-bench.sh
+
+# Fleet polling (issue 5): 1,000 simulated daemons against nginx on loopback,
+# run by bench/run-fleet.sh (no root, no BPF). Built by `make` so it keeps
+# compiling against lib/.
+noinst_PROGRAMS += bench/fleet_poll
+bench_fleet_poll_SOURCES = bench/fleet_poll.c
+bench_fleet_poll_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(YAML_CFLAGS)
+bench_fleet_poll_LDADD = $(TG_LIB_LIBS) $(CURL_LIBS)
+EXTRA_DIST += bench/run-fleet.sh
+.PHONY: bench-fleet
+bench-fleet: bench/fleet_poll
+	top_srcdir=$(abs_top_srcdir) top_builddir=$(abs_top_builddir) $(SHELL) $(top_srcdir)/bench/run-fleet.sh

@@ -222,3 +222,9 @@ got=$(grep -c '"every-true"' "$work/events.jsonl" || true)
 stop_daemon
 dropped=$(grep -oE 'dropped[^0-9]*[0-9]+' "$work/daemon.log" | tail -n1 | grep -oE '[0-9]+$' || echo "?")
 printf 'event storm: %d alerted execs, %d events written, %s dropped reported by the daemon (target 0)\n' "$storm" "$got" "$dropped"
+
+# DNS query loop with and without the DNS program (its own script; this one holds the lock).
+dns_args=()
+[ "${1:-}" = --quick ] && dns_args=(--quick)
+TG_BENCH_LOCKED=1 top_srcdir=$top_srcdir top_builddir=$top_builddir \
+	bash "$here/run-dns-bench.sh" ${dns_args[@]+"${dns_args[@]}"} || echo "dns benchmark: not run (status $?)"

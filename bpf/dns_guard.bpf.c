@@ -4,9 +4,21 @@
  * host names from the DNS answers processes receive, so that the connect
  * hooks refuse them ("Host names (DNS)" in toolguard_abi.h). Never drops or
  * changes a packet.
- * Parse limits: UDP only, unfragmented, one question, question names up to
- * TG_ABI_HOST_MAX - 1 characters, the first DNS_MAX_ANSWERS records, answer
- * owner names compressed (a pointer, as every resolver writes them).
+ *
+ * Seen: responses from port 53 over UDP (unfragmented) and over TCP when one
+ * segment holds a whole message after its 2-byte length; IPv4 and IPv6
+ * without extension headers. One question; the first DNS_MAX_RECS answer
+ * records within the first DNS_BUF bytes of the message. The chain of names
+ * starts at the question and follows CNAMEs (in any order, up to
+ * DNS_MAX_CHAIN names, compared by a 64-bit hash of the lower-case name);
+ * when any name of it matches tg_hosts (names of up to TG_ABI_HOST_MAX - 1
+ * characters), every A/AAAA record owned by a name of the chain is learned.
+ * Compression pointers must point strictly before the previous one (what
+ * every compressor writes), so loops and forward pointers end the parse;
+ * malformed input only ever means "nothing learned" (records before the
+ * fault may still count). tests/integration/test_dns_guard checks all of
+ * this through BPF_PROG_TEST_RUN, here and in Debian's 6.1 kernel
+ * (tests/system/dns-qemu.sh).
  */
 #include "tg_common.bpf.h"
 #include "tg_net.bpf.h"
@@ -15,10 +27,19 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define TG_ETH_P_IP	0x0800
 #define TG_ETH_P_IPV6	0x86DD
+#define TG_IPPROTO_TCP	6
 #define TG_IPPROTO_UDP	17
-#define DNS_RAW		256u /* bytes of the question section loaded */
-#define DNS_MAX_ANSWERS 16u
-#define NAME_MASK	(TG_ABI_HOST_MAX - 1)
+#define DNS_BUF		2048u /* bytes of a message loaded (power of two) */
+#define DNS_MASK	(DNS_BUF - 1)
+#define DNS_HDR_LEN	12u
+#define DNS_MAX_RECS	32u /* answer records examined (power of two) */
+#define DNS_MAX_CHAIN	8u  /* names in one CNAME chain, question included */
+#define DNS_NAME_STEPS	320u /* loop steps for one name: 255 wire bytes + pointers */
+#define DNS_MAX_HOPS	16u  /* compression pointers followed in one name */
+#define DNS_T_A		1u
+#define DNS_T_CNAME	5u
+#define DNS_T_AAAA	28u
+#define REC_IN_CHAIN	1u /* a CNAME whose owner is in the chain */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -28,15 +49,65 @@ struct {
 	__type(value, struct tg_abi_net_refs);
 } tg_hosts SEC(".maps");
 
+/* One answer record, as far as the chain needs it. */
+struct tg_dns_rec {
+	__u64 owner;  /* hash of the owner name */
+	__u64 target; /* CNAME: hash of the target name, 0 = unreadable */
+	__u16 type;
+	__u16 rdoff; /* message offset of the RDATA */
+	__u16 rdlen;
+	__u16 flags; /* REC_* */
+};
+
+/*
+ * Loop state lives in the scratch map, not on the stack: 6.1's verifier
+ * walks a bpf_loop callback once, from the caller's stack as it was, and
+ * would drop as dead every branch that a constant initial value (a label
+ * length of 0) rules out on that first step. Map values are unknown to it.
+ */
+struct tg_name_ctx {
+	__u64 hash;  /* FNV-1a of the dotted lower-case name */
+	__u32 i;     /* next message byte */
+	__u32 o;     /* next byte of s->name */
+	__u32 left;  /* bytes left in the current label */
+	__u32 end;   /* offset after the name where it was written, 0 = not yet known */
+	__u32 lim;   /* a pointer must point below this */
+	__u32 hops;  /* pointers followed */
+	__u32 done;  /* 1 = whole name read, 2 = malformed */
+	__u32 trunc; /* s->name could not hold it */
+};
+
+struct tg_rec_ctx {
+	__u64 qhash; /* the question's name */
+	__u32 off;   /* next record */
+	__u32 an;    /* ANCOUNT */
+	__u32 cnames;
+	__u32 pad;
+};
+
 struct tg_dns_scratch {
-	__u8 raw[DNS_RAW];
-	char name[TG_ABI_HOST_MAX]; /* question name, dotted, lower case */
+	__u8 msg[DNS_BUF + 16]; /* the message; 16 bytes of slack after any masked offset */
+	/* last decoded name, dotted, lower case, NUL-padded; the second half
+	 * stays zero, so a suffix can be copied 8 bytes at a time */
+	char name[2 * TG_ABI_HOST_MAX];
+	__u8 dots[64]; /* offsets of the dots in name */
 	struct tg_abi_host_key key;
-	struct tg_abi_net_refs refs; /* of the matching host entry */
+	struct tg_abi_net_refs refs; /* of the matching host entries */
 	struct tg_abi_net_refs merged;
-	__u8 rd[16]; /* an answer's address */
+	struct tg_dns_rec rec[DNS_MAX_RECS];
+	__u64 chain[DNS_MAX_CHAIN]; /* hashes of the chain's names */
+	__u8 rd[16];		    /* an answer's address */
+	__u64 hash;		    /* of the last decoded name */
+	__u32 name_ok;		    /* name holds the whole last decoded name */
+	__u32 len;		    /* bytes of msg loaded */
 	__u32 gen;
 	__u32 found;
+	__u32 nrec;
+	__u32 nchain;
+	__u32 changed;
+	__u32 ndots;
+	struct tg_name_ctx nc; /* tg_dns_name */
+	struct tg_rec_ctx rc;  /* the record loop */
 };
 
 struct {
@@ -46,35 +117,42 @@ struct {
 	__type(value, struct tg_dns_scratch);
 } tg_dns_scratch SEC(".maps");
 
-struct tg_dns_hdr {
-	__u16 id;
-	__u16 flags;
-	__u16 qdcount;
-	__u16 ancount;
-	__u16 nscount;
-	__u16 arcount;
-};
-
-struct tg_dns_rr {
-	__u16 type;
-	__u16 class;
-	__u16 ttl_hi; /* the TTL, unaligned in the packet */
-	__u16 ttl_lo;
-	__u16 rdlength;
-};
-
 /* ANDs the compiler cannot drop: the verifier needs them to bound offsets. */
+static __always_inline __u32 tg_m63(__u32 v)
+{
+	asm volatile("%0 &= 63" : "+r"(v));
+	return v;
+}
+
 static __always_inline __u32 tg_m127(__u32 v)
 {
 	asm volatile("%0 &= 127" : "+r"(v));
 	return v;
 }
 
-static __always_inline __u32 tg_m255(__u32 v)
+static __always_inline __u32 tg_mbuf(__u32 v)
 {
-	asm volatile("%0 &= 255" : "+r"(v));
+	asm volatile("%0 &= 2047" : "+r"(v));
 	return v;
 }
+
+static __always_inline __u32 tg_mrec(__u32 v)
+{
+	asm volatile("%0 &= 31" : "+r"(v));
+	return v;
+}
+
+static __always_inline __u32 tg_mchain(__u32 v)
+{
+	asm volatile("%0 &= 7" : "+r"(v));
+	return v;
+}
+
+/* bpf_loop callbacks get the scratch from their caller (a spilled pointer:
+ * no map lookup a step). */
+struct tg_sctx {
+	struct tg_dns_scratch *s;
+};
 
 static __always_inline struct tg_dns_scratch *tg_dns_s(void)
 {
@@ -83,95 +161,144 @@ static __always_inline struct tg_dns_scratch *tg_dns_s(void)
 	return bpf_map_lookup_elem(&tg_dns_scratch, &zero);
 }
 
+static __always_inline __u32 tg_be16(const struct tg_dns_scratch *s, __u32 off)
+{
+	return ((__u32)s->msg[tg_mbuf(off)] << 8) | s->msg[tg_mbuf(off + 1)];
+}
+
+/* dst += src, without duplicates, as far as dst has room; returns the
+ * number of refs of src that dst did not have. */
+static __always_inline __u32 tg_refs_add(struct tg_abi_net_refs *dst, const struct tg_abi_net_refs *src)
+{
+	__u32 i, j, missing = 0;
+
+	for (i = 0; i < TG_ABI_NET_REFS; i++) {
+		bool dup = false;
+
+		if (i >= src->n)
+			break;
+		for (j = 0; j < TG_ABI_NET_REFS; j++) {
+			if (j >= dst->n)
+				break;
+			if (dst->ref[j].tool == src->ref[i].tool && dst->ref[j].matcher == src->ref[i].matcher)
+				dup = true;
+		}
+		if (dup)
+			continue;
+		missing++;
+		if (dst->n >= TG_ABI_NET_REFS)
+			continue;
+		dst->ref[dst->n & (TG_ABI_NET_REFS - 1)] = src->ref[i];
+		dst->n++;
+	}
+	return missing;
+}
+
 /* key.name = s->name from offset from (NUL-padded); then look it up. */
 static __always_inline bool tg_host_lookup(struct tg_dns_scratch *s, __u32 from, __u8 wildcard)
 {
 	struct tg_abi_net_refs *refs;
+	const char *src = &s->name[tg_m127(from)];
 	__u32 j;
 
-	__builtin_memset(s->key.name, 0, sizeof(s->key.name));
 	s->key.gen = (__u8)s->gen;
 	s->key.wildcard = wildcard;
-	for (j = 0; j < TG_ABI_HOST_MAX - 1; j++) {
-		char c;
-
-		if (from + j >= TG_ABI_HOST_MAX - 1)
-			break;
-		c = s->name[tg_m127(from + j)];
-		if (!c)
-			break;
-		s->key.name[tg_m127(j)] = c;
-	}
+	/* the NUL padding comes along: name is zero after the name */
+	for (j = 0; j < TG_ABI_HOST_MAX / 8; j++)
+		*(__u64 *)&s->key.name[j * 8] = *(const __u64 *)&src[j * 8];
 	refs = bpf_map_lookup_elem(&tg_hosts, &s->key);
 	if (!refs)
 		return false;
-	s->refs = *refs;
+	if (!s->found)
+		s->refs = *refs;
+	else
+		tg_refs_add(&s->refs, refs);
 	s->found = 1;
 	return true;
 }
 
-/* bpf_loop step: at each '.', the rest of the name as a "*." suffix. Left
- * to right, so the most specific wildcard wins. */
+/* bpf_loop step: after the i-th dot, the rest of the name as a "*."
+ * suffix. Left to right, so the most specific wildcard wins. */
 static long tg_wild_step(__u32 i, void *ctx)
 {
-	struct tg_dns_scratch *s = tg_dns_s();
+	struct tg_dns_scratch *s = ((struct tg_sctx *)ctx)->s;
 
-	if (!s || i >= TG_ABI_HOST_MAX - 1)
+	if (!s || i >= s->ndots || i >= 64)
 		return 1;
-	if (!s->name[tg_m127(i)])
-		return 1;
-	if (s->name[tg_m127(i)] != '.')
-		return 0;
-	return tg_host_lookup(s, i + 1, 1) ? 1 : 0;
+	return tg_host_lookup(s, (__u32)s->dots[tg_m63(i)] + 1, 1) ? 1 : 0;
 }
 
-struct tg_qname_ctx {
-	__u32 i;      /* next raw byte */
-	__u32 o;      /* next name byte */
-	__u32 left;   /* bytes left in the current label */
-	__u32 rawlen; /* raw bytes loaded */
-	__u32 done;   /* raw bytes the name took, 0 = not parsed */
-};
-
-/* One raw byte of the question name (bpf_loop callback: 6.1's verifier
- * could not follow the unrolled loop). */
-static long tg_qname_step(__u32 step, struct tg_qname_ctx *c)
+static __always_inline void tg_name_char(struct tg_dns_scratch *s, struct tg_name_ctx *c, __u8 ch)
 {
-	struct tg_dns_scratch *s = tg_dns_s();
-	__u32 i = c->i, o = c->o;
-	__u8 ch;
+	__u32 o = c->o;
 
-	if (!s || i >= c->rawlen || i >= DNS_RAW)
-		return 1;
-	ch = s->raw[tg_m255(i)];
-	c->i = i + 1;
-	if (c->left == 0) {
-		if (ch == 0) {
-			if (o) {
-				s->name[tg_m127(o)] = 0;
-				c->done = i + 1;
-			}
-			return 1;
-		}
-		if (ch > 63)
-			return 1; /* compression or extended labels: not in questions */
-		c->left = ch;
-		if (o) {
-			if (o >= TG_ABI_HOST_MAX - 1)
-				return 1;
-			s->name[tg_m127(o)] = '.';
-			c->o = o + 1;
-		}
-		return 0;
+	c->hash = (c->hash ^ ch) * 0x100000001b3ULL;
+	if (ch == 0 || o >= TG_ABI_HOST_MAX - 1) {
+		c->trunc = 1;
+		return;
 	}
-	if (o >= TG_ABI_HOST_MAX - 1)
-		return 1;
-	if (ch >= 'A' && ch <= 'Z')
-		ch += 'a' - 'A';
 	s->name[tg_m127(o)] = (char)ch;
 	c->o = o + 1;
-	c->left--;
+}
+
+/* One step of a name: a label byte, a length byte or a pointer (bpf_loop
+ * callback: 6.1's verifier cannot follow an unrolled loop this long). */
+static long tg_name_step(__u32 step, void *ctx)
+{
+	struct tg_dns_scratch *s = ((struct tg_sctx *)ctx)->s;
+	struct tg_name_ctx *c;
+	__u32 i, ptr;
+	__u8 ch;
+
+	if (!s)
+		return 1;
+	c = &s->nc;
+	i = c->i;
+	if (i >= s->len || i >= DNS_BUF)
+		goto bad;
+	ch = s->msg[tg_mbuf(i)];
+	if (c->left) {
+		if (ch >= 'A' && ch <= 'Z')
+			ch += 'a' - 'A';
+		tg_name_char(s, c, ch);
+		c->left--;
+		c->i = i + 1;
+		return 0;
+	}
+	if ((ch & 0xc0) == 0xc0) {
+		if (i + 1 >= s->len)
+			goto bad;
+		ptr = ((__u32)(ch & 0x3f) << 8) | s->msg[tg_mbuf(i + 1)];
+		/* strictly backwards, past the header: no loops, nothing out of range */
+		if (ptr >= c->lim || ptr < DNS_HDR_LEN || ++c->hops > DNS_MAX_HOPS)
+			goto bad;
+		if (!c->end)
+			c->end = i + 2;
+		c->lim = ptr;
+		c->i = ptr;
+		return 0;
+	}
+	if (ch & 0xc0)
+		goto bad; /* extended label types (0x40, 0x80): obsolete */
+	if (ch == 0) {
+		if (!c->end)
+			c->end = i + 1;
+		s->name[tg_m127(c->o)] = 0;
+		c->done = 1;
+		return 1;
+	}
+	if (c->o || c->trunc) {
+		if (s->ndots < 64 && c->o < TG_ABI_HOST_MAX - 1)
+			s->dots[tg_m63(s->ndots)] = (__u8)c->o;
+		s->ndots++;
+		tg_name_char(s, c, '.');
+	}
+	c->left = ch;
+	c->i = i + 1;
 	return 0;
+bad:
+	c->done = 2;
+	return 1;
 }
 
 /*
@@ -179,86 +306,270 @@ static long tg_qname_step(__u32 step, struct tg_qname_ctx *c)
  * that find the scratch themselves.
  */
 
-/* Question name (wire format at s->raw) -> s->name; returns the bytes it
- * took in the packet, 0 when it cannot be parsed. */
-__noinline __u32 tg_dns_parse(__u32 rawlen)
+/* The name at message offset off -> s->name (when it fits: s->name_ok),
+ * s->hash; returns the offset after it, 0 when it is malformed. */
+__noinline __u32 tg_dns_name(__u32 off)
 {
-	struct tg_qname_ctx c = {.rawlen = rawlen};
+	struct tg_dns_scratch *s = tg_dns_s();
+	struct tg_sctx x;
 
-	bpf_loop(DNS_RAW, tg_qname_step, &c, 0);
-	return c.done;
+	if (!s)
+		return 0;
+	__builtin_memset(&s->nc, 0, sizeof(s->nc));
+	__builtin_memset(s->name, 0, TG_ABI_HOST_MAX);
+	s->ndots = 0;
+	s->nc.hash = 0xcbf29ce484222325ULL;
+	s->nc.i = off;
+	s->nc.lim = off;
+	x.s = s;
+	bpf_loop(DNS_NAME_STEPS, tg_name_step, &x, 0);
+	if (s->nc.done != 1)
+		return 0;
+	s->hash = s->nc.hash;
+	s->name_ok = !s->nc.trunc && s->nc.o > 0;
+	return s->nc.end;
 }
 
-/* merged = the host's refs + refs already covering the address. */
-static __always_inline void tg_merge(struct tg_dns_scratch *s, const struct tg_abi_net_refs *old)
+/* The name in s->name, else its parents as "*." suffixes; refs of a match
+ * are added to s->refs. */
+__noinline __u32 tg_dns_match(void)
 {
-	__u32 i, j;
+	struct tg_dns_scratch *s = tg_dns_s();
+	struct tg_sctx x = {.s = s};
 
-	s->merged = s->refs;
-	if (!old)
-		return;
-	for (i = 0; i < TG_ABI_NET_REFS; i++) {
-		bool dup = false;
+	if (!s || !s->name_ok)
+		return 0;
+	if (!tg_host_lookup(s, 0, 0))
+		bpf_loop(64, tg_wild_step, &x, 0);
+	return s->found;
+}
 
-		if (i >= old->n)
-			break;
-		for (j = 0; j < TG_ABI_NET_REFS; j++) {
-			if (j >= s->merged.n)
-				break;
-			if (s->merged.ref[j].tool == old->ref[i].tool &&
-			    s->merged.ref[j].matcher == old->ref[i].matcher)
-				dup = true;
-		}
-		if (dup || s->merged.n >= TG_ABI_NET_REFS)
-			continue;
-		s->merged.ref[s->merged.n & (TG_ABI_NET_REFS - 1)] = old->ref[i];
-		s->merged.n++;
+/* One answer record -> s->rec[step]. */
+static long tg_rec_step(__u32 step, void *ctx)
+{
+	struct tg_dns_scratch *s = ((struct tg_sctx *)ctx)->s;
+	struct tg_rec_ctx *c;
+	struct tg_dns_rec *r;
+	__u32 off, end, rdoff, rdlen;
+	__u64 owner;
+
+	if (!s)
+		return 1;
+	c = &s->rc;
+	off = c->off;
+	if (step >= c->an || step >= DNS_MAX_RECS || off + 11 >= s->len)
+		return 1;
+	/* the owner is nearly always a pointer to the question */
+	if (s->msg[tg_mbuf(off)] == 0xc0 && s->msg[tg_mbuf(off + 1)] == DNS_HDR_LEN) {
+		owner = c->qhash;
+		end = off + 2;
+	} else {
+		end = tg_dns_name(off);
+		if (!end)
+			return 1;
+		owner = s->hash;
 	}
+	if (end + 10 > s->len)
+		return 1;
+	rdoff = end + 10;
+	rdlen = tg_be16(s, end + 8);
+	if (rdoff + rdlen > s->len)
+		return 1; /* beyond what was loaded */
+	r = &s->rec[tg_mrec(step)];
+	r->owner = owner;
+	r->target = 0;
+	r->type = (__u16)tg_be16(s, end);
+	r->rdoff = (__u16)rdoff;
+	r->rdlen = (__u16)rdlen;
+	r->flags = 0;
+	if (r->type == DNS_T_CNAME) {
+		if (tg_dns_name(rdoff))
+			r->target = s->hash;
+		s->rc.cnames++;
+	}
+	s->nrec = step + 1;
+	s->rc.off = rdoff + rdlen;
+	return 0;
+}
+
+static __always_inline bool tg_in_chain(const struct tg_dns_scratch *s, __u64 h)
+{
+	__u32 i;
+
+	for (i = 0; i < DNS_MAX_CHAIN; i++) {
+		if (i >= s->nchain)
+			break;
+		if (s->chain[i] == h)
+			return true;
+	}
+	return false;
+}
+
+/* Passes over the records: a CNAME owned by a chain name adds its target.
+ * Step i looks at record i % DNS_MAX_RECS; a pass that adds nothing ends it. */
+static long tg_chain_step(__u32 step, void *ctx)
+{
+	struct tg_dns_scratch *s = ((struct tg_sctx *)ctx)->s;
+	__u32 i = step & (DNS_MAX_RECS - 1);
+	struct tg_dns_rec *r;
+
+	if (!s)
+		return 1;
+	if (i == 0) {
+		if (step && !s->changed)
+			return 1;
+		s->changed = 0;
+	}
+	if (i >= s->nrec)
+		return 0;
+	r = &s->rec[tg_mrec(i)];
+	if (r->type != DNS_T_CNAME || !r->target || (r->flags & REC_IN_CHAIN) || !tg_in_chain(s, r->owner))
+		return 0;
+	r->flags |= REC_IN_CHAIN;
+	s->changed = 1;
+	if (!tg_in_chain(s, r->target) && s->nchain < DNS_MAX_CHAIN) {
+		s->chain[tg_mchain(s->nchain)] = r->target;
+		s->nchain++;
+	}
+	return 0;
+}
+
+/* The chain's CNAME targets against tg_hosts. */
+static long tg_target_step(__u32 i, void *ctx)
+{
+	struct tg_dns_scratch *s = ((struct tg_sctx *)ctx)->s;
+	struct tg_dns_rec *r;
+
+	if (!s || i >= s->nrec || i >= DNS_MAX_RECS)
+		return 1;
+	r = &s->rec[tg_mrec(i)];
+	if (!(r->flags & REC_IN_CHAIN))
+		return 0;
+	if (tg_dns_name(r->rdoff))
+		tg_dns_match();
+	return 0;
 }
 
 /* s->rd holds an address of the name: add it with the host's refs. */
 __noinline __u32 tg_dns_learn(__u32 v6)
 {
 	struct tg_dns_scratch *s = tg_dns_s();
+	struct tg_abi_net_refs *old;
 
 	if (!s)
 		return 0;
+	/* what covers the address now (a /32 learned earlier or a CIDR rule)
+	 * plus the name's refs; nothing to write when it has them all already */
 	if (!v6) {
 		struct tg_abi_net4_key k = {.prefixlen = 8 + 32, .gen = (__u8)s->gen};
 
 		__builtin_memcpy(k.addr, s->rd, 4);
-		tg_merge(s, bpf_map_lookup_elem(&tg_net4, &k));
+		old = bpf_map_lookup_elem(&tg_net4, &k);
+		if (old) {
+			s->merged = *old;
+			if (!tg_refs_add(&s->merged, &s->refs))
+				return 0;
+		} else {
+			s->merged = s->refs;
+		}
 		bpf_map_update_elem(&tg_net4, &k, &s->merged, BPF_ANY);
 	} else {
 		struct tg_abi_net6_key k = {.prefixlen = 8 + 128, .gen = (__u8)s->gen};
 
 		__builtin_memcpy(k.addr, s->rd, 16);
-		tg_merge(s, bpf_map_lookup_elem(&tg_net6, &k));
+		old = bpf_map_lookup_elem(&tg_net6, &k);
+		if (old) {
+			s->merged = *old;
+			if (!tg_refs_add(&s->merged, &s->refs))
+				return 0;
+		} else {
+			s->merged = s->refs;
+		}
 		bpf_map_update_elem(&tg_net6, &k, &s->merged, BPF_ANY);
 	}
 	return 1;
 }
 
-/* The name itself, else its parents as "*." suffixes. */
-__noinline __u32 tg_dns_match(void)
+/* A/AAAA records owned by a chain name become banned addresses. */
+static long tg_learn_step(__u32 i, void *ctx)
 {
-	struct tg_dns_scratch *s = tg_dns_s();
+	struct tg_dns_scratch *s = ((struct tg_sctx *)ctx)->s;
+	struct tg_dns_rec *r;
+	__u32 off;
 
+	if (!s || i >= s->nrec || i >= DNS_MAX_RECS)
+		return 1;
+	r = &s->rec[tg_mrec(i)];
+	off = tg_mbuf(r->rdoff);
+	if (r->type == DNS_T_A && r->rdlen == 4 && tg_in_chain(s, r->owner)) {
+		__builtin_memcpy(s->rd, &s->msg[off], 4);
+		tg_dns_learn(0);
+	} else if (r->type == DNS_T_AAAA && r->rdlen == 16 && tg_in_chain(s, r->owner)) {
+		__builtin_memcpy(s->rd, &s->msg[off], 16);
+		tg_dns_learn(1);
+	}
+	return 0;
+}
+
+/* The DNS message at skb offset off, msglen bytes long. */
+__noinline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __u32 gen)
+{
+	struct tg_dns_scratch *s;
+	struct tg_sctx x;
+	__u32 len, qend, an;
+
+	if (!skb || msglen < DNS_HDR_LEN + 5)
+		return 0;
+	s = tg_dns_s();
 	if (!s)
 		return 0;
-	if (!tg_host_lookup(s, 0, 0))
-		bpf_loop(TG_ABI_HOST_MAX - 1, tg_wild_step, NULL, 0);
-	return s->found;
+	len = msglen > DNS_BUF ? DNS_BUF : msglen;
+	len = tg_mbuf(len - 1) + 1; /* 1..DNS_BUF, in a way the verifier sees */
+	if (bpf_skb_load_bytes(skb, off, s->msg, len))
+		return 0;
+	/* a response, no error, one question, some answers */
+	if (!(s->msg[2] & 0x80) || (s->msg[3] & 0x0f) || s->msg[4] || s->msg[5] != 1)
+		return 0;
+	an = ((__u32)s->msg[6] << 8) | s->msg[7];
+	if (!an)
+		return 0;
+	s->len = len;
+	s->gen = gen;
+	s->found = 0;
+	s->nrec = 0;
+	s->nchain = 0;
+	s->changed = 0;
+
+	qend = tg_dns_name(DNS_HDR_LEN);
+	if (!qend)
+		return 0;
+	s->chain[0] = s->hash;
+	s->nchain = 1;
+	tg_dns_match();
+
+	s->rc.qhash = s->hash;
+	s->rc.off = qend + 4; /* QTYPE, QCLASS */
+	s->rc.an = an;
+	s->rc.cnames = 0;
+	x.s = s;
+	bpf_loop(DNS_MAX_RECS, tg_rec_step, &x, 0);
+	if (!s->nrec || (!s->rc.cnames && !s->found))
+		return 0;
+	if (s->rc.cnames) {
+		bpf_loop(DNS_MAX_RECS * DNS_MAX_CHAIN, tg_chain_step, &x, 0);
+		bpf_loop(DNS_MAX_RECS, tg_target_step, &x, 0);
+	}
+	if (s->found)
+		bpf_loop(DNS_MAX_RECS, tg_learn_step, &x, 0);
+	return 0;
 }
 
 SEC("cgroup_skb/ingress")
 int tg_dns_ingress(struct __sk_buff *skb)
 {
-	struct tg_dns_scratch *s;
-	struct tg_dns_hdr h;
 	struct tg_abi_gen *g;
-	__u32 gen = 0, off, len, qlen, a, an;
-	__u16 sport;
+	__u32 gen = 0, off, proto, end;
+	__u16 ports[2];
 
 	g = tg_active(&gen);
 	if (!g || !(g->flags & TG_ABI_GEN_HOSTS))
@@ -268,77 +579,48 @@ int tg_dns_ingress(struct __sk_buff *skb)
 
 		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
 			return 1;
-		if (ip.protocol != TG_IPPROTO_UDP || (ip.frag_off & bpf_htons(0x3fff)))
+		if (ip.frag_off & bpf_htons(0x3fff))
 			return 1;
+		proto = ip.protocol;
 		off = (__u32)ip.ihl * 4;
+		end = bpf_ntohs(ip.tot_len);
 	} else if (skb->protocol == bpf_htons(TG_ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
 
 		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
 			return 1;
-		if (ip6.nexthdr != TG_IPPROTO_UDP)
-			return 1;
+		proto = ip6.nexthdr;
 		off = sizeof(ip6);
+		end = off + bpf_ntohs(ip6.payload_len);
 	} else {
 		return 1;
 	}
-	if (bpf_skb_load_bytes(skb, off, &sport, sizeof(sport)) || sport != bpf_htons(53))
+	if (proto != TG_IPPROTO_UDP && proto != TG_IPPROTO_TCP)
 		return 1;
-	off += 8; /* UDP header */
-	if (bpf_skb_load_bytes(skb, off, &h, sizeof(h)))
+	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) || ports[0] != bpf_htons(53))
 		return 1;
-	/* a response, no error, one question, some answers */
-	if (!(h.flags & bpf_htons(0x8000)) || (h.flags & bpf_htons(0x000f)) || h.qdcount != bpf_htons(1) ||
-	    !h.ancount)
-		return 1;
-	off += sizeof(h);
+	if (end > skb->len)
+		end = skb->len;
+	if (proto == TG_IPPROTO_UDP) {
+		off += 8;
+		if (end <= off)
+			return 1;
+		tg_dns_message(skb, off, end - off, gen);
+	} else {
+		__u8 doff;
+		__u16 mlen;
 
-	s = tg_dns_s();
-	if (!s)
-		return 1;
-	s->gen = gen;
-	s->found = 0;
-	if (skb->len <= off + 5)
-		return 1;
-	len = skb->len - off;
-	if (len > DNS_RAW)
-		len = DNS_RAW;
-	len = tg_m255(len - 1) + 1; /* 1..DNS_RAW, in a way the verifier sees */
-	if (bpf_skb_load_bytes(skb, off, s->raw, len))
-		return 1;
-	qlen = tg_dns_parse(len);
-	if (!qlen || !tg_dns_match())
-		return 1;
-
-	off += qlen + 4; /* QTYPE, QCLASS */
-	an = bpf_ntohs(h.ancount);
-	for (a = 0; a < DNS_MAX_ANSWERS; a++) {
-		struct tg_dns_rr rr;
-		__u16 type, rdlen;
-		__u8 nb;
-
-		if (a >= an)
-			break;
-		if (bpf_skb_load_bytes(skb, off, &nb, 1) || (nb & 0xc0) != 0xc0)
-			break; /* uncompressed owner name: stop here */
+		/* the data offset, then the 2-byte length before the message */
+		if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
+			return 1;
+		off += (__u32)(doff >> 4) * 4;
+		if (end < off + 2 || bpf_skb_load_bytes(skb, off, &mlen, 2))
+			return 1;
 		off += 2;
-		if (bpf_skb_load_bytes(skb, off, &rr, sizeof(rr)))
-			break;
-		off += sizeof(rr);
-		type = bpf_ntohs(rr.type);
-		rdlen = bpf_ntohs(rr.rdlength);
-		if (type == 1 && rdlen == 4) {
-			if (bpf_skb_load_bytes(skb, off, s->rd, 4))
-				break;
-			tg_dns_learn(0);
-		} else if (type == 28 && rdlen == 16) {
-			if (bpf_skb_load_bytes(skb, off, s->rd, 16))
-				break;
-			tg_dns_learn(1);
-		}
-		off += rdlen;
-		if (off > 0xffff)
-			break;
+		/* a message split over segments is not seen */
+		if (bpf_ntohs(mlen) > end - off)
+			return 1;
+		tg_dns_message(skb, off, bpf_ntohs(mlen), gen);
 	}
 	return 1;
 }

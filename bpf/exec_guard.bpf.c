@@ -19,7 +19,9 @@
  *    script is made absolute with the cwd ("./" stripped, ".." kept as is);
  *  - symlinks in a script argument or an invoked path are not resolved (the
  *    kernel has not opened the script yet): rules see it as written;
- *  - LSM backend: argv is not copied into events (it is not readable yet).
+ *  - LSM backend: the new image's argv is not mapped yet; events copy the
+ *    arguments of the execve/execveat call instead (native x86-64 and arm64
+ *    calls only; empty for 32-bit callers and execs started by the kernel).
  */
 #include "tg_common.bpf.h"
 
@@ -518,6 +520,59 @@ __noinline __u32 tg_scan_argv(__u32 slot, __u64 task_p, __u32 want_script, __u32
 	return 0;
 }
 
+/* The registers of a syscall as CO-RE sees them on either architecture (the
+ * field that exists tells which one runs; BPF_ARCH is not relied upon). */
+struct pt_regs___x86 {
+	unsigned long dx, si, orig_ax;
+} __attribute__((preserve_access_index));
+struct pt_regs___arm64 {
+	unsigned long regs[31];
+	int syscallno;
+} __attribute__((preserve_access_index));
+
+/*
+ * LSM: copy argv from the execve(at) call in progress (the caller's memory,
+ * still mapped: the new image does not exist yet) into the event.
+ */
+__noinline __u32 tg_syscall_argv(__u32 slot)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	void *regs = (void *)bpf_task_pt_regs(task);
+	struct pt_regs___x86 *rx = regs;
+	struct pt_regs___arm64 *ra = regs;
+	const char *const *argv = 0;
+	const char *arg;
+	long nr;
+	__u32 i;
+
+	struct tg_exec_scratch *s = tg_scratch_get(slot);
+	if (!s || !regs)
+		return 0;
+	if (bpf_core_field_exists(rx->orig_ax)) {
+		nr = (long)BPF_CORE_READ(rx, orig_ax);
+		if (nr == 59) /* execve(filename, argv, envp) */
+			argv = (const char *const *)BPF_CORE_READ(rx, si);
+		else if (nr == 322) /* execveat(dirfd, filename, argv, envp, flags) */
+			argv = (const char *const *)BPF_CORE_READ(rx, dx);
+	} else if (bpf_core_field_exists(ra->syscallno)) {
+		nr = BPF_CORE_READ(ra, syscallno);
+		if (nr == 221)
+			argv = (const char *const *)BPF_CORE_READ(ra, regs[1]);
+		else if (nr == 281)
+			argv = (const char *const *)BPF_CORE_READ(ra, regs[2]);
+	}
+	if (!argv)
+		return 0;
+	for (i = 0; i < TG_ABI_ARGV_MAX; i++) {
+		arg = 0;
+		if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) || !arg)
+			break;
+		if (bpf_probe_read_user_str(s->ev.argv[i & (TG_ABI_ARGV_MAX - 1)], TG_ABI_ARG_LEN, arg) <= 0)
+			break;
+	}
+	return 0;
+}
+
 static __always_inline void tg_fill_who(struct tg_who *who, struct task_struct *task)
 {
 	const struct cred *cred = BPF_CORE_READ(task, real_cred);
@@ -699,6 +754,16 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 			off = tg_basename_off(s->slot, B_FILE);
 			interp = tg_lookup_str(s->slot, TG_ABI_SPACE_INTERP, B_FILE, off, 0);
 		}
+		if (!interp) {
+			/* a renamed copy of an interpreter: known by its content (daemon) */
+			struct tg_abi_refs *irefs;
+
+			ik.space = TG_ABI_INODE_INTERP;
+			irefs = bpf_map_lookup_elem(&tg_inodes, &ik);
+			if (irefs)
+				interp = (__u32)irefs->flags + 1;
+			ik.space = TG_ABI_INODE_EXE;
+		}
 	}
 	if (interp) {
 		tg_scan_argv(s->slot, (__u64)task, 1, ((interp - 1) & TG_ABI_REFS_LDSO) ? 1 : 0);
@@ -706,6 +771,8 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 		return 0;
 	} else if (!lsm) {
 		tg_scan_argv(s->slot, (__u64)task, 0, 0);
+	} else {
+		tg_syscall_argv(s->slot);
 	}
 	if (s->best.verdict == TG_ABI_VERDICT_NONE)
 		return 0;

@@ -85,6 +85,15 @@ int tg_compiled_hash_request(const struct tg_compiled *c, const struct tg_abi_ha
 	return 1;
 }
 
+/* No interpreter copies in the smoke test. */
+int tg_compiled_interp_script(const struct tg_compiled *c, uint32_t pid, struct tg_abi_refs *ret_refs)
+{
+	(void)c;
+	(void)pid;
+	(void)ret_refs;
+	return 0;
+}
+
 const struct tg_tool *tg_compiled_tool(const struct tg_compiled *c, unsigned tool_idx)
 {
 	(void)c;

@@ -26,6 +26,8 @@
  *  tg_hosts    HASH         struct tg_abi_host_key -> struct tg_abi_net_refs
  *                           host names; DNS answers for them add /32 and /128
  *                           entries to tg_net4/tg_net6 (dns_guard.bpf.c)
+ *  tg_streams  SOCKHASH     4-tuple -> socket: connections whose first bytes
+ *                           are checked (stream_guard.bpf.c; not ABI otherwise)
  *  tg_seen     LRU_HASH     struct tg_abi_seen_key -> struct tg_abi_seen_val
  *                           inodes already sent as hash requests (no generation)
  *  tg_events   RINGBUF      TG_ABI_RINGBUF_BYTES; records below
@@ -91,6 +93,10 @@
  *                           wildcard ("ld-linux*.so*" -> "ld-linux", an
  *                           over-approximation). refs.n = 0, refs.flags has
  *                           TG_ABI_REFS_INTERP (and _LDSO for ld-linux*).
+ *                           A file whose content is an interpreter's (a
+ *                           renamed copy of node) is an interpreter too:
+ *                           tg_inodes {dev, ino, TG_ABI_INODE_INTERP} has
+ *                           the same refs (n = 0, flags).
  *
  * ===== Refs and matcher encoding =====
  *
@@ -122,14 +128,52 @@
  * kernel.c writes tg_hosts {gen, wildcard, name} (lower case, no trailing
  * dot, NUL-padded; wildcard=1 holds the suffix of "*.suffix") with the host
  * matcher's refs and ports, and sets TG_ABI_GEN_HOSTS. A cgroup_skb/ingress
- * program on the cgroup v2 root reads every UDP DNS response (source port 53)
- * a process receives: when the question name (or a parent of it, for
- * wildcards) is in tg_hosts, each A/AAAA record of the answer becomes a
- * /32 or /128 entry of the active generation in tg_net4/tg_net6 with those
- * refs merged with whatever the trie held for that address. The next connect
- * to it is then refused like a CIDR rule. Not seen: DNS over TCP, TLS or
- * HTTPS, answers longer than the parse limits, addresses an application
- * cached before a policy swap (learned entries belong to one generation).
+ * program on the cgroup v2 root (dns_guard.bpf.c) reads every DNS response
+ * from source port 53 a socket receives, before the process can read it:
+ * UDP, and TCP when one segment holds a whole message after its 2-byte
+ * length. The chain of names starts at the question and follows the
+ * answer's CNAMEs; when any name of it (or a parent, for wildcards; names
+ * compared lower case, the apex never matching "*.") is in tg_hosts, each
+ * A/AAAA record owned by a chain name becomes a /32 or /128 entry of the
+ * active generation in tg_net4/tg_net6 with the matching names' refs merged
+ * with whatever the trie held for that address (no write when it already
+ * has them). The next connect to it is then refused like a CIDR rule.
+ * Malformed messages (truncated, compression loops or forward pointers,
+ * bad labels) learn nothing. Not seen: DNS over TLS or HTTPS, a TCP message
+ * split over segments (or after another in the same segment), IPv6
+ * extension headers, IP fragments, more than one question, names over 127
+ * characters, answers beyond 32 records or the first 2048 bytes, addresses
+ * an application cached before a policy swap (learned entries belong to
+ * one generation).
+ *
+ * The daemon also resolves every exact name itself (daemon/resolve.c) and
+ * writes /32 and /128 entries of the active generation: refs = the covering
+ * CIDR entry's refs + the refs of every exact name holding the address +
+ * refs already there that are not exact-name refs (what this program learned
+ * for wildcards). On TTL expiry or rule removal it removes only exact-name
+ * refs, and deletes the entry when nothing but the covering CIDR's refs
+ * remain (CIDR entries are never deleted, a /32 CIDR is written back). Its
+ * entries are written again into the new generation before every swap
+ * (tg_kernel_apply_compiled calls its hook after writing generation g).
+ *
+ * ===== Host names in streams (stream_guard.bpf.c) =====
+ *
+ * When TG_ABI_GEN_HOSTS is set, a sockops program on the cgroup v2 root puts
+ * every TCP connection this machine opens, once established, into the
+ * tg_streams SOCKHASH (key: 4-tuple; bounded; the kernel drops an entry when
+ * its socket closes). The sk_msg program on tg_streams parses the FIRST
+ * sendmsg of each: an HTTP "CONNECT host:port HTTP/1.x" line (port = the one
+ * requested) or a TLS ClientHello's server_name (port = the socket's), both
+ * lower-cased, trailing dot dropped, matched against tg_hosts like DNS
+ * questions (exact, then "*." suffixes; never the apex); an IPv4 literal in
+ * CONNECT is looked up in tg_net4 instead. A BLOCK verdict in
+ * ENFORCE mode fails that sendmsg and every later one with EACCES (nothing
+ * is sent); every verdict other than NONE emits TG_ABI_REC_CONNECT_HOST.
+ * A ClientHello written in pieces is held (cork) until its record is whole,
+ * up to 4096 bytes. Not seen: data sent with the SYN (TCP Fast Open), later
+ * requests on the same connection, CONNECT over TLS (HTTPS proxies), TLS
+ * Encrypted ClientHello (only the outer, public name), QUIC (UDP), sockets
+ * of other sockmap users, connections opened before the policy had host rules.
  *
  * ===== Hash requests =====
  *
@@ -226,6 +270,7 @@
 /* Inode spaces (tg_abi_inode_key.space). */
 #define TG_ABI_INODE_EXE    1u /* the executed file (binary or shebang script itself) */
 #define TG_ABI_INODE_SCRIPT 2u /* a file matching scripts[]: LSM sees shebang scripts' inodes */
+#define TG_ABI_INODE_INTERP 3u /* a copy of an interpreter (same sha256): refs.n = 0, refs.flags as SPACE_INTERP */
 
 /* Matcher kinds and encoding. */
 #define TG_ABI_MK_EXE		  1u
@@ -261,6 +306,7 @@
 #define TG_ABI_REC_EXEC		1u
 #define TG_ABI_REC_CONNECT	2u
 #define TG_ABI_REC_HASH_REQUEST 3u
+#define TG_ABI_REC_CONNECT_HOST 4u /* struct tg_abi_connect_host_event (stream_guard.bpf.c) */
 
 /* Record flags (exec and connect records). */
 #define TG_ABI_EV_WOULD_BLOCK	   (1u << 0) /* BLOCK not enforced: monitor mode */
@@ -279,6 +325,8 @@
 #define TG_ABI_EV_V4MAPPED	   (1u << 13) /* connect: IPv4-mapped IPv6 destination */
 #define TG_ABI_EV_SENDMSG	   (1u << 14) /* connect: sendmsg/sendto, not connect */
 #define TG_ABI_EV_SCRIPT_RELATIVE  (1u << 15) /* script argument relative and no cwd found */
+#define TG_ABI_EV_PROXY_CONNECT	   (1u << 16) /* connect: name from an HTTP "CONNECT host:port" line */
+#define TG_ABI_EV_TLS_SNI	   (1u << 17) /* connect: name from a TLS ClientHello's server_name */
 
 /* tg_dropped indexes. */
 #define TG_ABI_DROP_RINGBUF 0u /* records lost: ring buffer full */
@@ -460,6 +508,15 @@ struct tg_abi_connect_event {
 	char comm[TG_ABI_COMM_LEN];
 };
 
+/* A TCP stream whose first bytes named a host (stream_guard.bpf.c): conn.addr
+ * and conn.port are the socket's peer (the proxy, for CONNECT); conn.flags
+ * has TG_ABI_EV_PROXY_CONNECT or TG_ABI_EV_TLS_SNI; conn.ppid and conn.comm
+ * are zero (not available to sk_msg programs on every kernel). */
+struct tg_abi_connect_host_event {
+	struct tg_abi_connect_event conn; /* hdr.type = TG_ABI_REC_CONNECT_HOST */
+	char host[TG_ABI_HOST_MAX];	  /* the name as sent, lower case, no trailing dot */
+};
+
 struct tg_abi_hash_request {
 	struct tg_abi_rec_hdr hdr;
 	__u32 pid;
@@ -495,3 +552,4 @@ static inline __u32 tg_abi_dev_from_user(__u32 major_nr, __u32 minor_nr)
 #define TG_ABI_SIZEOF_EXEC_EVENT    1912
 #define TG_ABI_SIZEOF_CONNECT_EVENT 88
 #define TG_ABI_SIZEOF_HASH_REQUEST  304
+#define TG_ABI_SIZEOF_CONNECT_HOST_EVENT 216

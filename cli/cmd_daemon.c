@@ -286,6 +286,29 @@ int tc_daemon_policy(const struct toolctl *tc, struct tg_policy **ret_policy, en
 	return 0;
 }
 
+int tc_daemon_resolved(const struct toolctl *tc, const char *host, const char *ip, json_object **ret)
+{
+	json_object *req = new_req("resolved"), *o = NULL, *v;
+	int r;
+
+	if (host)
+		json_object_object_add(req, "host", json_object_new_string(host));
+	if (ip)
+		json_object_object_add(req, "ip", json_object_new_string(ip));
+	quiet = true;
+	r = request(tc, "resolved", req, 10000, &o, NULL, true);
+	quiet = false;
+	if (r)
+		return r;
+	if (!json_object_object_get_ex(o, "resolved", &v) || !json_object_is_type(v, json_type_object)) {
+		json_object_put(o);
+		return EXIT_NO;
+	}
+	*ret = json_object_get(v);
+	json_object_put(o);
+	return 0;
+}
+
 /* ---------- status ---------- */
 
 static bool use_colour(void)
@@ -391,6 +414,10 @@ static void print_status(json_object *o)
 	row("lockdown", "%s", js(k, "lockdown", "?"));
 	row("pinned", "%s (%s; enforcement survives a daemon restart)", jb(k, "pinned") ? "yes" : "no",
 	    js(k, "pin_dir", "?"));
+	nx = jo(o, "resolver"); /* older daemons have none */
+	if (nx && ji(nx, "names") > 0)
+		row("host names", "%" PRId64 " resolved of %" PRId64 ", %" PRId64 " addresses held; next query %s",
+		    ji(nx, "names_resolved"), ji(nx, "names"), ji(nx, "addresses"), js(nx, "next_resolve", "none"));
 
 	section("Policy");
 	if (jb(p, "in_force")) {
@@ -412,6 +439,22 @@ static void print_status(json_object *o)
 	row("last success", "%s", js(s, "last_success", "not configured"));
 	row("last error", "%s", js(s, "last_error", "none"));
 	row("next attempt", "%s", js(s, "next_attempt", "not configured"));
+
+	nx = jo(o, "report"); /* older daemons have none */
+	if (nx && jb(nx, "configured")) {
+		section("Report");
+		row("url", "%s", js(nx, "url", "?"));
+		row("queued", "%" PRId64 " events in %" PRId64 " batches (%s, %" PRId64 " of %" PRId64 " bytes)",
+		    ji(nx, "queued"), ji(nx, "queued_batches"), js(nx, "spool", "?"), ji(nx, "spool_bytes"),
+		    ji(nx, "spool_max"));
+		row("sent", "%" PRId64 " events in %" PRId64 " batches", ji(nx, "sent"), ji(nx, "sent_batches"));
+		row("dropped", "%" PRId64 " events (spool full or unwritable), %" PRId64 " refused by the collector",
+		    ji(nx, "dropped"), ji(nx, "rejected"));
+		row("last attempt", "%s", js(nx, "last_attempt", "never"));
+		row("last success", "%s", js(nx, "last_success", "never"));
+		row("last error", "%s", js(nx, "last_error", "none"));
+		row("next attempt", "%s", js(nx, "next_attempt", "?"));
+	}
 
 	section("Tools");
 	for (size_t i = 0; i < nt; i++) {
@@ -443,12 +486,21 @@ static void print_status(json_object *o)
 	row("total", "%" PRId64, ji(e, "total"));
 	row("dropped", "%" PRId64, ji(e, "dropped"));
 	row("log", "%s", js(e, "log", "none (journal only)"));
+	if (jo(o, "tamper") && ji(jo(o, "tamper"), "detected") > 0) {
+		json_object *tp = jo(o, "tamper");
+
+		section("Tampering");
+		row("detected", "%" PRId64 " (repaired %" PRId64 ", failed %" PRId64 "), last %s",
+		    ji(tp, "detected"), ji(tp, "repaired"), ji(tp, "repair_failures"), js(tp, "last_detected", "?"));
+		row("last finding", "%s", js(tp, "last_finding", "?"));
+	}
 	if (n) {
 		section("Notices");
 		row("terminal", "%" PRId64 " sent, %" PRId64 " suppressed, %" PRId64 " failed",
 		    ji(n, "tty_sent"), ji(n, "tty_suppressed"), ji(n, "tty_failed"));
-		row("desktop", "%" PRId64 " sent, %" PRId64 " suppressed, %" PRId64 " failed",
-		    ji(n, "desktop_sent"), ji(n, "desktop_suppressed"), ji(n, "desktop_failed"));
+		row("desktop", "%" PRId64 " sent, %" PRId64 " suppressed, %" PRId64 " failed, %" PRId64 " links opened",
+		    ji(n, "desktop_sent"), ji(n, "desktop_suppressed"), ji(n, "desktop_failed"),
+		    ji(n, "desktop_opened"));
 		row("warnings", "%" PRId64 " sent", ji(n, "warnings_sent"));
 	}
 }

@@ -860,9 +860,70 @@ static bool parse_addr(const char *s, int *ret_family, uint8_t addr[16])
 	return false;
 }
 
-static int test_dest(const struct tg_policy *p, const struct who *who, int64_t now, bool at_given,
-		     enum tg_mode mode, bool json, const char *host_arg, const char *ip_arg)
+/* The host rule that decided ("hosts[N]" of the deciding tool), or NULL. */
+static const struct tg_host_match *decision_host(const struct tg_decision *d)
 {
+	unsigned idx;
+
+	if (!d->tool || sscanf(d->matcher, "hosts[%u]", &idx) != 1 || idx >= d->tool->n_hosts)
+		return NULL;
+	return &d->tool->hosts[idx];
+}
+
+static const char *host_kind_word(enum tg_host_kind k)
+{
+	return k == TG_HOST_NAME ? "exact" : k == TG_HOST_WILDCARD ? "wildcard" : "cidr";
+}
+
+/* Why a host rule matched, in one line (names: case-insensitive, trailing dot ignored). */
+static void host_match_text(const struct tg_host_match *h, char *buf, size_t len)
+{
+	if (h->kind == TG_HOST_NAME)
+		snprintf(buf, len, "exact name %s (compared case-insensitively, a trailing dot ignored)", h->name);
+	else if (h->kind == TG_HOST_WILDCARD)
+		snprintf(buf, len, "wildcard *.%s: any subdomain of %s at any depth, not %s itself", h->name, h->name,
+			 h->name);
+	else
+		snprintf(buf, len, "address range");
+}
+
+/* The daemon's "resolved" names: held addresses, printed for people. */
+static void print_resolved(json_object *res)
+{
+	json_object *names, *n, *v, *addrs;
+
+	if (!res || !json_object_object_get_ex(res, "names", &names))
+		return;
+	for (size_t i = 0; i < json_object_array_length(names); i++) {
+		n = json_object_array_get_idx(names, i);
+		json_object_object_get_ex(n, "addresses", &addrs);
+		printf("  resolved by toolguardd: %s -> ",
+		       json_object_object_get_ex(n, "name", &v) ? json_object_get_string(v) : "?");
+		if (!addrs || json_object_array_length(addrs) == 0)
+			printf("no address held");
+		for (size_t j = 0; addrs && j < json_object_array_length(addrs); j++) {
+			json_object *a = json_object_array_get_idx(addrs, j), *ip, *ex, *in;
+
+			json_object_object_get_ex(a, "ip", &ip);
+			json_object_object_get_ex(a, "expires", &ex);
+			json_object_object_get_ex(a, "expires_in_sec", &in);
+			printf("%s%s (banned until %s, %" PRId64 " s)", j ? ", " : "", json_object_get_string(ip),
+			       ex ? json_object_get_string(ex) : "?", in ? json_object_get_int64(in) : 0);
+		}
+		if (json_object_object_get_ex(n, "next_resolve", &v) && v)
+			printf("; next query %s", json_object_get_string(v));
+		if (json_object_object_get_ex(n, "last_error", &v) && v)
+			printf("; last error: %s", json_object_get_string(v));
+		printf("\n");
+	}
+}
+
+static int test_dest(const struct toolctl *tc, bool ask_daemon, const struct tg_policy *p,
+		     const struct who *who, int64_t now, bool at_given, enum tg_mode mode, bool json,
+		     const char *host_arg, const char *ip_arg)
+{
+	json_object *held = NULL;
+	char from_name[256] = "";
 	struct tg_dest_query q = {.uid = who->uid, .gids = who->gids, .n_gids = who->n_gids, .now = now};
 	char host[256], ip[INET6_ADDRSTRLEN + 2];
 	struct tg_decision d;
@@ -902,9 +963,30 @@ static int test_dest(const struct tg_policy *p, const struct who *who, int64_t n
 		if (port)
 			q.port = port;
 	}
+	/* the daemon's view: addresses it resolved for the name, or the names an address came from */
+	if (ask_daemon && (q.host || q.has_addr)) {
+		char a[INET6_ADDRSTRLEN] = "";
+
+		if (!q.host && q.has_addr)
+			inet_ntop(q.family, q.addr, a, sizeof(a));
+		if (tc_daemon_resolved(tc, q.host, a[0] ? a : NULL, &held) != 0)
+			held = NULL;
+	}
+	if (held && !q.host) {
+		json_object *names, *v;
+
+		/* an address the daemon resolved from a name is banned as that name */
+		if (json_object_object_get_ex(held, "names", &names) && json_object_array_length(names) > 0 &&
+		    json_object_object_get_ex(json_object_array_get_idx(names, 0), "name", &v)) {
+			snprintf(from_name, sizeof(from_name), "%s", json_object_get_string(v));
+			q.host = from_name;
+		}
+	}
 	r = tg_match_dest(p, &q, &d);
-	if (r < 0)
+	if (r < 0) {
+		json_object_put(held);
 		return tc_fail(EXIT_NO, "test: cannot evaluate the destination: %s", strerror(-r));
+	}
 	n_notes = inactive_notes(p, now, NULL, &q, notes, sizeof(notes) / sizeof(notes[0]), 0);
 	if (json) {
 		json_object *o = json_object_new_object(), *jq = json_object_new_object();
@@ -931,15 +1013,37 @@ static int test_dest(const struct tg_policy *p, const struct who *who, int64_t n
 			json_object_object_add(o, "exempt_reason", json_object_new_string(why));
 		}
 		json_object_object_add(o, "notes", json_notes(notes, n_notes));
+		if (decision_host(&d)) {
+			const struct tg_host_match *h = decision_host(&d);
+			json_object *hm = json_object_new_object();
+			char why[512];
+
+			host_match_text(h, why, sizeof(why));
+			json_object_object_add(hm, "kind", json_object_new_string(host_kind_word(h->kind)));
+			json_object_object_add(hm, "explanation", json_object_new_string(why));
+			json_object_object_add(o, "host_match", hm);
+		}
+		json_object_object_add(o, "resolved_from", from_name[0] ? json_object_new_string(from_name) : NULL);
+		json_object_object_add(o, "resolved", held ? json_object_get(held) : NULL);
 		json_print(o);
 	} else {
 		print_decision_human(p, &d, NULL, who, now, mode, notes, n_notes);
+		if (decision_host(&d)) {
+			char why[512];
+
+			host_match_text(decision_host(&d), why, sizeof(why));
+			printf("  rule: %s\n", why);
+		}
+		if (from_name[0])
+			printf("  address resolved by toolguardd from: %s\n", from_name);
+		print_resolved(held);
 		if (at_given) {
 			char buf[64];
 
 			printf("  at: %s\n", tg_format_time_local(now, buf, sizeof(buf)));
 		}
 	}
+	json_object_put(held);
 	return runs(d.verdict, mode) ? 0 : EXIT_NO;
 }
 
@@ -1045,7 +1149,7 @@ int cmd_test(struct toolctl *tc, int argc, char **argv)
 	if (mode_arg)
 		mode = strcmp(mode_arg, "monitor") == 0 ? TG_MODE_MONITOR : TG_MODE_ENFORCE;
 	if (host || ip)
-		r = test_dest(p, &who, now, at != NULL, mode, json, host, ip);
+		r = test_dest(tc, policy_file == NULL, p, &who, now, at != NULL, mode, json, host, ip);
 	else
 		r = test_exec(p, &who, now, at != NULL, mode, json, argv + optind, (size_t)(argc - optind));
 	tg_policy_free(p);

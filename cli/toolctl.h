@@ -43,6 +43,11 @@ const char *tc_socket_path(const struct toolctl *tc, char *buf, size_t len);
  * 0, or -errno with why filled (the caller falls back to the files). */
 int tc_daemon_policy(const struct toolctl *tc, struct tg_policy **ret_policy, enum tg_mode *ret_mode,
 		     char *why, size_t why_len);
+/* The addresses toolguardd holds for policy names (all, those of host, or
+ * those holding ip): 0 and *ret (the "resolved" object), else non-zero and
+ * nothing printed (older daemon, not reachable). Added by resolve. */
+struct json_object;
+int tc_daemon_resolved(const struct toolctl *tc, const char *host, const char *ip, struct json_object **ret);
 /* unload through the daemon: 0 done, > 0 exit code, -1 daemon not reachable. */
 int tc_daemon_unload(struct toolctl *tc);
 

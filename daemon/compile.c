@@ -516,6 +516,14 @@ static int ient_cmp(const void *a, const void *b)
 
 /* ---------- private part of struct tg_compiled ---------- */
 
+#define INTERP_FILES_MAX 64u /* distinct interpreter files recognised by content */
+
+struct interp_file {
+	uint8_t sha256[32];
+	uint16_t flags; /* TG_ABI_REFS_INTERP, _LDSO */
+	char name[64];	/* basename it was found under (its option rules) */
+};
+
 struct priv {
 	const struct tg_policy *p;
 	struct tg_scan_rules rules;
@@ -529,6 +537,8 @@ struct priv {
 	struct tg_hashcache *hc;
 	int64_t tai_offset_ns;
 	unsigned scan_max_depth;
+	struct interp_file interps[INTERP_FILES_MAX];
+	size_t n_interps;
 };
 
 __attribute__((format(printf, 2, 3))) static void cwarn(struct priv *pv, const char *fmt, ...)
@@ -1032,6 +1042,95 @@ static int compile_interpreters(struct build *b)
 	return r;
 }
 
+/* One directory entry named like an interpreter: an ELF file's sha256 joins pv->interps. */
+static int interp_file_add(struct priv *pv, int dfd, const char *name)
+{
+	struct stat st;
+	uint8_t sha[32];
+	unsigned char m[4];
+	uint16_t flags = TG_ABI_REFS_INTERP;
+	int fd, r;
+
+	/* symlinks followed: /usr/bin/node -> nodejs, python3 -> python3.11 */
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111) ||
+	    (uint64_t)st.st_size > TG_HASH_MAX_FILE_SIZE || pread(fd, m, sizeof(m), 0) != (ssize_t)sizeof(m) ||
+	    memcmp(m, "\177ELF", 4) != 0) {
+		close(fd);
+		return 0;
+	}
+	r = tg_hashcache_fd(pv->hc, fd, &st, sha);
+	close(fd);
+	if (r < 0)
+		return r == -ENOMEM ? r : 0;
+	if (strncmp(name, "ld-", 3) == 0)
+		flags |= TG_ABI_REFS_LDSO;
+	for (size_t i = 0; i < pv->n_interps; i++)
+		if (memcmp(pv->interps[i].sha256, sha, 32) == 0) {
+			pv->interps[i].flags |= flags;
+			return 0;
+		}
+	if (pv->n_interps >= INTERP_FILES_MAX) {
+		cwarn(pv, "more than %u interpreter files; copies of %s are not recognised by content",
+		      INTERP_FILES_MAX, name);
+		return 0;
+	}
+	memcpy(pv->interps[pv->n_interps].sha256, sha, 32);
+	pv->interps[pv->n_interps].flags = flags;
+	snprintf(pv->interps[pv->n_interps].name, sizeof(pv->interps[0].name), "%.63s", name);
+	pv->n_interps++;
+	return 0;
+}
+
+static int interp_dir_add(struct build *b, const char *dir)
+{
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (dir[0] != '/')
+		return 0;
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while (r >= 0 && (de = readdir(d)))
+		if (de->d_name[0] != '.' && tg_is_interpreter(b->p, de->d_name))
+			r = interp_file_add(b->pv, dirfd(d), de->d_name);
+	closedir(d);
+	return r;
+}
+
+/*
+ * Interpreters by content: the files the interpreter names resolve to (in the
+ * daemon's PATH and the usual bin directories) become sha256 scan rules, so a
+ * copy under another name (cp node n) lands in tg_inodes as TG_ABI_INODE_INTERP
+ * through the scan, the watcher and hash requests. Only with scripts rules.
+ */
+static int compile_interp_files(struct build *b)
+{
+	static const char *const dirs[] = {"/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin"};
+	const char *env = getenv("PATH");
+	struct priv *pv = b->pv;
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && r >= 0; i++)
+		r = interp_dir_add(b, dirs[i]);
+	if (env && strlen(env) < 4096) {
+		char buf[4096], *save = NULL;
+		unsigned n = 0;
+
+		snprintf(buf, sizeof(buf), "%s", env);
+		for (char *t = strtok_r(buf, ":", &save); t && r >= 0 && n < 64; t = strtok_r(NULL, ":", &save), n++)
+			r = interp_dir_add(b, t);
+	}
+	for (size_t i = 0; i < pv->n_interps && r >= 0; i++)
+		r = add_scan_rule(b, TG_SCAN_SHA256, TG_SCAN_TOOL_INTERP, pv->interps[i].flags, NULL,
+				  pv->interps[i].sha256);
+	return r;
+}
+
 static int resolve_user(const char *name, uint32_t *ret)
 {
 	uid_t id;
@@ -1199,12 +1298,10 @@ static int emit_scan(struct build *b, struct tg_compiled *c)
 	for (size_t i = 0; i < pv->scan.n_hits; i++) {
 		const struct tg_scan_hit *h = &pv->scan.hits[i];
 		size_t len = strlen(h->path);
-		struct cref ref = {.tool = h->tool,
-				   .matcher = h->matcher,
-				   .rank = pv->rank[h->tool],
-				   .spec = (uint16_t)(len + 1)};
+		struct cref ref = {.tool = h->tool, .matcher = h->matcher, .spec = (uint16_t)(len + 1)};
 
 		if (h->kind == TG_SCAN_HIT_PATH && len + 1 <= TG_ABI_STR_MAX) {
+			ref.rank = pv->rank[h->tool];
 			r = slist_add(&b->strs, h->space, (const uint8_t *)h->path, len + 1, 0, &ref);
 			if (r < 0)
 				return r;
@@ -1244,12 +1341,17 @@ static int emit_scan(struct build *b, struct tg_compiled *c)
 	for (size_t i = 0; i < n_ie;) {
 		struct crefs rs = {0};
 		size_t j = i, tools;
+		uint16_t iflags = 0;
 
 		while (j < n_ie && ient_cmp(&ie[i], &ie[j]) == 0) {
-			struct cref ref = {.tool = ie[j].hit->tool,
-					   .matcher = ie[j].hit->matcher,
-					   .rank = pv->rank[ie[j].hit->tool]};
+			struct cref ref = {.tool = ie[j].hit->tool, .matcher = ie[j].hit->matcher};
 
+			if (ref.tool == TG_SCAN_TOOL_INTERP) {
+				iflags |= ref.matcher;
+				j++;
+				continue;
+			}
+			ref.rank = pv->rank[ref.tool];
 			if (crefs_add(&rs, &ref) < 0) {
 				free(rs.v);
 				free(ie);
@@ -1259,6 +1361,7 @@ static int emit_scan(struct build *b, struct tg_compiled *c)
 		}
 		c->inode_keys[c->n_inodes] = ie[i].key;
 		tools = crefs_to_abi(&rs, &c->inode_vals[c->n_inodes]);
+		c->inode_vals[c->n_inodes].flags |= iflags;
 		if (tools > TG_ABI_MAX_REFS)
 			cwarn(pv, "%s matches %zu tools; only the first %u (block rules first) are recorded",
 			      ie[i].hit->path, tools, TG_ABI_MAX_REFS);
@@ -1268,6 +1371,25 @@ static int emit_scan(struct build *b, struct tg_compiled *c)
 	}
 	free(ie);
 	return 0;
+}
+
+/* The persistent hash cache, once per daemon, before the first hashing. */
+static void load_hash_file(struct priv *pv, const struct tg_compile_options *opts)
+{
+	struct tg_hashcache_stats hs;
+	int r;
+
+	if (!cfg_hash_file || (opts && opts->hashcache) || hash_file_loaded || !pv->hc)
+		return;
+	hash_file_loaded = true;
+	r = tg_hashcache_load(pv->hc, cfg_hash_file);
+	if (r < 0 && r != -ENOENT)
+		cwarn(pv, "hash cache %s not used (%s): every executable is hashed again", cfg_hash_file,
+		      r == -EPROTO  ? "not a toolguard hash cache of this version"
+		      : r == -EPERM ? "not a file of the daemon's user, or writable by others"
+				    : strerror(-r));
+	tg_hashcache_get_stats(pv->hc, &hs);
+	hash_file_computed = hs.computed;
 }
 
 int tg_compile_policy_opts(const struct tg_policy *p, enum tg_mode mode,
@@ -1340,6 +1462,10 @@ int tg_compile_policy_opts(const struct tg_policy *p, enum tg_mode mode,
 			goto fail;
 	}
 	r = compile_interpreters(&b);
+	if (r >= 0 && b.has_scripts) {
+		load_hash_file(pv, opts);
+		r = compile_interp_files(&b);
+	}
 	if (r < 0)
 		goto fail;
 
@@ -1368,20 +1494,7 @@ int tg_compile_policy_opts(const struct tg_policy *p, enum tg_mode mode,
 			roots[n_roots++] = opts->scan_roots[i];
 		so.extra_roots = roots;
 		so.n_extra_roots = n_roots;
-		if (cfg_hash_file && !(opts && opts->hashcache) && !hash_file_loaded && pv->hc) {
-			struct tg_hashcache_stats hs;
-
-			hash_file_loaded = true;
-			r = tg_hashcache_load(pv->hc, cfg_hash_file);
-			if (r < 0 && r != -ENOENT)
-				cwarn(pv, "hash cache %s not used (%s): every executable is hashed again",
-				      cfg_hash_file,
-				      r == -EPROTO  ? "not a toolguard hash cache of this version"
-				      : r == -EPERM ? "not a file of the daemon's user, or writable by others"
-						    : strerror(-r));
-			tg_hashcache_get_stats(pv->hc, &hs);
-			hash_file_computed = hs.computed;
-		}
+		load_hash_file(pv, opts);
 		r = tg_scan_run(&pv->rules, &so, &pv->scan);
 		free(roots);
 		if (r < 0)
@@ -1424,7 +1537,8 @@ int tg_compile_policy_opts(const struct tg_policy *p, enum tg_mode mode,
 	b.affix_keys = NULL;
 	b.affix_vals = NULL;
 
-	if (b.has_sha || b.has_complex_exe)
+	/* interpreters by content: a copy the watcher has not judged yet is asked about */
+	if (b.has_sha || b.has_complex_exe || pv->n_interps)
 		c->gen.flags |= TG_ABI_GEN_HASH_REQUESTS;
 	/* argv is examined for scripts, and for the program a dynamic loader runs */
 	if (b.has_scripts || b.has_exe_strs)
@@ -1544,15 +1658,22 @@ static size_t hits_to_refs(const struct priv *pv, const struct tg_scan_hit *hits
 	struct crefs rs = {0};
 	size_t tools;
 
+	uint16_t iflags = 0;
+
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < n; i++) {
-		struct cref ref = {
-		    .tool = hits[i].tool, .matcher = hits[i].matcher, .rank = pv->rank[hits[i].tool]};
+		struct cref ref = {.tool = hits[i].tool, .matcher = hits[i].matcher};
 
+		if (ref.tool == TG_SCAN_TOOL_INTERP) {
+			iflags |= ref.matcher;
+			continue;
+		}
+		ref.rank = pv->rank[ref.tool];
 		if (crefs_add(&rs, &ref) < 0)
 			break;
 	}
 	tools = crefs_to_abi(&rs, out);
+	out->flags |= iflags;
 	free(rs.v);
 	return tools;
 }
@@ -1618,6 +1739,75 @@ out:
 	tg_scan_result_free(&acc);
 	close(fd);
 	return r;
+}
+
+#define INTERP_CMDLINE_MAX (64u * 1024u)
+#define INTERP_ARGV_MAX	   256u
+
+int tg_compiled_interp_script(const struct tg_compiled *c, uint32_t pid, struct tg_abi_refs *ret_refs)
+{
+	const struct priv *pv = c ? c->priv : NULL;
+	const char *name = NULL, *argv[INTERP_ARGV_MAX];
+	char proc[64], cwd[PATH_MAX], *buf = NULL;
+	struct tg_exec_query q = {0};
+	struct tg_decision d;
+	unsigned idx;
+	uint8_t sha[32];
+	struct stat st;
+	size_t len = 0, argc = 0;
+	ssize_t n;
+	int fd, r;
+
+	if (!pv || !ret_refs)
+		return -EINVAL;
+	snprintf(proc, sizeof(proc), "/proc/%u/exe", pid);
+	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	r = fstat(fd, &st) < 0 ? -errno : tg_hashcache_fd(pv->hc, fd, &st, sha); /* cached by the request */
+	close(fd);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < pv->n_interps && !name; i++)
+		if (memcmp(pv->interps[i].sha256, sha, 32) == 0)
+			name = pv->interps[i].name;
+	if (!name)
+		return 0;
+	snprintf(proc, sizeof(proc), "/proc/%u/cwd", pid);
+	n = readlink(proc, cwd, sizeof(cwd) - 1);
+	cwd[n > 0 ? n : 0] = '\0';
+	snprintf(proc, sizeof(proc), "/proc/%u/cmdline", pid);
+	fd = open(proc, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(INTERP_CMDLINE_MAX + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (len < INTERP_CMDLINE_MAX && (n = read(fd, buf + len, INTERP_CMDLINE_MAX - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	for (size_t o = 0; o < len && argc < INTERP_ARGV_MAX; o += strlen(buf + o) + 1)
+		argv[argc++] = buf + o;
+	/* judged as the interpreter it is a copy of, by its scripts[] rules only */
+	q.path_invoked = name;
+	q.cwd = cwd[0] == '/' ? cwd : NULL;
+	q.argv = argv;
+	q.argc = argc;
+	q.now = time(NULL);
+	r = tg_match_exec(pv->p, &q, &d);
+	free(buf);
+	if (r < 0)
+		return r;
+	if (!d.tool || sscanf(d.matcher, "scripts[%u]", &idx) != 1 || idx > TG_ABI_MATCHER_INDEX_MAX)
+		return 0;
+	memset(ret_refs, 0, sizeof(*ret_refs));
+	ret_refs->n = 1;
+	ret_refs->ref[0].tool = (uint16_t)(d.tool - pv->p->tools);
+	ret_refs->ref[0].matcher = TG_ABI_MATCHER(TG_ABI_MK_SCRIPT, idx);
+	return 1;
 }
 
 /* ---------- file watcher ----------
@@ -1963,6 +2153,7 @@ static int recompute(struct tg_watch *w, const struct tg_abi_inode_key *key, con
 	struct crefs rs = {0};
 	struct tg_abi_refs refs;
 	const char *path = why_path;
+	uint16_t iflags = 0;
 	int r;
 
 	for (size_t i = 0; i < w->n_live;) {
@@ -1977,6 +2168,12 @@ static int recompute(struct tg_watch *w, const struct tg_abi_inode_key *key, con
 			live_remove(w, i);
 			continue;
 		}
+		if (l->tool == TG_SCAN_TOOL_INTERP) {
+			iflags |= l->matcher;
+			path = l->path;
+			i++;
+			continue;
+		}
 		ref = (struct cref){.tool = l->tool, .matcher = l->matcher, .rank = w->pv->rank[l->tool]};
 		if (crefs_add(&rs, &ref) < 0) {
 			free(rs.v);
@@ -1985,11 +2182,12 @@ static int recompute(struct tg_watch *w, const struct tg_abi_inode_key *key, con
 		path = l->path;
 		i++;
 	}
-	if (rs.n == 0) {
+	if (rs.n == 0 && !iflags) {
 		r = fn(key, NULL, why_path, userdata);
 	} else {
 		memset(&refs, 0, sizeof(refs));
 		crefs_to_abi(&rs, &refs);
+		refs.flags |= iflags;
 		r = fn(key, &refs, path, userdata);
 	}
 	free(rs.v);

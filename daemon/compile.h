@@ -33,8 +33,11 @@
  * are kept and a warning says so.
  *
  * Hash requests are enabled (TG_ABI_GEN_HASH_REQUESTS) when the policy has
- * sha256 rules or COMPLEX executable globs: an executed inode the kernel does
- * not know is then checked once by tg_compiled_hash_request().
+ * sha256 rules or COMPLEX executable globs, or when interpreters are
+ * recognised by content (scripts rules: the interpreter files' sha256 become
+ * scan rules with tool TG_SCAN_TOOL_INTERP, their hits TG_ABI_INODE_INTERP
+ * entries): an executed inode the kernel does not know is then checked once
+ * by tg_compiled_hash_request().
  */
 #pragma once
 

@@ -41,7 +41,10 @@
 #include "matcher.h"
 #include "paths.h"
 #include "protocol.h"
+#include "report.h"
+#include "resolve.h"
 #include "state.h"
+#include "tamper.h"
 
 #define FOLLOW_OUT_MAX (4u << 20) /* a follower that falls this far behind is dropped */
 #define MAX_GROUPS     65536u
@@ -362,6 +365,25 @@ static void do_status(struct tg_control *ctl, struct client *c)
 			       json_object_new_boolean(d->kernel && tg_kernel_adopted(d->kernel)));
 	json_object_object_add(o, "kernel", jk);
 
+	{ /* policy host names resolved ahead of time (resolve.c) */
+		struct tg_resolver_stats rs;
+		json_object *jr = json_object_new_object(), *jsv = json_object_new_array();
+
+		tg_resolver_stats(d->resolver, &rs);
+		json_object_object_add(jr, "names", json_object_new_int64((int64_t)rs.names));
+		json_object_object_add(jr, "names_resolved", json_object_new_int64((int64_t)rs.names_resolved));
+		json_object_object_add(jr, "addresses", json_object_new_int64((int64_t)rs.addresses));
+		json_object_object_add(jr, "next_resolve",
+				       rs.next_resolve_usec ? usec_text(rs.next_resolve_usec, "") : NULL);
+		json_object_object_add(jr, "queries", json_object_new_int64((int64_t)rs.queries));
+		json_object_object_add(jr, "answers", json_object_new_int64((int64_t)rs.answers));
+		json_object_object_add(jr, "failures", json_object_new_int64((int64_t)rs.failures));
+		if (rs.server[0])
+			json_object_array_add(jsv, json_object_new_string(rs.server));
+		json_object_object_add(jr, "servers", jsv);
+		json_object_object_add(o, "resolver", jr);
+	}
+
 	jp = json_object_new_object();
 	jt = json_object_new_array();
 	if (d->policy) {
@@ -423,6 +445,10 @@ static void do_status(struct tg_control *ctl, struct client *c)
 		json_object_object_add(jp, "matchers", json_object_new_int64((int64_t)matchers));
 		json_object_object_add(jp, "next_transition", best);
 		json_object_object_add(jp, "transitions", upcoming);
+	} else if (d->policy_awaiting_fetch) {
+		json_object_object_add(jp, "in_force", json_object_new_boolean(0));
+		json_object_object_add(jp, "note",
+				       json_object_new_string("no policy yet, fetching from URL (policy.url)"));
 	} else {
 		json_object_object_add(jp, "in_force", json_object_new_boolean(0));
 		json_object_object_add(
@@ -460,6 +486,7 @@ static void do_status(struct tg_control *ctl, struct client *c)
 		json_object_object_add(js, "next_attempt", json_object_new_string("not configured"));
 	}
 	json_object_object_add(o, "sync", js);
+	json_object_object_add(o, "report", tg_report_status_json(d));
 
 	json_object_object_add(o, "tools", jt);
 
@@ -472,8 +499,24 @@ static void do_status(struct tg_control *ctl, struct client *c)
 	json_object_object_add(je, "alerts", json_object_new_uint64(ec->alerts));
 	json_object_object_add(je, "log", jstr(tg_events_log_path(d->events)));
 	json_object_object_add(je, "log_write_failures", json_object_new_uint64(ec->log_write_failures));
+	json_object_object_add(je, "journal_suppressed", json_object_new_uint64(ec->journal_suppressed));
 	json_object_object_add(je, "recent_kept", json_object_new_uint64(ctl->ring_n));
 	json_object_object_add(o, "events", je);
+
+	{ /* edits of the pinned maps/links found and repaired (tamper.c) */
+		const struct tg_tamper_counters *tc = tg_tamper_counters(d->tamper);
+		json_object *jt2 = json_object_new_object();
+
+		json_object_object_add(jt2, "checking", json_object_new_boolean(d->tamper != NULL));
+		json_object_object_add(jt2, "checks", json_object_new_uint64(tc->checks));
+		json_object_object_add(jt2, "detected", json_object_new_uint64(tc->detected));
+		json_object_object_add(jt2, "repaired", json_object_new_uint64(tc->repaired));
+		json_object_object_add(jt2, "repair_failures", json_object_new_uint64(tc->repair_failures));
+		json_object_object_add(jt2, "last_detected", usec_text(tc->last_detected_usec, "never"));
+		json_object_object_add(jt2, "last_finding",
+				       tc->last_finding[0] ? json_object_new_string(tc->last_finding) : NULL);
+		json_object_object_add(o, "tamper", jt2);
+	}
 
 	if (d->notices) {
 		const struct tg_notice_counters *nc = tg_notices_counters(d->notices);
@@ -486,6 +529,7 @@ static void do_status(struct tg_control *ctl, struct client *c)
 		json_object_object_add(jn, "desktop_suppressed",
 				       json_object_new_uint64(nc->desktop_suppressed));
 		json_object_object_add(jn, "desktop_failed", json_object_new_uint64(nc->desktop_failed));
+		json_object_object_add(jn, "desktop_opened", json_object_new_uint64(nc->desktop_opened));
 		json_object_object_add(jn, "warnings_sent", json_object_new_uint64(nc->warnings_sent));
 		json_object_object_add(o, "notices", jn);
 	}
@@ -622,6 +666,21 @@ static void add_decision(json_object *o, const struct tg_policy *p, const struct
 		json_object_object_add(o, "state", json_object_new_string(tg_tool_state_name(dc->state)));
 	json_object_object_add(o, "policy_name", jstr(p->name));
 	json_object_object_add(o, "policy_serial", json_object_new_uint64(p->serial));
+}
+
+/* Addresses the daemon holds for policy host names (resolve.c): toolctl test --host/--ip. */
+static void do_resolved(struct tg_control *ctl, struct client *c, const struct tg_ctl_request *r)
+{
+	json_object *o, *jr;
+
+	jr = tg_resolver_json(ctl->d->resolver, r->host, r->ip);
+	if (!jr) {
+		send_error(c, ENOMEM, "out of memory");
+		return;
+	}
+	o = ok_object();
+	json_object_object_add(o, "resolved", jr);
+	send_json(c, o);
 }
 
 static void do_test(struct tg_control *ctl, struct client *c, const struct tg_ctl_request *r)
@@ -970,6 +1029,9 @@ static void handle_line(struct tg_control *ctl, struct client *c, const char *li
 		break;
 	case TG_CTL_UNLOAD:
 		do_unload(ctl, c);
+		break;
+	case TG_CTL_RESOLVED:
+		do_resolved(ctl, c, &r);
 		break;
 	default:
 		send_error(c, EINVAL, "unknown command");

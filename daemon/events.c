@@ -35,12 +35,18 @@
 #define MID_CONNECT_ALLOWED	"4163b3dfcbfb45fdbfbe7fd66b98748d"
 #define MID_POLICY_LOADED	"05f084bdf1c34913afa97e99793dcbe3"
 #define MID_POLICY_REFUSED	"0ef9fe11f7714165a254f17c6b1903cb"
+#define MID_TAMPER		"6a0f5d1c2b8e4e37a1c94d2f7be03a58"
 
 #define EVENTS_LINE_MAX	      (64u * 1024u) /* a line longer than this is not written */
 #define EVENTS_POLICY_ERRORS  20u	    /* errors copied into a "policy refused" record */
 #define EVENTS_WRITE_LOG_USEC (60u * 1000000u)
 #define USER_CACHE_SIZE	      32u
 #define JOURNAL_FIELDS_MAX    40u
+/* A flood of decisions (a script retrying a banned tool) must not flood the
+ * journal: per tool at most JOURNAL_BURST records a window, then one summary.
+ * The events log still gets every decision. */
+#define JOURNAL_BURST	    100u
+#define JOURNAL_WINDOW_USEC (10u * 1000000u)
 
 struct user_cache_entry {
 	bool used;
@@ -55,13 +61,18 @@ struct tg_events {
 	ino_t ino;
 	bool need_newline; /* a short write left a partial line */
 	struct log_ratelimit write_rl;
+	bool write_failing;	    /* the last write failed: say so when one succeeds again */
+	uint64_t failures_at_start; /* log_write_failures when the failing began */
 	struct tg_event_counters c;
 	struct user_cache_entry users[USER_CACHE_SIZE];
 	unsigned user_next;
 	tg_events_listener_fn listener;
 	void *listener_data;
+	tg_events_listener_fn reporter; /* report.c: batches for report.url */
+	void *reporter_data;
 	tg_events_notify_fn notifier;
 	void *notifier_data;
+	struct tg_tool_counters unnamed; /* flood limit of decisions without a tool name */
 };
 
 /* ---------- journal records with a variable set of fields ---------- */
@@ -99,6 +110,13 @@ static void jf_send(struct jfields *j, int priority, const char *message)
 	/* In the foreground the operator watches stderr; without a journal it is all there is. */
 	if (copied || r < 0)
 		log_full(priority, "%s", message);
+	for (size_t i = 0; i < j->n; i++)
+		free(j->iov[i].iov_base);
+	j->n = 0;
+}
+
+static void jf_discard(struct jfields *j)
+{
 	for (size_t i = 0; i < j->n; i++)
 		free(j->iov[i].iov_base);
 	j->n = 0;
@@ -341,6 +359,10 @@ static void write_failed(struct tg_events *e, int err)
 {
 	uint64_t suppressed = 0;
 
+	if (!e->write_failing) {
+		e->write_failing = true;
+		e->failures_at_start = e->c.log_write_failures;
+	}
 	e->c.log_write_failures++;
 	if (!log_ratelimit_test(&e->write_rl, &suppressed))
 		return;
@@ -348,11 +370,22 @@ static void write_failed(struct tg_events *e, int err)
 		log_warning_errno(
 		    err,
 		    "cannot write events log %s: %m; events are still in the journal (%llu more "
-		    "failures since the last message)",
+		    "failures since the last message); free space on its file system, writing resumes by itself",
 		    e->log_path, (unsigned long long)suppressed);
 	else
-		log_warning_errno(err, "cannot write events log %s: %m; events are still in the journal",
+		log_warning_errno(err,
+				  "cannot write events log %s: %m; events are still in the journal; free space on "
+				  "its file system (or fix the path), writing resumes by itself",
 				  e->log_path);
+}
+
+static void write_succeeded(struct tg_events *e)
+{
+	if (!e->write_failing)
+		return;
+	e->write_failing = false;
+	log_notice("events log %s is written again; %llu events in between are only in the journal",
+		   e->log_path, (unsigned long long)(e->c.log_write_failures - e->failures_at_start));
 }
 
 /* Reopen when logrotate moved or removed the file under us. */
@@ -374,6 +407,8 @@ static void write_line(struct tg_events *e, const char *json)
 
 	if (e->listener)
 		e->listener(json, len, e->listener_data);
+	if (e->reporter)
+		e->reporter(json, len, e->reporter_data);
 	if (!e->log_path)
 		return;
 	if (len > EVENTS_LINE_MAX) {
@@ -407,10 +442,16 @@ static void write_line(struct tg_events *e, const char *json)
 	if (n < 0) {
 		write_failed(e, -errno);
 	} else if ((size_t)n < total) {
-		e->need_newline = true;
+		struct stat st;
+
+		/* Disk full mid-line: take the torn piece back (readers parse whole
+		 * lines); if that fails, the next line starts on a fresh one. */
+		e->need_newline = !(fstat(e->fd, &st) == 0 && st.st_size >= n &&
+				    ftruncate(e->fd, st.st_size - n) == 0);
 		write_failed(e, -ENOSPC);
 	} else {
 		e->need_newline = false;
+		write_succeeded(e);
 	}
 	free(line);
 }
@@ -489,6 +530,66 @@ static void count(struct tg_events *e, const struct tg_kernel_event *ev)
 		(*per)++;
 }
 
+/* ---------- journal flood limit ---------- */
+
+static void journal_summary(struct tg_events *e, struct tg_tool_counters *t)
+{
+	struct jfields j = {};
+	char msg[512];
+
+	if (!t->journal_pending)
+		return;
+	snprintf(msg, sizeof(msg),
+		 "%llu more decisions about %s were not sent to the journal (more than %u in %u s); every one "
+		 "is in the events log%s%s",
+		 (unsigned long long)t->journal_pending, t->id[0] ? t->id : "tools of an earlier policy",
+		 JOURNAL_BURST, JOURNAL_WINDOW_USEC / 1000000u, e->log_path ? " " : "",
+		 e->log_path ? e->log_path : " (none configured: only counted)");
+	jf_add(&j, "MESSAGE=%s", msg);
+	jf_add(&j, "PRIORITY=%d", LOG_WARNING);
+	jf_add(&j, "TOOLGUARD_KIND=suppressed");
+	if (t->id[0])
+		jf_add(&j, "TOOLGUARD_TOOL=%s", t->id);
+	jf_add(&j, "TOOLGUARD_SUPPRESSED=%llu", (unsigned long long)t->journal_pending);
+	jf_send(&j, LOG_WARNING, msg);
+	t->journal_pending = 0;
+}
+
+static bool journal_allow(struct tg_events *e, const struct tg_kernel_event *ev)
+{
+	struct tg_tool_counters *t = ev->tool_id[0] ? tool_counters(e, ev->tool_id) : &e->unnamed;
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+	if (!t)
+		return true;
+	if (now - t->journal_window_usec >= JOURNAL_WINDOW_USEC) {
+		journal_summary(e, t);
+		t->journal_window_usec = now;
+		t->journal_in_window = 0;
+	}
+	if (t->journal_in_window < JOURNAL_BURST) {
+		t->journal_in_window++;
+		return true;
+	}
+	t->journal_pending++;
+	e->c.journal_suppressed++;
+	return false;
+}
+
+void tg_events_tick(struct tg_events *e)
+{
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+	if (!e)
+		return;
+	for (size_t i = 0; i <= e->c.n_tools; i++) {
+		struct tg_tool_counters *t = i < e->c.n_tools ? &e->c.tools[i] : &e->unnamed;
+
+		if (t->journal_pending && now - t->journal_window_usec >= JOURNAL_WINDOW_USEC)
+			journal_summary(e, t);
+	}
+}
+
 /* ---------- public ---------- */
 
 int tg_events_new(const char *log_path, struct tg_events **ret)
@@ -559,6 +660,12 @@ void tg_events_set_listener(struct tg_events *e, tg_events_listener_fn fn, void 
 {
 	e->listener = fn;
 	e->listener_data = userdata;
+}
+
+void tg_events_set_reporter(struct tg_events *e, tg_events_listener_fn fn, void *userdata)
+{
+	e->reporter = fn;
+	e->reporter_data = userdata;
 }
 
 void tg_events_set_notifier(struct tg_events *e, tg_events_notify_fn fn, void *userdata)
@@ -671,7 +778,10 @@ void tg_events_on_kernel_event(const struct tg_kernel_event *ev, void *userdata)
 	jf_add(&j, "TOOLGUARD_POLICY_SERIAL=%llu", (unsigned long long)ev->policy_serial);
 	/* Lets journald attach the offending process's own metadata (_OBJECT_*) */
 	jf_add(&j, "OBJECT_PID=%u", ev->pid);
-	jf_send(&j, priority_of(ev), msg);
+	if (journal_allow(e, ev))
+		jf_send(&j, priority_of(ev), msg);
+	else
+		jf_discard(&j);
 
 	/* The events log line: the fields of the spec, in its order. */
 	o = json_object_new_object();
@@ -784,6 +894,41 @@ void tg_events_policy(struct tg_events *e, bool loaded, const char *name, uint64
 		}
 		json_object_object_add(o, "errors", errs);
 	}
+	write_line(
+	    e, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+void tg_events_tamper(struct tg_events *e, const char *trigger, const char *found, bool repaired,
+		      const char *action, uint64_t repair_usec)
+{
+	struct json_object *o;
+	struct jfields j = {};
+	char tbuf[64], msg[1200];
+
+	format_now(tbuf, sizeof(tbuf));
+	snprintf(msg, sizeof(msg), "Tampering with the pinned programs or maps: %s; %s",
+		 found ? found : "?", action ? action : "?");
+	jf_add(&j, "MESSAGE=%s", msg);
+	jf_add(&j, "MESSAGE_ID=%s", MID_TAMPER);
+	jf_add(&j, "PRIORITY=%d", repaired ? LOG_WARNING : LOG_ERR);
+	jf_add(&j, "TOOLGUARD_KIND=tamper");
+	jf_add(&j, "TOOLGUARD_VERDICT=%s", repaired ? "repaired" : "not-repaired");
+	jf_add(&j, "TOOLGUARD_TAMPER_FOUND=%s", found ? found : "?");
+	jf_send(&j, repaired ? LOG_WARNING : LOG_ERR, msg);
+
+	o = json_object_new_object();
+	if (!o) {
+		write_failed(e, -ENOMEM);
+		return;
+	}
+	json_object_object_add(o, "time", json_object_new_string(tbuf));
+	json_object_object_add(o, "kind", json_object_new_string("tamper"));
+	json_object_object_add(o, "verdict", json_object_new_string(repaired ? "repaired" : "not-repaired"));
+	json_add_str(o, "trigger", trigger);
+	json_add_str(o, "found", found);
+	json_add_str(o, "action", action);
+	json_object_object_add(o, "repair_sec", json_object_new_double((double)repair_usec / 1e6));
 	write_line(
 	    e, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);

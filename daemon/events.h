@@ -25,6 +25,10 @@ struct tg_tool_counters {
 	uint64_t alerts;      /* alert rules, and would-block in monitor mode */
 	uint64_t would_block; /* monitor mode: would have been blocked (also in alerts) */
 	uint64_t exempt;      /* matched, allowed by an exemption */
+	/* journal flood limit (added by tamper): records of this tool in the window */
+	uint64_t journal_window_usec; /* CLOCK_MONOTONIC start of the current window */
+	uint64_t journal_in_window;
+	uint64_t journal_pending; /* held back in this window, not summarised yet */
 };
 
 struct tg_event_counters {
@@ -39,6 +43,7 @@ struct tg_event_counters {
 	uint64_t exempt;
 	uint64_t dropped;	     /* ring buffer overflows (tg_kernel_dropped) */
 	uint64_t log_write_failures; /* events not written to the events log */
+	uint64_t journal_suppressed; /* decisions kept out of the journal by the flood limit (still in the events log) */
 	uint64_t policy_loaded;
 	uint64_t policy_refused;
 };
@@ -64,7 +69,15 @@ void tg_events_policy(struct tg_events *e, bool loaded, const char *name, uint64
 		      const uint8_t *sha256, const struct tg_diags *diags, const char *reason,
 		      const char *kept);
 
+/* Tampering with the pinned maps or links found (tamper.c; added by tamper):
+ * kind "tamper", verdict "repaired" / "not-repaired", what was found, what was
+ * done and how long the repair took. */
+void tg_events_tamper(struct tg_events *e, const char *trigger, const char *found, bool repaired,
+		      const char *action, uint64_t repair_usec);
 void tg_events_set_dropped(struct tg_events *e, uint64_t dropped);
+/* Summarise in the journal what the flood limit held back in windows that
+ * have ended (call every few seconds; added by tamper). */
+void tg_events_tick(struct tg_events *e);
 const struct tg_event_counters *tg_events_counters(const struct tg_events *e);
 /* One line with totals and the per-tool counters that are not zero. */
 void tg_events_log_summary(const struct tg_events *e, const char *when);
@@ -73,6 +86,8 @@ void tg_events_log_summary(const struct tg_events *e, const char *when);
  * listener: the control socket's `toolctl events --follow`. */
 typedef void (*tg_events_listener_fn)(const char *line, size_t len, void *userdata);
 void tg_events_set_listener(struct tg_events *e, tg_events_listener_fn fn, void *userdata);
+/* A second listener for the same lines: the reporter (report.c) that POSTs them to report.url. */
+void tg_events_set_reporter(struct tg_events *e, tg_events_listener_fn fn, void *userdata);
 
 /* Called for every kernel decision before it is recorded (notice.c): 1 = the
  * user was told, 0 = not, -1 = nothing to tell. Blocked events get

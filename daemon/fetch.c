@@ -611,6 +611,8 @@ static void sync_failed(struct tg_fetch *f, bool policy_refused, const char *fmt
 	if (d->policy)
 		snprintf(kept, sizeof(kept), "keeping policy %s serial %" PRIu64,
 			 d->policy->name ? d->policy->name : "?", d->policy->serial);
+	else if (d->policy_awaiting_fetch && !(d->kernel && tg_kernel_adopted(d->kernel)))
+		snprintf(kept, sizeof(kept), "no policy in force yet (nothing enforced)");
 	else
 		snprintf(kept, sizeof(kept), "keeping the pinned policy of an earlier run");
 	set_str(d->sync.last_error, sizeof(d->sync.last_error), why);

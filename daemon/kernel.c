@@ -38,6 +38,9 @@
 #include "kernel.h"
 #include "kernel_internal.h"
 #include "paths.h"
+#include "procinfo.h"
+#include "stream_guard.skel.h"
+#include "tamper.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -61,6 +64,7 @@ _Static_assert(sizeof(struct tg_abi_net_refs) == TG_ABI_SIZEOF_NET_REFS, "ABI");
 _Static_assert(sizeof(struct tg_abi_exec_event) == TG_ABI_SIZEOF_EXEC_EVENT, "ABI");
 _Static_assert(sizeof(struct tg_abi_connect_event) == TG_ABI_SIZEOF_CONNECT_EVENT, "ABI");
 _Static_assert(sizeof(struct tg_abi_hash_request) == TG_ABI_SIZEOF_HASH_REQUEST, "ABI");
+_Static_assert(sizeof(struct tg_abi_connect_host_event) == TG_ABI_SIZEOF_CONNECT_HOST_EVENT, "ABI");
 _Static_assert(TG_ABI_VERDICT_BLOCK == TG_VERDICT_BLOCK && TG_ABI_VERDICT_WARN == TG_VERDICT_WARN &&
 		   TG_ABI_VERDICT_ALERT == TG_VERDICT_ALERT && TG_ABI_VERDICT_ALLOW == TG_VERDICT_ALLOW,
 	       "verdict numbers are shared");
@@ -85,6 +89,7 @@ enum {
 	M_NET4, /* from the connect object */
 	M_NET6,
 	M_HOSTS, /* from the DNS object */
+	M_STREAMS, /* sockhash of the stream object (pinned: it holds the sk_msg program) */
 	M__COUNT,
 	M__EXEC_COUNT = M_NET4,
 };
@@ -94,6 +99,7 @@ static const char *const map_names[M__COUNT] = {
     [M_RSTRS] = "tg_rstrs",	[M_INODES] = "tg_inodes",   [M_EXEMPT] = "tg_exempt", [M_SEEN] = "tg_seen",
     [M_EVENTS] = "tg_events",	[M_DROPPED] = "tg_dropped", [M_AFFIX] = "tg_affix",   [M_NET4] = "tg_net4",
     [M_NET6] = "tg_net6",	[M_HOSTS] = "tg_hosts",
+    [M_STREAMS] = "tg_streams",
 };
 
 /* Maps the connect object shares with the exec object. */
@@ -107,12 +113,15 @@ static const int dns_shared_maps[] = {M_CONTROL, M_GENS,    M_TOOLS, M_EXEMPT,
 #define L_LSM  "lsm_bprm_check"
 #define L_EXEC "exec"
 #define L_DNS  "dns_ingress"
+#define L_STREAM "stream_sockops"
 static const char *const connect_links[4] = {"connect4", "connect6", "sendmsg4", "sendmsg6"};
 
 struct tg_kernel {
 	struct exec_guard *exec;       /* NULL when adopted */
 	struct connect_guard *connect; /* NULL when adopted or unavailable */
 	struct dns_guard *dns;	       /* NULL when adopted or unavailable */
+	struct stream_guard *stream;   /* NULL when adopted or unavailable */
+	bool stream_ok;		       /* CONNECT lines and TLS server names are checked */
 	bool dns_ok;
 	enum tg_exec_backend backend;
 	bool connect_ok;
@@ -135,6 +144,12 @@ struct tg_kernel {
 	void *fn_data;
 	int64_t tai_offset_ns;
 	struct tg_kernel_event ev; /* decoded record, reused */
+	tg_kernel_apply_hook_fn apply_hook; /* resolve.c: resolved addresses into the new generation */
+	void *apply_hook_data;
+	tg_kernel_namer_fn namer; /* resolve.c: names connect destinations it resolved */
+	void *namer_data;
+	struct tg_digest inode_writes; /* our own tg_inodes writes, for tamper.c */
+	unsigned budget;	       /* records left in this consume; 0 = no limit */
 };
 
 const char *tg_exec_backend_name(enum tg_exec_backend b)
@@ -376,14 +391,15 @@ static int verbose_print(enum libbpf_print_level level, const char *fmt, va_list
 /* FNV-1a of the BPF objects: pins made from other objects are replaced. */
 static uint32_t objects_build_id(void)
 {
-	const unsigned char *parts[3];
-	size_t lens[3];
+	const unsigned char *parts[4];
+	size_t lens[4];
 	uint32_t h = 2166136261u;
 
 	parts[0] = exec_guard__elf_bytes(&lens[0]);
 	parts[1] = connect_guard__elf_bytes(&lens[1]);
 	parts[2] = dns_guard__elf_bytes(&lens[2]);
-	for (int p = 0; p < 3; p++)
+	parts[3] = stream_guard__elf_bytes(&lens[3]);
+	for (int p = 0; p < 4; p++)
 		for (size_t i = 0; i < lens[p]; i++)
 			h = (h ^ parts[p][i]) * 16777619u;
 	return h;
@@ -541,6 +557,86 @@ static int load_dns(struct tg_kernel *k, char *why, size_t why_len)
 	return 0;
 }
 
+static struct bpf_map *stream_map(struct stream_guard *s, int m)
+{
+	switch (m) {
+	case M_CONTROL:
+		return s->maps.tg_control;
+	case M_GENS:
+		return s->maps.tg_gens;
+	case M_TOOLS:
+		return s->maps.tg_tools;
+	case M_EXEMPT:
+		return s->maps.tg_exempt;
+	case M_EVENTS:
+		return s->maps.tg_events;
+	case M_DROPPED:
+		return s->maps.tg_dropped;
+	case M_NET4:
+		return s->maps.tg_net4;
+	case M_NET6:
+		return s->maps.tg_net6;
+	case M_HOSTS:
+		return s->maps.tg_hosts;
+	default:
+		return NULL;
+	}
+}
+
+/* The stream checks (HTTP CONNECT lines, TLS server names): optional, like
+ * DNS learning. sockops on the cgroup root fills tg_streams; the sk_msg
+ * program hangs on tg_streams itself (no link: the pinned map holds it). */
+static int load_stream(struct tg_kernel *k, char *why, size_t why_len)
+{
+	static const int shared[] = {M_CONTROL, M_GENS, M_TOOLS, M_EXEMPT, M_EVENTS,
+				     M_DROPPED, M_NET4, M_NET6,	 M_HOSTS};
+	struct stream_guard *s = stream_guard__open();
+	int cg, r;
+
+	if (!s)
+		return set_why(why, why_len, -errno, "cannot open the stream BPF object: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
+		if (k->fds[shared[i]] < 0)
+			continue; /* tg_hosts without the DNS object: this object's own */
+		r = bpf_map__reuse_fd(stream_map(s, shared[i]), k->fds[shared[i]]);
+		if (r < 0) {
+			stream_guard__destroy(s);
+			return set_why(why, why_len, r, "cannot share map %s: %s", map_names[shared[i]],
+				       strerror(-r));
+		}
+	}
+	r = stream_guard__load(s);
+	if (r < 0) {
+		stream_guard__destroy(s);
+		return set_why(why, why_len, r, "cannot load the stream BPF programs: %s", strerror(-r));
+	}
+	if (bpf_prog_attach(bpf_program__fd(s->progs.tg_stream_msg), bpf_map__fd(s->maps.tg_streams),
+			    BPF_SK_MSG_VERDICT, 0) < 0) {
+		r = -errno;
+		stream_guard__destroy(s);
+		return set_why(why, why_len, r, "cannot attach the sk_msg program: %s", strerror(-r));
+	}
+	cg = open_cgroup2_root(why, why_len);
+	if (cg < 0) {
+		stream_guard__destroy(s);
+		return cg;
+	}
+	s->links.tg_stream_sockops = bpf_program__attach_cgroup(s->progs.tg_stream_sockops, cg);
+	r = s->links.tg_stream_sockops ? 0 : -errno;
+	close(cg);
+	if (r < 0) {
+		stream_guard__destroy(s);
+		return set_why(why, why_len, r, "cannot attach the sockops program to the cgroup v2 root: %s",
+			       strerror(-r));
+	}
+	if (k->fds[M_HOSTS] < 0)
+		k->fds[M_HOSTS] = fcntl(bpf_map__fd(s->maps.tg_hosts), F_DUPFD_CLOEXEC, 3);
+	k->fds[M_STREAMS] = fcntl(bpf_map__fd(s->maps.tg_streams), F_DUPFD_CLOEXEC, 3);
+	k->stream = s;
+	k->stream_ok = true;
+	return 0;
+}
+
 static int pin_all(struct tg_kernel *k, const char *dir, char *why, size_t why_len)
 {
 	char path[PATH_MAX];
@@ -570,6 +666,12 @@ static int pin_all(struct tg_kernel *k, const char *dir, char *why, size_t why_l
 	if (k->dns) {
 		snprintf(path, sizeof(path), "%s/links/%s", dir, L_DNS);
 		r = bpf_link__pin(k->dns->links.tg_dns_ingress, path);
+		if (r < 0)
+			return set_why(why, why_len, r, "cannot pin %s: %s", path, strerror(-r));
+	}
+	if (k->stream) {
+		snprintf(path, sizeof(path), "%s/links/%s", dir, L_STREAM);
+		r = bpf_link__pin(k->stream->links.tg_stream_sockops, path);
 		if (r < 0)
 			return set_why(why, why_len, r, "cannot pin %s: %s", path, strerror(-r));
 	}
@@ -667,6 +769,8 @@ static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts,
 		k->fds[M_NET6] = fcntl(bpf_map__fd(k->connect->maps.tg_net6), F_DUPFD_CLOEXEC, 3);
 		if (load_dns(k, cwhy, sizeof(cwhy)) < 0 && opts->verbose)
 			fprintf(stderr, "toolguard: DNS learning unavailable: %s\n", cwhy);
+		if (load_stream(k, cwhy, sizeof(cwhy)) < 0 && opts->verbose)
+			fprintf(stderr, "toolguard: CONNECT/SNI checks unavailable: %s\n", cwhy);
 	} else if (opts->verbose) {
 		fprintf(stderr, "toolguard: connect hooks unavailable: %s\n", cwhy);
 	}
@@ -711,6 +815,8 @@ static int try_adopt(struct tg_kernel *k)
 	k->connect_ok = k->fds[M_NET4] >= 0 && path_exists(path);
 	snprintf(path, sizeof(path), "%s/links/%s", k->pin_dir, L_DNS);
 	k->dns_ok = k->fds[M_HOSTS] >= 0 && path_exists(path);
+	snprintf(path, sizeof(path), "%s/links/%s", k->pin_dir, L_STREAM);
+	k->stream_ok = k->fds[M_STREAMS] >= 0 && path_exists(path);
 	k->adopted = true;
 	return 0;
 fail:
@@ -773,7 +879,7 @@ int tg_kernel_open(const struct tg_kernel_options *opts, struct tg_kernel **ret,
 	if (path_exists(k->pin_old))
 		(void)remove_pin_dir(k->pin_old);
 
-	if (path_exists(k->pin_dir) && try_adopt(k) == 0) {
+	if (!opts->replace && path_exists(k->pin_dir) && try_adopt(k) == 0) {
 		r = open_events(k, why, why_len);
 		if (r < 0)
 			goto fail;
@@ -809,6 +915,8 @@ void tg_kernel_close(struct tg_kernel *k)
 	if (k->watch_epfd >= 0)
 		close(k->watch_epfd);
 	/* destroying closes link fds; the pins keep the attachments */
+	if (k->stream)
+		stream_guard__destroy(k->stream);
 	if (k->dns)
 		dns_guard__destroy(k->dns);
 	if (k->connect)
@@ -867,6 +975,11 @@ enum tg_exec_backend tg_kernel_exec_backend(const struct tg_kernel *k)
 const char *tg_kernel_connect_backend(const struct tg_kernel *k)
 {
 	return k && k->connect_ok ? "cgroup" : "none";
+}
+
+bool tg_kernel_stream_checks(const struct tg_kernel *k)
+{
+	return k && k->stream_ok;
 }
 
 bool tg_kernel_dns_learning(const struct tg_kernel *k)
@@ -1157,6 +1270,8 @@ int tg_kernel_apply_compiled(struct tg_kernel *k, const struct tg_policy *p, str
 	gen_val = c->gen;
 	if (r > 0)
 		gen_val.flags |= TG_ABI_GEN_HOSTS;
+	if (k->apply_hook) /* addresses the daemon resolved: in force from the swap on, no gap */
+		k->apply_hook(k, c, g, k->apply_hook_data);
 	gen_val.seen_epoch = cur.seen_epoch + 1; /* new rules: ask about every inode again */
 	gen_val.n_tools = (__u32)c->n_tools;
 	gi = g;
@@ -1216,7 +1331,17 @@ int tg_kernel_inode_update(struct tg_kernel *k, const struct tg_abi_inode_key *k
 	if (r < 0)
 		return r;
 	ik.gen = (__u8)ctl.active_gen;
-	return bpf_map_update_elem(k->fds[M_INODES], &ik, val, BPF_ANY) < 0 ? -errno : 0;
+	{
+		struct tg_abi_refs old;
+
+		if (bpf_map_lookup_elem(k->fds[M_INODES], &ik, &old) == 0)
+			tg_digest_entry(&k->inode_writes, -1, TG_TAMPER_TAG_INODES, &ik, sizeof(ik), &old,
+					sizeof(old));
+	}
+	if (bpf_map_update_elem(k->fds[M_INODES], &ik, val, BPF_ANY) < 0)
+		return -errno;
+	tg_digest_entry(&k->inode_writes, 1, TG_TAMPER_TAG_INODES, &ik, sizeof(ik), val, sizeof(*val));
+	return 0;
 }
 
 int tg_kernel_inode_delete(struct tg_kernel *k, const struct tg_abi_inode_key *key)
@@ -1228,9 +1353,65 @@ int tg_kernel_inode_delete(struct tg_kernel *k, const struct tg_abi_inode_key *k
 	if (r < 0)
 		return r;
 	ik.gen = (__u8)ctl.active_gen;
+	{
+		struct tg_abi_refs old;
+
+		if (bpf_map_lookup_elem(k->fds[M_INODES], &ik, &old) == 0)
+			tg_digest_entry(&k->inode_writes, -1, TG_TAMPER_TAG_INODES, &ik, sizeof(ik), &old,
+					sizeof(old));
+	}
 	if (bpf_map_delete_elem(k->fds[M_INODES], &ik) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+/* ---------- for resolve.c ---------- */
+
+void tg_kernel_set_apply_hook(struct tg_kernel *k, tg_kernel_apply_hook_fn fn, void *userdata)
+{
+	k->apply_hook = fn;
+	k->apply_hook_data = userdata;
+}
+
+void tg_kernel_set_host_namer(struct tg_kernel *k, tg_kernel_namer_fn fn, void *userdata)
+{
+	k->namer = fn;
+	k->namer_data = userdata;
+}
+
+int tg_kernel_net_fd(const struct tg_kernel *k, int family)
+{
+	if (!k)
+		return -1;
+	return family == 2 /* AF_INET */ ? k->fds[M_NET4] : k->fds[M_NET6];
+}
+
+int tg_kernel_active_gen(struct tg_kernel *k)
+{
+	struct tg_abi_control ctl;
+	int r = read_control(k, &ctl);
+
+	return r < 0 ? r : (int)ctl.active_gen;
+}
+
+/* ---------- for tamper.c ---------- */
+
+int tg_kernel_map_fd(const struct tg_kernel *k, const char *name)
+{
+	for (int m = 0; k && m < M__COUNT; m++)
+		if (strcmp(map_names[m], name) == 0)
+			return k->fds[m];
+	return -1;
+}
+
+const char *tg_kernel_pin_dir(const struct tg_kernel *k)
+{
+	return k->replace_pins ? k->pin_new : k->pin_dir;
+}
+
+void tg_kernel_inode_writes(const struct tg_kernel *k, struct tg_digest *ret)
+{
+	*ret = k->inode_writes;
 }
 
 static int watch_update(const struct tg_abi_inode_key *key, const struct tg_abi_refs *val, const char *path,
@@ -1397,6 +1578,7 @@ static void decode_exec(struct tg_kernel *k, const struct tg_abi_exec_event *r)
 		e->argc = i + 1;
 	}
 	copy_str(e->tty, sizeof(e->tty), r->tty, sizeof(r->tty));
+	tg_tty_name_normalize(e->tty, sizeof(e->tty));
 	e->policy_serial = r->policy_serial;
 }
 
@@ -1419,6 +1601,8 @@ static void decode_connect(struct tg_kernel *k, const struct tg_abi_connect_even
 	proc_exe(r->pid, e->exe, sizeof(e->exe));
 	if (!e->ppid)
 		e->ppid = proc_ppid(r->pid);
+	/* the connect hooks record neither command line nor terminal (the notice needs it) */
+	(void)tg_proc_fill_event(e);
 	/* a host-name rule: the name (the address was learned from its DNS answer) */
 	if (e->tool && k->compiled) {
 		const struct tg_compiled_host *hosts = NULL;
@@ -1436,6 +1620,31 @@ static void decode_connect(struct tg_kernel *k, const struct tg_abi_connect_even
 	e->port = r->port;
 	e->protocol = r->protocol;
 	e->policy_serial = r->policy_serial;
+	if (k->namer)
+		k->namer(e, k->namer_data);
+}
+
+/* A name seen in a stream's first bytes: the name as sent, and what the
+ * sk_msg program cannot read itself (comm, parent) from /proc. */
+static void decode_connect_host(struct tg_kernel *k, const struct tg_abi_connect_host_event *r)
+{
+	struct tg_kernel_event *e = &k->ev;
+	char p[64];
+	int fd;
+
+	decode_connect(k, &r->conn);
+	copy_str(e->host, sizeof(e->host), r->host, sizeof(r->host));
+	if (e->comm[0])
+		return;
+	snprintf(p, sizeof(p), "/proc/%" PRIu32 "/comm", r->conn.pid);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, e->comm, sizeof(e->comm) - 1);
+
+		e->comm[n > 0 ? (size_t)n : 0] = 0;
+		e->comm[strcspn(e->comm, "\n")] = 0;
+		close(fd);
+	}
 }
 
 /* Real uid and groups of a process from /proc (hash requests). */
@@ -1498,13 +1707,33 @@ static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_re
 	uid_t uid = req->uid;
 	enum tg_verdict best = TG_VERDICT_NONE;
 	unsigned best_i = 0;
-	bool best_exempt = false;
+	bool best_exempt = false, interp_script = false;
 	struct timespec now;
 	int r;
 
 	if (!k->compiled || !k->policy)
 		return;
 	r = tg_compiled_hash_request(k->compiled, req, &refs);
+	if (r == 1 && (refs.flags & TG_ABI_REFS_INTERP)) {
+		/* a copy of an interpreter (same sha256) under another name: from
+		 * now on the kernel examines its script argument */
+		struct tg_abi_inode_key iik = {.dev = req->dev, .gen = req->gen, .space = TG_ABI_INODE_INTERP,
+					       .ino = req->ino};
+		struct tg_abi_refs ir = {.flags = refs.flags}, old;
+		const char *base = strrchr(req->path, '/');
+		bool known = k->fds[M_INODES] >= 0 && bpf_map_lookup_elem(k->fds[M_INODES], &iik, &old) == 0;
+
+		(void)tg_kernel_inode_update(k, &iik, &ir);
+		base = base ? base + 1 : req->path;
+		if (refs.n == 0) {
+			/* this run escaped the kernel (not known yet, nor by its name):
+			 * judge its script now, after the fact */
+			if (known || tg_is_interpreter(k->policy, base) ||
+			    tg_compiled_interp_script(k->compiled, req->pid, &refs) != 1)
+				return;
+			interp_script = true;
+		}
+	}
 	if (r < 0) {
 		/* Not hashed (file gone, unreadable): forget it, so the next exec asks again. */
 		struct tg_abi_seen_key sk = {.dev = req->dev, .ino = req->ino};
@@ -1522,7 +1751,8 @@ static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_re
 			(void)bpf_map_delete_elem(k->fds[M_INODES], &stale);
 		return;
 	}
-	(void)tg_kernel_inode_update(k, &ik, &refs);
+	if (!interp_script)
+		(void)tg_kernel_inode_update(k, &ik, &refs);
 	if (proc_ids(req->pid, &uid, gids, &n_gids) < 0)
 		n_gids = 0;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -1574,6 +1804,8 @@ static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_re
 		}
 	}
 	e->policy_serial = k->compiled->gen.policy_serial;
+	/* the record has no parent, command line nor terminal: read them before the kill */
+	(void)tg_proc_fill_event(e);
 	if (best == TG_VERDICT_BLOCK) {
 		if (k->compiled->gen.mode == TG_ABI_MODE_ENFORCE) {
 			char p[64];
@@ -1610,6 +1842,11 @@ static int handle_record(void *ctx, void *data, size_t size)
 			return 0;
 		decode_connect(k, data);
 		break;
+	case TG_ABI_REC_CONNECT_HOST:
+		if (h->size != sizeof(struct tg_abi_connect_host_event))
+			return 0;
+		decode_connect_host(k, data);
+		break;
 	case TG_ABI_REC_HASH_REQUEST:
 		if (h->size == sizeof(struct tg_abi_hash_request))
 			handle_hash_request(k, data);
@@ -1619,10 +1856,11 @@ static int handle_record(void *ctx, void *data, size_t size)
 	}
 	if (k->fn)
 		k->fn(&k->ev, k->fn_data);
-	return 0;
+	/* a negative return stops ring_buffer__consume(); this record is consumed */
+	return k->budget && --k->budget == 0 ? -EAGAIN : 0;
 }
 
-int tg_kernel_consume(struct tg_kernel *k, tg_kernel_event_fn fn, void *userdata)
+int tg_kernel_consume_max(struct tg_kernel *k, tg_kernel_event_fn fn, void *userdata, unsigned max)
 {
 	int r;
 
@@ -1631,8 +1869,15 @@ int tg_kernel_consume(struct tg_kernel *k, tg_kernel_event_fn fn, void *userdata
 	k->fn = fn;
 	k->fn_data = userdata;
 	k->tai_offset_ns = tai_offset_ns();
+	k->budget = max;
 	r = ring_buffer__consume(k->rb);
+	k->budget = 0;
 	k->fn = NULL;
 	k->fn_data = NULL;
 	return r < 0 ? r : 0;
+}
+
+int tg_kernel_consume(struct tg_kernel *k, tg_kernel_event_fn fn, void *userdata)
+{
+	return tg_kernel_consume_max(k, fn, userdata, 0);
 }

@@ -56,11 +56,17 @@ struct tg_kernel_event {
 };
 
 typedef void (*tg_kernel_event_fn)(const struct tg_kernel_event *ev, void *userdata);
+/* Fills in ev->host for a connect destination the daemon resolved itself
+ * (resolve.c; added by resolve): called for every decoded connect record. */
+typedef void (*tg_kernel_namer_fn)(struct tg_kernel_event *ev, void *userdata);
+void tg_kernel_set_host_namer(struct tg_kernel *k, tg_kernel_namer_fn fn, void *userdata);
 
 struct tg_kernel_options {
 	bool force_tracepoint; /* never try LSM (tests) */
 	bool verbose;
 	const char *pin_dir; /* NULL = TG_PIN_DIR; tests use their own (added by C1) */
+	bool replace; /* load fresh programs even when the pins are adoptable; they take the
+		       * pins' place at the first apply (tamper repair; added by tamper) */
 };
 
 /* Probe, then adopt pinned state under TG_PIN_DIR if present (no gap), else
@@ -79,6 +85,9 @@ enum tg_exec_backend tg_kernel_exec_backend(const struct tg_kernel *k);
 const char *tg_kernel_connect_backend(const struct tg_kernel *k); /* "cgroup" or "none" */
 /* Host name rules work through DNS answers (cgroup_skb program loaded; added by C1). */
 bool tg_kernel_dns_learning(const struct tg_kernel *k);
+/* Host names are checked in the first bytes of TCP streams: HTTP CONNECT lines
+ * and TLS server names (sockops + sk_msg programs loaded; added by sni). */
+bool tg_kernel_stream_checks(const struct tg_kernel *k);
 bool tg_kernel_adopted(const struct tg_kernel *k); /* pins existed at open */
 /* Why the exec backend is not the LSM one ("" when it is, or when adopted):
  * for `toolctl status` and the start-up log (added by C1). */
@@ -94,6 +103,9 @@ int tg_kernel_apply_policy(struct tg_kernel *k, const struct tg_policy *p, enum 
 /* The fd to poll for events (ring buffer); consume delivers decoded events. */
 int tg_kernel_event_fd(const struct tg_kernel *k);
 int tg_kernel_consume(struct tg_kernel *k, tg_kernel_event_fn fn, void *userdata);
+/* At most max records (0 = all), -EAGAIN when more may wait: a flood must not
+ * keep the event loop (control socket, timers) waiting (added by tamper). */
+int tg_kernel_consume_max(struct tg_kernel *k, tg_kernel_event_fn fn, void *userdata, unsigned max);
 /* Events the kernel could not deliver (ring buffer full), read from a counter map. */
 uint64_t tg_kernel_dropped(const struct tg_kernel *k);
 

@@ -80,6 +80,12 @@ void tg_compiled_free(struct tg_compiled *c);
 int tg_compiled_hash_request(const struct tg_compiled *c, const struct tg_abi_hash_request *req,
 			     struct tg_abi_refs *ret_refs);
 
+/* The hash request was a copy of an interpreter (refs.flags has
+ * TG_ABI_REFS_INTERP) the kernel did not know yet: judge the script argument
+ * of /proc/<pid>/cmdline after the fact. Returns 1 and fills *ret_refs with
+ * the scripts[] rule that matches, 0 when none, -errno on error. */
+int tg_compiled_interp_script(const struct tg_compiled *c, uint32_t pid, struct tg_abi_refs *ret_refs);
+
 /* ---- Implemented by kernel.c for compile.c/scan.c ---- */
 
 /* CLOCK_REALTIME seconds -> CLOCK_TAI nanoseconds (0 for t <= 0 is NOT
@@ -99,3 +105,23 @@ const struct tg_compiled *tg_kernel_compiled(const struct tg_kernel *k);
  * compile; tests). Takes ownership of c, also on error. */
 int tg_kernel_apply_compiled(struct tg_kernel *k, const struct tg_policy *p, struct tg_compiled *c, char *why,
 			     size_t why_len);
+
+/* ---- For tamper.c (added by tamper): verify and repair the pins ---- */
+struct tg_digest;
+/* fd of a map by its bpftool name ("tg_strs"), owned by k; -1 when absent. */
+int tg_kernel_map_fd(const struct tg_kernel *k, const char *name);
+const char *tg_kernel_pin_dir(const struct tg_kernel *k);
+/* Digest of the daemon's own tg_inodes writes since open (file watcher, hash
+ * requests): what the map may differ by from the digest taken at an apply. */
+void tg_kernel_inode_writes(const struct tg_kernel *k, struct tg_digest *ret);
+
+/* ---- For resolve.c (added by resolve): host names resolved by the daemon ---- */
+/* Called by tg_kernel_apply_compiled after generation gen is written for c
+ * and before the swap: the hook adds its /32 and /128 entries to gen. */
+typedef void (*tg_kernel_apply_hook_fn)(struct tg_kernel *k, const struct tg_compiled *c, unsigned gen,
+					void *userdata);
+void tg_kernel_set_apply_hook(struct tg_kernel *k, tg_kernel_apply_hook_fn fn, void *userdata);
+/* tg_net4 (AF_INET) / tg_net6 fd owned by k, -1 without the connect hooks. */
+int tg_kernel_net_fd(const struct tg_kernel *k, int family);
+/* The active generation (0/1) or -errno. */
+int tg_kernel_active_gen(struct tg_kernel *k);

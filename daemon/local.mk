@@ -6,12 +6,16 @@ daemon_toolguardd_SOURCES = \
 	daemon/log.c daemon/log.h \
 	daemon/events.c daemon/events.h \
 	daemon/notice.c daemon/notice.h \
+	daemon/procinfo.c daemon/procinfo.h \
 	daemon/control.c daemon/control.h \
 	daemon/kernel.h daemon/kernel_internal.h daemon/kernel.c \
 	daemon/compile.h daemon/compile.c \
 	daemon/scan.h daemon/scan.c \
 	daemon/hashcache.h daemon/hashcache.c \
-	daemon/fetch.h daemon/fetch.c
+	daemon/fetch.h daemon/fetch.c \
+	daemon/report.h daemon/report.c \
+	daemon/tamper.h daemon/tamper.c \
+	daemon/resolve.h daemon/resolve.c
 daemon_toolguardd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 daemon_toolguardd_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS) $(SYSTEMD_CFLAGS) $(JSONC_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(YAML_CFLAGS) $(CURL_CFLAGS)

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -21,19 +23,43 @@
 #include "notice.h"
 #include "state.h"
 
-#define RL_SLOTS	    512u /* (tool, terminal/user) pairs remembered for the rate limit */
-#define RL_KEY_MAX	    160u
-#define WARN_INTERVAL_USEC  (86400ull * 1000000ull) /* warnings: once per user per tool per day */
-#define DESKTOP_CHILDREN    8u			    /* desktop senders at once; more are counted failed */
-#define DESKTOP_TIMEOUT_SEC 2u			    /* a child that has not finished by then is killed */
-#define DESKTOP_CALL_USEC   1500000u		    /* per D-Bus call, inside the 2 s */
-#define TEXT_MAX	    1024u
+#define RL_SLOTS	      512u /* (tool, terminal/user) pairs remembered for the rate limit */
+#define RL_KEY_MAX	      160u
+#define WARN_INTERVAL_USEC    (86400ull * 1000000ull) /* warnings: once per user per tool per day */
+#define DESKTOP_SLOTS	      40u      /* desktop children alive at once (sending or waiting for a click) */
+#define DESKTOP_WAIT_MAX      32u      /* beyond that many alive, new notices offer no link to click */
+#define DESKTOP_WAIT_PER_USER 4u       /* the same, for one user's children */
+#define DESKTOP_TIMEOUT_SEC   2u       /* a child that has not sent its notice by then is killed */
+#define DESKTOP_CALL_USEC     1500000u /* per D-Bus call, inside the 2 s */
+#define DESKTOP_ACTION_SEC    600u     /* then it waits this long for a click on the link (toolguardd(8)) */
+#define DESKTOP_OPEN_SEC      10u      /* after a click: until the opener is started */
+#define URL_MAX		      2048u
+#define ENV_VALUE_MAX	      1024u
+#define ENVIRON_READ_MAX      (128u * 1024u) /* of /proc/PID/environ */
+#define TEXT_MAX	      1024u
+#define TG_NOTICE_XDG_OPEN    "/usr/bin/xdg-open"
+#define TG_NOTICE_GIO	      "/usr/bin/gio"
 
 /* Exit statuses of the desktop child. */
 enum {
 	CHILD_SENT = 0,
 	CHILD_FAILED = 3,
 	CHILD_NO_BUS = 4,
+};
+
+/* What the desktop child tells the daemon on its status pipe, one byte each. */
+enum {
+	CHILD_MSG_SENT = 'S',	     /* the Notify call succeeded (the child may go on waiting) */
+	CHILD_MSG_OPENED = 'O',	     /* clicked: the opener was started with the URL */
+	CHILD_MSG_OPEN_FAILED = 'F', /* clicked, but the opener could not be started */
+};
+
+struct desktop_child {
+	pid_t pid; /* 0 = free slot */
+	uint32_t uid;
+	int fd; /* status pipe, read end */
+	bool reported;
+	sd_event_source *exit_src, *io_src;
 };
 
 struct rl_slot {
@@ -44,7 +70,7 @@ struct rl_slot {
 struct tg_notices {
 	struct tg_notice_counters c;
 	struct rl_slot rl[RL_SLOTS];
-	sd_event_source *children[DESKTOP_CHILDREN];
+	struct desktop_child children[DESKTOP_SLOTS];
 };
 
 /* The text of one notice, already neutralised. */
@@ -341,6 +367,28 @@ static void user_bus_path(uint32_t uid, char *buf, size_t len)
 	snprintf(buf, len, "%s/%u/bus", dir && dir[0] == '/' ? dir : "/run/user", uid);
 }
 
+bool tg_notice_url_ok(const char *url)
+{
+	size_t n, skip;
+
+	if (!url)
+		return false;
+	if (strncasecmp(url, "https://", 8) == 0)
+		skip = 8;
+	else if (strncasecmp(url, "http://", 7) == 0)
+		skip = 7;
+	else
+		return false;
+	n = strlen(url);
+	if (n > URL_MAX || n == skip || url[skip] == '/')
+		return false; /* no host */
+	/* Printable ASCII only: no spaces, controls or look-alike characters reach the opener. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 static int append_markup_escaped(char *dst, size_t len, const char *s, bool markup)
 {
 	size_t o = strlen(dst);
@@ -365,19 +413,238 @@ static int append_markup_escaped(char *dst, size_t len, const char *s, bool mark
 	return 0;
 }
 
-/* In the child, as the user: 0 sent, else CHILD_* */
-static int desktop_child_send(const char *address, const struct notice_text *nt, bool warn)
+/* What one desktop child does. */
+struct desktop_job {
+	char address[4200];
+	char runtime_dir[4096]; /* the directory of the user's bus socket */
+	const struct notice_text *nt;
+	bool warn;
+	const char *url;    /* valid (tg_notice_url_ok) or NULL: no action offered */
+	const char *opener; /* NULL: xdg-open, else gio open */
+	uint32_t uid, gid;
+	uint32_t pids[2]; /* the event's process and its parent: their environment names the session */
+	int status_fd;	  /* the daemon reads CHILD_MSG_* bytes from it */
+};
+
+/* Variables of the user's session the opener needs to reach the right display. */
+static const char *const session_vars[] = {
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "XAUTHORITY",
+    "XDG_CURRENT_DESKTOP",
+    "XDG_SESSION_TYPE",
+    "XDG_SESSION_DESKTOP",
+    "DESKTOP_SESSION",
+    "XDG_DATA_DIRS",
+    "XDG_CONFIG_DIRS",
+    "BROWSER",
+    "LANG",
+};
+#define N_SESSION_VARS (sizeof(session_vars) / sizeof(session_vars[0]))
+
+struct session_env {
+	char *val[N_SESSION_VARS]; /* malloc'd, NULL = not found */
+};
+
+static void session_env_done(struct session_env *se)
 {
+	for (size_t i = 0; i < N_SESSION_VARS; i++)
+		free(se->val[i]);
+}
+
+/* Take "KEY=VALUE" when KEY is one of session_vars, not yet set, and VALUE short and plain. */
+static void session_env_take(struct session_env *se, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+
+	if (!eq || strlen(eq + 1) > ENV_VALUE_MAX)
+		return;
+	for (const char *p = eq + 1; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return;
+	for (size_t i = 0; i < N_SESSION_VARS; i++)
+		if (!se->val[i] && strlen(session_vars[i]) == (size_t)(eq - kv) &&
+		    strncmp(kv, session_vars[i], (size_t)(eq - kv)) == 0) {
+			se->val[i] = strdup(eq + 1);
+			return;
+		}
+}
+
+/* The session variables of a process of uid (root reads them before the child drops privileges). */
+static void session_env_from_proc(struct session_env *se, uint32_t pid, uint32_t uid)
+{
+	static char buf[ENVIRON_READ_MAX + 1];
+	char path[64];
+	struct stat st;
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	if (pid == 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%u/environ", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	/* Another user's process (the pid was reused, or a root parent): not this session. */
+	if (fstat(fd, &st) < 0 || st.st_uid != uid) {
+		close(fd);
+		return;
+	}
+	while (off < ENVIRON_READ_MAX && (n = read(fd, buf + off, ENVIRON_READ_MAX - off)) > 0)
+		off += (size_t)n;
+	close(fd);
+	buf[off] = 0;
+	for (size_t i = 0; i < off; i += strlen(buf + i) + 1)
+		session_env_take(se, buf + i);
+}
+
+/* The environment the user's service manager hands to programs of the session
+ * (desktops import DISPLAY etc. into it); absent without systemd --user. */
+static void session_env_from_manager(struct session_env *se, sd_bus *bus)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	char **env = NULL;
+
+	if (sd_bus_get_property_strv(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+				     "org.freedesktop.systemd1.Manager", "Environment", &err, &env) >= 0) {
+		for (size_t i = 0; env[i] && i < 4096; i++)
+			session_env_take(se, env[i]);
+	}
+	sd_bus_error_free(&err);
+	for (size_t i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+static void child_report(const struct desktop_job *j, char msg)
+{
+	(void)!write(j->status_fd, &msg, 1);
+}
+
+/* In the child, as the user, after a click: start the opener with the URL
+ * (no shell), detached, and report whether it could be started. */
+static int open_url(const struct desktop_job *j, const struct session_env *se)
+{
+	struct passwd pw, *res = NULL;
+	char pwbuf[4096], *envp[N_SESSION_VARS + 8], *argv[4];
+	char *owned[N_SESSION_VARS + 8];
+	size_t ne = 0, no = 0;
+	int ep[2], err = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (getpwuid_r(j->uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res) {
+		if (asprintf(&owned[no], "HOME=%s", res->pw_dir) >= 0)
+			envp[ne++] = owned[no++];
+		if (asprintf(&owned[no], "USER=%s", res->pw_name) >= 0)
+			envp[ne++] = owned[no++];
+		if (asprintf(&owned[no], "LOGNAME=%s", res->pw_name) >= 0)
+			envp[ne++] = owned[no++];
+	}
+	envp[ne++] = (char *)"PATH=/usr/local/bin:/usr/bin:/bin";
+	if (asprintf(&owned[no], "XDG_RUNTIME_DIR=%s", j->runtime_dir) >= 0)
+		envp[ne++] = owned[no++];
+	if (asprintf(&owned[no], "DBUS_SESSION_BUS_ADDRESS=%s", j->address) >= 0)
+		envp[ne++] = owned[no++];
+	for (size_t i = 0; i < N_SESSION_VARS; i++)
+		if (se->val[i] && asprintf(&owned[no], "%s=%s", session_vars[i], se->val[i]) >= 0)
+			envp[ne++] = owned[no++];
+	envp[ne] = NULL;
+
+	if (j->opener) {
+		argv[0] = (char *)j->opener;
+		argv[1] = (char *)j->url;
+		argv[2] = NULL;
+	} else if (access(TG_NOTICE_XDG_OPEN, X_OK) == 0) {
+		argv[0] = (char *)TG_NOTICE_XDG_OPEN;
+		argv[1] = (char *)j->url;
+		argv[2] = NULL;
+	} else {
+		argv[0] = (char *)TG_NOTICE_GIO;
+		argv[1] = (char *)"open";
+		argv[2] = (char *)j->url;
+		argv[3] = NULL;
+	}
+
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		close(ep[0]);
+		close(ep[1]);
+		return err;
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		/* A process of the user's now (a browser may live long): not tied to us. */
+		alarm(0);
+		(void)setsid();
+		if (nul >= 0) {
+			(void)dup2(nul, 0);
+			(void)dup2(nul, 1);
+			(void)dup2(nul, 2);
+		}
+		execve(argv[0], argv, envp);
+		err = errno;
+		(void)!write(ep[1], &err, sizeof(err));
+		_exit(127);
+	}
+	close(ep[1]);
+	/* EOF: the exec happened (the pipe closed with it). */
+	n = read(ep[0], &err, sizeof(err));
+	close(ep[0]);
+	for (size_t i = 0; i < no; i++)
+		free(owned[i]);
+	return n == (ssize_t)sizeof(err) ? -err : 0;
+}
+
+struct action_wait {
+	uint32_t id;
+	int done; /* 1 clicked, 2 closed */
+};
+
+static int on_action_invoked(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct action_wait *w = userdata;
+	const char *key;
+	uint32_t id;
+
+	(void)ret_error;
+	if (sd_bus_message_read(m, "us", &id, &key) >= 0 && id == w->id && w->id != 0 &&
+	    strcmp(key, "default") == 0)
+		w->done = 1;
+	return 0;
+}
+
+static int on_closed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct action_wait *w = userdata;
+	uint32_t id, reason;
+
+	(void)ret_error;
+	if (sd_bus_message_read(m, "uu", &id, &reason) >= 0 && id == w->id && w->id != 0 && !w->done)
+		w->done = 2;
+	return 0;
+}
+
+/* In the child, as the user: exit status CHILD_*. */
+static int desktop_child_send(const struct desktop_job *j, struct session_env *se)
+{
+	const struct notice_text *nt = j->nt;
 	sd_bus *bus = NULL;
 	sd_bus_message *m = NULL, *reply = NULL;
 	sd_bus_error err = SD_BUS_ERROR_NULL;
 	bool actions = false, markup = false;
-	char body[TEXT_MAX * 6] = "";
+	char body[TEXT_MAX * 6] = "", server[256] = "";
+	struct action_wait w = {0};
 	int r;
 
 	r = sd_bus_new(&bus);
 	if (r >= 0)
-		r = sd_bus_set_address(bus, address);
+		r = sd_bus_set_address(bus, j->address);
 	if (r >= 0)
 		r = sd_bus_set_bus_client(bus, 1);
 	if (r >= 0)
@@ -390,6 +657,10 @@ static int desktop_child_send(const char *address, const struct notice_text *nt,
 	r = sd_bus_call_method(bus, "org.freedesktop.Notifications", "/org/freedesktop/Notifications",
 			       "org.freedesktop.Notifications", "GetCapabilities", &err, &reply, "");
 	if (r >= 0) {
+		const char *sender = sd_bus_message_get_sender(reply);
+
+		if (sender && strlen(sender) < sizeof(server))
+			snprintf(server, sizeof(server), "%s", sender);
 		if (sd_bus_message_enter_container(reply, 'a', "s") >= 0) {
 			const char *cap;
 
@@ -403,6 +674,15 @@ static int desktop_child_send(const char *address, const struct notice_text *nt,
 		reply = sd_bus_message_unref(reply);
 	}
 	sd_bus_error_free(&err);
+	/* Only when there is a link to open, and listening from before the
+	 * notification exists (a click cannot come before the id is known). */
+	actions =
+	    actions && j->url && server[0] &&
+	    sd_bus_match_signal(bus, NULL, server, "/org/freedesktop/Notifications",
+				"org.freedesktop.Notifications", "ActionInvoked", on_action_invoked,
+				&w) >= 0 &&
+	    sd_bus_match_signal(bus, NULL, server, "/org/freedesktop/Notifications",
+				"org.freedesktop.Notifications", "NotificationClosed", on_closed, &w) >= 0;
 
 	for (size_t i = 0; i < nt->n_lines; i++) {
 		if (i)
@@ -420,16 +700,48 @@ static int desktop_child_send(const char *address, const struct notice_text *nt,
 		r = actions ? sd_bus_message_append(m, "as", 2, "default", "Open policy")
 			    : sd_bus_message_append(m, "as", 0);
 	if (r >= 0)
-		r = sd_bus_message_append(m, "a{sv}", 1, "urgency", "y", (uint8_t)(warn ? 1 : 2));
+		r = sd_bus_message_append(m, "a{sv}", 1, "urgency", "y", (uint8_t)(j->warn ? 1 : 2));
 	if (r >= 0)
 		r = sd_bus_message_append(m, "i", (int32_t)-1);
 	if (r >= 0)
 		r = sd_bus_call(bus, m, 0, &err, &reply);
+	if (r >= 0 && sd_bus_message_read(reply, "u", &w.id) < 0)
+		w.id = 0;
 	sd_bus_error_free(&err);
 	sd_bus_message_unref(reply);
 	sd_bus_message_unref(m);
+	if (r < 0) {
+		sd_bus_flush_close_unref(bus);
+		return CHILD_FAILED;
+	}
+	child_report(j, CHILD_MSG_SENT);
+	if (!actions || w.id == 0) {
+		sd_bus_flush_close_unref(bus);
+		return CHILD_SENT;
+	}
+
+	/* Wait for a click (or the notification's end), bounded. */
+	alarm(DESKTOP_ACTION_SEC);
+	while (!w.done) {
+		r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			break; /* the bus went away */
+		if (r > 0)
+			continue;
+		r = sd_bus_wait(bus, UINT64_MAX);
+		if (r < 0 && r != -EINTR)
+			break;
+	}
+	if (w.done == 1) {
+		alarm(DESKTOP_OPEN_SEC);
+		session_env_from_manager(se, bus);
+	}
 	sd_bus_flush_close_unref(bus);
-	return r < 0 ? CHILD_FAILED : CHILD_SENT;
+	if (w.done != 1)
+		return CHILD_SENT;
+	r = open_url(j, se);
+	child_report(j, r < 0 ? CHILD_MSG_OPEN_FAILED : CHILD_MSG_OPENED);
+	return CHILD_SENT;
 }
 
 static int drop_privileges(uint32_t uid, uint32_t gid_fallback)
@@ -453,35 +765,102 @@ static int drop_privileges(uint32_t uid, uint32_t gid_fallback)
 	return 0;
 }
 
+static struct desktop_child *child_of_source(struct tg_notices *n, sd_event_source *s)
+{
+	for (size_t i = 0; i < DESKTOP_SLOTS; i++)
+		if (n->children[i].exit_src == s || (s && n->children[i].io_src == s))
+			return &n->children[i];
+	return NULL;
+}
+
+/* Count what the child said on its status pipe so far. */
+static void child_drain(struct tg_notices *n, struct desktop_child *c)
+{
+	char msgs[16];
+	ssize_t k;
+
+	if (c->fd < 0)
+		return;
+	while (c->fd >= 0 && (k = read(c->fd, msgs, sizeof(msgs))) > 0) {
+		for (ssize_t i = 0; i < k; i++) {
+			if (msgs[i] == CHILD_MSG_SENT && !c->reported) {
+				n->c.desktop_sent++;
+				c->reported = true;
+			} else if (msgs[i] == CHILD_MSG_OPENED) {
+				n->c.desktop_opened++;
+			} else if (msgs[i] == CHILD_MSG_OPEN_FAILED) {
+				n->c.desktop_open_failed++;
+				log_debug("Could not start the opener for a desktop notice's link (uid %u)",
+					  c->uid);
+			}
+		}
+	}
+	if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+		c->io_src = sd_event_source_disable_unref(c->io_src);
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+static int on_child_status(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct tg_notices *n = userdata;
+	struct desktop_child *c = child_of_source(n, s);
+
+	(void)fd;
+	(void)revents;
+	if (c)
+		child_drain(n, c);
+	return 0;
+}
+
+static void child_slot_free(struct desktop_child *c)
+{
+	c->io_src = sd_event_source_disable_unref(c->io_src);
+	c->exit_src = sd_event_source_unref(c->exit_src);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->pid = 0;
+}
+
 static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 {
 	struct tg_notices *n = userdata;
+	struct desktop_child *c = child_of_source(n, s);
+	bool sent = si->si_code == CLD_EXITED && si->si_status == CHILD_SENT;
 
-	if (si->si_code == CLD_EXITED && si->si_status == CHILD_SENT)
-		n->c.desktop_sent++;
-	else if (si->si_code == CLD_EXITED && si->si_status == CHILD_NO_BUS)
-		n->c.desktop_no_bus++;
-	else
-		n->c.desktop_failed++;
-	if (!(si->si_code == CLD_EXITED && si->si_status == CHILD_SENT))
-		log_debug("Desktop notice for pid %d not delivered (%s %d)", (int)si->si_pid,
-			  si->si_code == CLD_EXITED ? "status" : "signal", si->si_status);
-	for (size_t i = 0; i < DESKTOP_CHILDREN; i++)
-		if (n->children[i] == s)
-			n->children[i] = NULL;
-	sd_event_source_unref(s);
+	if (!c) {
+		sd_event_source_unref(s);
+		return 0;
+	}
+	child_drain(n, c);
+	if (!c->reported) {
+		if (sent)
+			n->c.desktop_sent++;
+		else if (si->si_code == CLD_EXITED && si->si_status == CHILD_NO_BUS)
+			n->c.desktop_no_bus++;
+		else
+			n->c.desktop_failed++;
+		if (!sent)
+			log_debug("Desktop notice for uid %u not delivered (%s %d)", c->uid,
+				  si->si_code == CLD_EXITED ? "status" : "signal", si->si_status);
+	}
+	child_slot_free(c);
 	return 0;
 }
 
 static int desktop_send(struct tg_notices *n, const struct tg_kernel_event *ev, const struct notice_text *nt,
-			bool warn, sd_event *event)
+			bool warn, const char *url, const char *opener, sd_event *event)
 {
-	char path[4096], address[4200];
+	static struct desktop_job j;
+	char path[4096];
 	struct stat st;
-	size_t slot = DESKTOP_CHILDREN;
+	struct desktop_child *c = NULL;
+	size_t alive = 0, alive_user = 0;
+	int sp[2], r;
 	sigset_t all;
 	pid_t pid;
-	int r;
 
 	/* Never as root: root's "desktop" would be reached with root's rights. */
 	if (ev->uid == 0 || !event) {
@@ -493,41 +872,93 @@ static int desktop_send(struct tg_notices *n, const struct tg_kernel_event *ev, 
 		n->c.desktop_no_bus++;
 		return 0;
 	}
-	for (size_t i = 0; i < DESKTOP_CHILDREN; i++)
-		if (!n->children[i]) {
-			slot = i;
-			break;
+	for (size_t i = 0; i < DESKTOP_SLOTS; i++) {
+		if (n->children[i].pid == 0) {
+			if (!c)
+				c = &n->children[i];
+			continue;
 		}
-	if (slot == DESKTOP_CHILDREN) {
+		alive++;
+		if (n->children[i].uid == ev->uid)
+			alive_user++;
+	}
+	if (!c || alive >= DESKTOP_SLOTS) {
 		n->c.desktop_failed++;
 		return log_debug_errno(-EBUSY, "Too many desktop notices in flight, not sending another");
 	}
-	snprintf(address, sizeof(address), "unix:path=%s", path);
 
+	memset(&j, 0, sizeof(j));
+	snprintf(j.address, sizeof(j.address), "unix:path=%s", path);
+	snprintf(j.runtime_dir, sizeof(j.runtime_dir), "%s", path);
+	*strrchr(j.runtime_dir, '/') = 0;
+	j.nt = nt;
+	j.warn = warn;
+	/* Waiting for clicks is bounded: per user, and leaving room for new notices. */
+	j.url = tg_notice_url_ok(url) && alive_user < DESKTOP_WAIT_PER_USER && alive < DESKTOP_WAIT_MAX
+		    ? url
+		    : NULL;
+	j.opener = opener && opener[0] == '/' ? opener : NULL;
+	j.uid = ev->uid;
+	j.gid = ev->gid;
+	j.pids[0] = ev->pid;
+	j.pids[1] = ev->ppid;
+
+	if (pipe2(sp, O_CLOEXEC) < 0) {
+		n->c.desktop_failed++;
+		return log_debug_errno(-errno, "Cannot make a pipe for a desktop notice: %m");
+	}
 	pid = fork();
 	if (pid < 0) {
+		r = -errno;
+		close(sp[0]);
+		close(sp[1]);
 		n->c.desktop_failed++;
-		return log_debug_errno(-errno, "Cannot fork for a desktop notice: %m");
+		return log_debug_errno(r, "Cannot fork for a desktop notice: %m");
 	}
 	if (pid == 0) {
+		struct session_env se = {0};
+
 		/* The child: nothing of the daemon's (fds, signal mask) beyond what it needs. */
 		sigemptyset(&all);
 		(void)sigprocmask(SIG_SETMASK, &all, NULL);
 		signal(SIGALRM, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGPIPE, SIG_IGN);
 		alarm(DESKTOP_TIMEOUT_SEC);
-		(void)close_range(3, ~0u, 0);
+		/* fd 3, kept from the opener it may start */
+		if (dup2(sp[1], 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+			_exit(CHILD_FAILED);
+		(void)close_range(4, ~0u, 0);
+		j.status_fd = 3;
+		/* Read while still allowed to (the process may be another's by the time of a click). */
+		if (j.url) {
+			session_env_from_proc(&se, j.pids[0], j.uid);
+			session_env_from_proc(&se, j.pids[1], j.uid);
+		}
 		if (drop_privileges(ev->uid, ev->gid) < 0)
 			_exit(CHILD_FAILED);
-		_exit(desktop_child_send(address, nt, warn));
+		r = desktop_child_send(&j, &se);
+		session_env_done(&se);
+		_exit(r);
 	}
-	r = sd_event_add_child(event, &n->children[slot], pid, WEXITED, on_child_exit, n);
+	close(sp[1]);
+	c->pid = pid;
+	c->uid = ev->uid;
+	c->reported = false;
+	c->fd = sp[0];
+	(void)fcntl(c->fd, F_SETFL, O_NONBLOCK);
+	r = sd_event_add_child(event, &c->exit_src, pid, WEXITED, on_child_exit, n);
 	if (r < 0) {
-		/* Cannot be reaped by the loop: do it now (the child is bounded by its alarm). */
+		/* Cannot be reaped by the loop: stop it and reap it now. */
+		(void)kill(pid, SIGKILL);
 		(void)waitpid(pid, NULL, 0);
+		child_slot_free(c);
 		n->c.desktop_failed++;
 		return log_debug_errno(r, "Cannot watch the desktop notice child: %m");
 	}
-	(void)sd_event_source_set_description(n->children[slot], "desktop-notice");
+	(void)sd_event_source_set_description(c->exit_src, "desktop-notice");
+	if (sd_event_add_io(event, &c->io_src, c->fd, EPOLLIN, on_child_status, n) >= 0)
+		(void)sd_event_source_set_description(c->io_src, "desktop-notice-status");
 	return 1;
 }
 
@@ -541,6 +972,8 @@ int tg_notices_new(struct tg_notices **ret)
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
+	for (size_t i = 0; i < DESKTOP_SLOTS; i++)
+		n->children[i].fd = -1;
 	/* sd_event_add_child() wants SIGCHLD blocked. */
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -556,8 +989,12 @@ void tg_notices_free(struct tg_notices *n)
 {
 	if (!n)
 		return;
-	for (size_t i = 0; i < DESKTOP_CHILDREN; i++)
-		sd_event_source_unref(n->children[i]);
+	for (size_t i = 0; i < DESKTOP_SLOTS; i++) {
+		/* Children waiting for a click end with the daemon. */
+		if (n->children[i].pid > 0)
+			(void)kill(n->children[i].pid, SIGTERM);
+		child_slot_free(&n->children[i]);
+	}
 	free(n);
 }
 
@@ -573,13 +1010,16 @@ void tg_notices_log_summary(const struct tg_notices *n, const char *when)
 	if (!n)
 		return;
 	c = &n->c;
-	log_info("notices %s: terminal %llu sent, %llu suppressed, %llu failed, %llu not the user's terminal; "
-		 "desktop %llu sent, %llu suppressed, %llu failed, %llu no session bus; %llu warnings",
-		 when, (unsigned long long)c->tty_sent, (unsigned long long)c->tty_suppressed,
-		 (unsigned long long)c->tty_failed, (unsigned long long)c->tty_not_owner,
-		 (unsigned long long)c->desktop_sent, (unsigned long long)c->desktop_suppressed,
-		 (unsigned long long)c->desktop_failed, (unsigned long long)c->desktop_no_bus,
-		 (unsigned long long)c->warnings_sent);
+	log_info(
+	    "notices %s: terminal %llu sent, %llu suppressed, %llu failed, %llu not the user's terminal; "
+	    "desktop %llu sent, %llu suppressed, %llu failed, %llu no session bus, %llu links opened "
+	    "(%llu could not be); %llu warnings",
+	    when, (unsigned long long)c->tty_sent, (unsigned long long)c->tty_suppressed,
+	    (unsigned long long)c->tty_failed, (unsigned long long)c->tty_not_owner,
+	    (unsigned long long)c->desktop_sent, (unsigned long long)c->desktop_suppressed,
+	    (unsigned long long)c->desktop_failed, (unsigned long long)c->desktop_no_bus,
+	    (unsigned long long)c->desktop_opened, (unsigned long long)c->desktop_open_failed,
+	    (unsigned long long)c->warnings_sent);
 }
 
 int tg_notices_event(struct tg_notices *n, const struct tg_notice_settings *s, const struct tg_policy *p,
@@ -626,7 +1066,8 @@ int tg_notices_event(struct tg_notices *n, const struct tg_notice_settings *s, c
 		snprintf(key, sizeof(key), "d|%s|%u", ev->tool_id, ev->uid);
 		if (!warn && interval && !rl_allow(n, key, interval))
 			n->c.desktop_suppressed++;
-		else if (desktop_send(n, ev, &nt, warn, event) > 0)
+		else if (desktop_send(n, ev, &nt, warn, t ? tg_tool_notice_url(p, t) : p->default_notice_url,
+				      s->opener, event) > 0)
 			told = 1;
 	}
 	if (warn && told)
@@ -645,6 +1086,7 @@ int tg_notices_event_hook(const struct tg_kernel_event *ev, void *userdata)
 		s.tty = d->config->notices_tty;
 		s.desktop = d->config->notices_desktop;
 		s.interval = d->config->notices_interval;
+		s.opener = d->config->notices_opener;
 	}
 	return tg_notices_event(d->notices, &s, d->policy, ev, d->event);
 }

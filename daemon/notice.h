@@ -2,7 +2,9 @@
 /*
  * Notices to the person whose launch was refused (or will be soon): a few
  * lines on the process's terminal, and a freedesktop notification on the
- * user's session bus, sent by a short-lived child running as that user.
+ * user's session bus, sent by a child running as that user. When the server
+ * supports actions, the notification offers the policy's URL: the child waits
+ * (at most 10 minutes) for a click and then opens it as that user.
  * Rate limited: one notice per tool per terminal (per user on the desktop)
  * per notices.interval; warnings once per user per tool per day.
  */
@@ -25,15 +27,19 @@ struct tg_notice_counters {
 	uint64_t tty_not_owner;	 /* terminal not owned by the event's user: not written to */
 	uint64_t desktop_sent;	 /* the Notify call succeeded */
 	uint64_t desktop_suppressed;
-	uint64_t desktop_failed; /* no notification server, bus error, timeout, too many at once */
-	uint64_t desktop_no_bus; /* no session bus for the user ("no session bus") */
-	uint64_t warnings_sent;	 /* warning notices before the cutoff (any channel) */
+	uint64_t desktop_failed;      /* no notification server, bus error, timeout, too many at once */
+	uint64_t desktop_no_bus;      /* no session bus for the user ("no session bus") */
+	uint64_t desktop_opened;      /* the notice's link was clicked and opened as the user */
+	uint64_t desktop_open_failed; /* clicked, but the opener could not be started */
+	uint64_t warnings_sent;	      /* warning notices before the cutoff (any channel) */
 };
 
 struct tg_notice_settings {
 	bool tty;
 	bool desktop;
 	int64_t interval; /* seconds between notices per (tool, terminal), 0 = no limit */
+	const char
+	    *opener; /* absolute path run as OPENER URL after a click; NULL = xdg-open, else gio open */
 };
 
 struct tg_notices;
@@ -59,6 +65,10 @@ int tg_notices_event_hook(const struct tg_kernel_event *ev, void *userdata);
  * interpret: C0/C1 controls, DEL, ESC, bidi overrides and invalid UTF-8 become
  * '?', tab and newline a space. Valid UTF-8 text stays. Returns strlen(out). */
 size_t tg_notice_sanitize(const char *in, char *out, size_t len);
+
+/* An http(s) URL with a host, printable ASCII only, at most 2048 bytes: the
+ * only kind a click on a desktop notice opens. */
+bool tg_notice_url_ok(const char *url);
 
 /* "/dev/pts/3" for "pts3" (kernel's name) or "pts/3"; "/dev/ttyN", "/dev/ttySN";
  * -EINVAL for anything else. */

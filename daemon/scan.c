@@ -190,7 +190,9 @@ static int match_sha(const struct tg_scan_rules *rules, const uint8_t sha[32], u
 	while (f > base && memcmp(f[-1].sha256, sha, 32) == 0)
 		f--;
 	for (; f < base + rules->n_sha && memcmp(f->sha256, sha, 32) == 0; f++) {
-		r = add_hit(acc, TG_SCAN_HIT_INODE, TG_ABI_INODE_EXE, f, dev, ino, path);
+		r = add_hit(acc, TG_SCAN_HIT_INODE,
+			    f->tool == TG_SCAN_TOOL_INTERP ? TG_ABI_INODE_INTERP : TG_ABI_INODE_EXE, f, dev, ino,
+			    path);
 		if (r < 0)
 			return r;
 	}

@@ -54,6 +54,11 @@ enum tg_scan_rule_kind {
 	TG_SCAN_SHA256,	     /* executables[i].sha256: ELF or "#!" files with an exec bit */
 };
 
+/* tg_scan_rule.tool of a SHA256 rule that recognises a copy of an
+ * interpreter: its hits are INODE hits in TG_ABI_INODE_INTERP and their
+ * matcher holds the refs flags (TG_ABI_REFS_INTERP, _LDSO), not a matcher. */
+#define TG_SCAN_TOOL_INTERP 0xffffu
+
 struct tg_scan_rule {
 	enum tg_scan_rule_kind kind;
 	uint16_t tool;	  /* index into the policy's tools */

@@ -17,6 +17,7 @@
 #include "policy.h"
 
 struct tg_fetch;
+struct tg_report;
 
 /* Central policy sync (daemon/fetch.c), shown by `toolctl status`. Times are
  * CLOCK_REALTIME usec, 0 = never. */
@@ -71,8 +72,14 @@ struct tg_daemon {
 	uint64_t watchdog_usec;
 	unsigned consume_failures;
 
+	struct tg_tamper *tamper; /* tamper.c: checks the pins against what was applied */
 	struct tg_fetch *fetch; /* NULL unless a central policy may be fetched */
 	struct tg_sync_state sync;
+	/* only policy.url configured, no local file and no cache yet: nothing of
+	 * ours is enforced until the first fetch (added by "report") */
+	bool policy_awaiting_fetch;
+	struct tg_report *report; /* events POSTed to report_url (report.c); NULL when off */
+	struct tg_resolver *resolver; /* resolve.c: policy host names resolved ahead of time; may be NULL */
 };
 
 /* Re-read configuration and policy (SIGHUP, toolctl reload). All or nothing:
@@ -81,6 +88,9 @@ int tg_daemon_reload(struct tg_daemon *d);
 /* Apply a policy fetched from policy.url (fetch.c) with the mode in force; p is
  * owned by d on success, by the caller on failure (a policy event says why). */
 int tg_daemon_apply_fetched(struct tg_daemon *d, struct tg_policy *p);
+/* Put k (open, policy applied) in place of d->kernel: event sources follow,
+ * the old one is closed (tamper.c's link repair; added by tamper). */
+int tg_daemon_swap_kernel(struct tg_daemon *d, struct tg_kernel *k);
 /* "enforcing policy acme serial 42 (tracepoint backend)" */
 void tg_daemon_status_line(const struct tg_daemon *d, char *buf, size_t len);
 

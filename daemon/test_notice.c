@@ -12,12 +12,16 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "notice.h"
+#include "procinfo.h"
 
 static void test_sanitize(void **state)
 {
@@ -274,13 +278,184 @@ static void test_warning_once_a_day(void **state)
 	close(slave);
 }
 
+/* Only plain http(s) links with a host are opened after a click. */
+static void test_url_ok(void **state)
+{
+	static const char *const good[] = {
+	    "https://intranet.example/ai-tools",
+	    "http://10.0.0.1:8080/p?q=1&r=2#x",
+	    "HTTPS://Example.COM",
+	};
+	static const char *const bad[] = {
+	    "",
+	    "https://",
+	    "https:///path",
+	    "file:///etc/passwd",
+	    "javascript:alert(1)",
+	    "ftp://example.com/",
+	    "-https://example.com",
+	    "https://example.com/a b",
+	    "https://example.com/\x1b[31m",
+	    "https://example.com/\n",
+	    "https://ex\xc3\xa4mple.com/",
+	    " https://example.com",
+	};
+	char longurl[2100];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(tg_notice_url_ok(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(tg_notice_url_ok(bad[i]));
+	assert_false(tg_notice_url_ok(NULL));
+	memset(longurl, 'a', sizeof(longurl) - 1);
+	longurl[sizeof(longurl) - 1] = 0;
+	memcpy(longurl, "https://", 8);
+	assert_false(tg_notice_url_ok(longurl));
+	longurl[2048] = 0;
+	assert_true(tg_notice_url_ok(longurl));
+}
+
+/* Terminal names as ps and who print them, from the kernel's name or tty_nr. */
+static void test_tty_names(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} norm[] = {
+	    {"pts0", "pts/0"},	{"pts17", "pts/17"}, {"pts/3", "pts/3"}, {"tty1", "tty1"},
+	    {"ttyS0", "ttyS0"}, {"pts", "pts"},	     {"ptsx", "ptsx"},	 {"", ""},
+	};
+	char buf[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(norm) / sizeof(norm[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s", norm[i].in);
+		tg_tty_name_normalize(buf, sizeof(buf));
+		assert_string_equal(buf, norm[i].want);
+	}
+	/* no room for the slash: left alone */
+	snprintf(buf, sizeof(buf), "pts12");
+	tg_tty_name_normalize(buf, 6);
+	assert_string_equal(buf, "pts12");
+
+	assert_int_equal(tg_tty_name_from_dev((136u << 8) | 4, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "pts/4");
+	/* minor 300 of major 136: high minor bits at 20-31 */
+	assert_int_equal(
+	    tg_tty_name_from_dev((136u << 8) | (300u & 0xff) | ((300u & ~0xffu) << 12), buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "pts/300");
+	assert_int_equal(tg_tty_name_from_dev((137u << 8) | 1, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "pts/257");
+	assert_int_equal(tg_tty_name_from_dev((4u << 8) | 2, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "tty2");
+	assert_int_equal(tg_tty_name_from_dev((4u << 8) | 65, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "ttyS1");
+	assert_int_equal(tg_tty_name_from_dev(0, buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(tg_tty_name_from_dev((5u << 8) | 1, buf, sizeof(buf)), -ENOENT);
+}
+
+/* A record without parent/command line/terminal gets them from /proc. */
+static void test_proc_fill(void **state)
+{
+	struct tg_kernel_event ev;
+	char name[64];
+	int master, slave;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	memset(&ev, 0, sizeof(ev));
+	ev.pid = (uint32_t)getpid();
+	assert_int_equal(tg_proc_fill_event(&ev), 0);
+	assert_int_equal(ev.ppid, (uint32_t)getppid());
+	assert_true(ev.argc >= 1);
+	assert_non_null(strstr(ev.argv[0], "test_notice"));
+
+	/* given fields stay */
+	memset(&ev, 0, sizeof(ev));
+	ev.pid = (uint32_t)getpid();
+	ev.ppid = 4242;
+	ev.argc = 1;
+	snprintf(ev.argv[0], sizeof(ev.argv[0]), "kept");
+	snprintf(ev.tty, sizeof(ev.tty), "pts/99");
+	assert_int_equal(tg_proc_fill_event(&ev), 0);
+	assert_int_equal(ev.ppid, 4242);
+	assert_string_equal(ev.argv[0], "kept");
+	assert_string_equal(ev.tty, "pts/99");
+
+	/* a child with a controlling pty and a long, odd command line */
+	assert_int_equal(openpty(&master, &slave, name, NULL, NULL), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char longarg[600];
+
+		memset(longarg, 'x', sizeof(longarg) - 1);
+		longarg[sizeof(longarg) - 1] = 0;
+		setsid();
+		if (ioctl(slave, TIOCSCTTY, 0) < 0)
+			_exit(1);
+		execl("/bin/sh", "sh", "-c", "sleep 5; :", "a\033b\tc", longarg, "5", "6", "7", "8", "9",
+		      (char *)NULL);
+		_exit(1);
+	}
+	for (int i = 0; i < 100; i++) {
+		char comm[64] = "", path[64];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+		f = fopen(path, "re");
+		if (f) {
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = 0;
+			fclose(f);
+		}
+		if (strncmp(comm, "sh\n", 3) == 0)
+			break;
+		usleep(10000);
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.pid = (uint32_t)pid;
+	assert_int_equal(tg_proc_fill_event(&ev), 0);
+	assert_int_equal(ev.ppid, (uint32_t)getpid());
+	assert_string_equal(ev.tty, name + 5); /* "/dev/pts/N" -> "pts/N" */
+	assert_int_equal(ev.argc, 8);
+	assert_string_equal(ev.argv[0], "sh");
+	assert_string_equal(ev.argv[3], "a?b?c");
+	assert_int_equal(strlen(ev.argv[4]), 127);
+	assert_string_equal(ev.argv[7], "7");
+	/* recorded under another name: it has exec'd since, its command line is another's */
+	memset(&ev, 0, sizeof(ev));
+	ev.pid = (uint32_t)pid;
+	snprintf(ev.comm, sizeof(ev.comm), "claude");
+	assert_int_equal(tg_proc_fill_event(&ev), 0);
+	assert_int_equal(ev.argc, 0);
+	assert_string_equal(ev.tty, name + 5);
+	memset(&ev, 0, sizeof(ev));
+	ev.pid = (uint32_t)pid;
+	snprintf(ev.comm, sizeof(ev.comm), "sh");
+	assert_int_equal(tg_proc_fill_event(&ev), 0);
+	assert_int_equal(ev.argc, 8);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(master);
+	close(slave);
+
+	/* gone: nothing filled, no harm */
+	memset(&ev, 0, sizeof(ev));
+	ev.pid = (uint32_t)pid;
+	(void)tg_proc_fill_event(&ev);
+	assert_int_equal(ev.argc, 0);
+	assert_string_equal(ev.tty, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_sanitize),
-	    cmocka_unit_test(test_tty_path),
-	    cmocka_unit_test(test_terminal_notice),
-	    cmocka_unit_test(test_warning_once_a_day),
+	    cmocka_unit_test(test_sanitize),	    cmocka_unit_test(test_tty_path),
+	    cmocka_unit_test(test_terminal_notice), cmocka_unit_test(test_warning_once_a_day),
+	    cmocka_unit_test(test_url_ok),	    cmocka_unit_test(test_tty_names),
+	    cmocka_unit_test(test_proc_fill),
 	};
 
 	return cmocka_run_group_tests_name("notice", tests, NULL, NULL);

@@ -29,10 +29,14 @@
 #include "matcher.h"
 #include "paths.h"
 #include "policy.h"
+#include "report.h"
 #include "state.h"
+#include "resolve.h"
+#include "tamper.h"
 
 #define EXIT_USAGE	     2
 #define CONSUME_FAILURES_MAX 100u /* consecutive ring buffer errors before giving up on it */
+#define CONSUME_BATCH	     1024u /* records per wake-up during a flood */
 /* An apply may scan install locations for sha256/glob rules (up to 2 min): the
  * loop is blocked meanwhile, so tell systemd before it thinks we hang. */
 #define APPLY_EXTEND_USEC (180ull * 1000000ull)
@@ -216,6 +220,15 @@ static const char *policy_path(const struct tg_daemon *d, const struct tg_config
 	return c->policy_file ? c->policy_file : TG_POLICY_FILE;
 }
 
+/* Only policy.url: no local file and nothing cached yet. Then there is nothing to
+ * load, which is not an error: the daemon starts and the first fetch brings the policy. */
+static bool policy_awaits_fetch(const struct tg_daemon *d, const struct tg_config *c, bool config_missing,
+				const char *path)
+{
+	return !d->policy_override && !config_missing && c->policy_url && access(path, F_OK) < 0 &&
+	       errno == ENOENT;
+}
+
 static int load_policy(const char *path, bool plain, struct tg_policy **ret, struct tg_diags *diags)
 {
 	int r;
@@ -257,6 +270,13 @@ static int run_check(struct tg_daemon *d)
 	if (r < 0)
 		return EXIT_FAILURE;
 	path = policy_path(d, c, missing);
+	if (policy_awaits_fetch(d, c, missing, path)) {
+		printf("%s does not exist and nothing is cached: the policy is fetched from policy.url at start\n"
+		       "configuration OK\n",
+		       path);
+		tg_config_free(c);
+		return EXIT_SUCCESS;
+	}
 	r = load_policy(path, true, &p, &diags);
 	tg_diags_free(&diags);
 	if (r >= 0) {
@@ -276,7 +296,13 @@ void tg_daemon_status_line(const struct tg_daemon *d, char *buf, size_t len)
 {
 	const char *backend = d->kernel ? tg_exec_backend_name(tg_kernel_exec_backend(d->kernel)) : "no";
 
-	if (!d->policy)
+	if (!d->policy && d->policy_awaiting_fetch)
+		snprintf(buf, len, "no policy yet, fetching from URL %s (%s)",
+			 d->sync.url[0] ? d->sync.url : "(policy.url)",
+			 d->kernel && tg_kernel_adopted(d->kernel)
+			     ? "the pinned policy of an earlier run is enforced until then"
+			     : "nothing is enforced until then");
+	else if (!d->policy)
 		snprintf(
 		    buf, len,
 		    "enforcing the pinned policy of an earlier run (%s backend); the configured policy was "
@@ -474,7 +500,10 @@ static int apply(struct tg_daemon *d, struct tg_policy *p, enum tg_mode mode)
 	d->policy = p;
 	d->mode = mode;
 	d->policy_loaded_usec = now_usec(CLOCK_REALTIME);
+	d->policy_awaiting_fetch = false;
 	tg_policy_free(old); /* only now: events of the old policy are consumed */
+	tg_resolver_policy_changed(d->resolver); /* before arming: new names' entries come later anyway */
+	tg_tamper_arm(d->tamper);
 	tg_events_policy(d->events, true, p->name, p->serial, p->source, p->sha256, NULL, NULL, NULL);
 	report_compile(d);
 	log_info("Policy %s serial %" PRIu64 ": %zu tools, %s mode", p->name ? p->name : "?", p->serial,
@@ -486,9 +515,18 @@ static int apply(struct tg_daemon *d, struct tg_policy *p, enum tg_mode mode)
 
 int tg_daemon_apply_fetched(struct tg_daemon *d, struct tg_policy *p)
 {
+	char status[512];
+	int r;
+
 	if (!d->kernel)
 		return -ENODEV;
-	return apply(d, p, d->mode_override >= 0 ? (enum tg_mode)d->mode_override : d->config->mode);
+	r = apply(d, p, d->mode_override >= 0 ? (enum tg_mode)d->mode_override : d->config->mode);
+	if (r >= 0) {
+		/* systemctl status shows the serial now in force, not the one of the start */
+		tg_daemon_status_line(d, status, sizeof(status));
+		(void)sd_notifyf(false, "STATUS=%s", status);
+	}
+	return r;
 }
 
 /* kept: what stays in force, NULL to say it from d */
@@ -536,6 +574,13 @@ int tg_daemon_reload(struct tg_daemon *d)
 	}
 	mode = d->mode_override >= 0 ? (enum tg_mode)d->mode_override : c->mode;
 	path = policy_path(d, c, missing);
+	if (policy_awaits_fetch(d, c, missing, path)) {
+		/* Nothing to load yet: keep what is in force, take the configuration, fetch. */
+		if (!d->policy)
+			d->policy_awaiting_fetch = true;
+		log_info("No policy file %s and nothing cached yet: the policy in force stays until the fetch", path);
+		goto take_config;
+	}
 	r = load_policy(path, false, &p, &diags);
 	if (r < 0) {
 		refused(d, path, &diags, r, NULL);
@@ -554,6 +599,7 @@ int tg_daemon_reload(struct tg_daemon *d)
 		tg_policy_free(p);
 		goto fail;
 	}
+take_config:
 	if (!c->events_log || !tg_events_log_path(d->events) ||
 	    strcmp(c->events_log, tg_events_log_path(d->events)) != 0) {
 		int k = tg_events_set_log(d->events, c->events_log);
@@ -566,6 +612,7 @@ int tg_daemon_reload(struct tg_daemon *d)
 	d->config_missing = missing;
 	d->last_reload_error[0] = 0;
 	tg_fetch_config_changed(d); /* policy.url may have changed: fetch now */
+	tg_report_config_changed(d);
 	tg_diags_free(&diags);
 	tg_events_log_summary(d->events, "at reload");
 	notify_ready(d);
@@ -587,7 +634,8 @@ static int on_kernel_event(sd_event_source *s, int fd, uint32_t revents, void *u
 	struct tg_daemon *d = userdata;
 	int r;
 
-	r = tg_kernel_consume(d->kernel, tg_events_on_kernel_event, d->events);
+	/* a bounded batch: the fd stays readable, other sources get their turn */
+	r = tg_kernel_consume_max(d->kernel, tg_events_on_kernel_event, d->events, CONSUME_BATCH);
 	tg_events_set_dropped(d->events, tg_kernel_dropped(d->kernel));
 	if (r >= 0 || r == -EINTR || r == -EAGAIN) {
 		d->consume_failures = 0;
@@ -629,7 +677,10 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata)
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-	(void)tg_daemon_reload(userdata);
+	struct tg_daemon *d = userdata;
+
+	(void)tg_tamper_check(d->tamper, "SIGHUP"); /* the reload re-applies, but say what was found */
+	(void)tg_daemon_reload(d);
 	return 0;
 }
 
@@ -693,13 +744,44 @@ static int setup_loop(struct tg_daemon *d)
 	return schedule_transition(d);
 }
 
+int tg_daemon_swap_kernel(struct tg_daemon *d, struct tg_kernel *k)
+{
+	int fd, r;
+
+	if (d->kernel)
+		(void)tg_kernel_consume(d->kernel, tg_events_on_kernel_event, d->events);
+	d->kernel_source = sd_event_source_disable_unref(d->kernel_source);
+	d->watch_source = sd_event_source_disable_unref(d->watch_source);
+	tg_kernel_close(d->kernel);
+	d->kernel = k;
+	tg_resolver_policy_changed(d->resolver); /* its hooks and held addresses onto the new kernel */
+	fd = tg_kernel_event_fd(k);
+	if (fd >= 0) {
+		r = sd_event_add_io(d->event, &d->kernel_source, fd, EPOLLIN, on_kernel_event, d);
+		if (r < 0)
+			log_warning_errno(r, "Failed to watch the new kernel event ring: %m; events are not recorded");
+	}
+	fd = tg_kernel_watch_fd(k);
+	if (fd >= 0) {
+		r = sd_event_add_io(d->event, &d->watch_source, fd, EPOLLIN, on_watch, d);
+		if (r < 0)
+			log_warning_errno(r, "Failed to watch for new executables: %m");
+	}
+	d->consume_failures = 0;
+	return 0;
+}
+
 static void daemon_free(struct tg_daemon *d)
 {
+	tg_resolver_free(d->resolver);
+	tg_tamper_free(d->tamper);
 	sd_event_source_unref(d->kernel_source);
 	sd_event_source_unref(d->watch_source);
 	sd_event_source_unref(d->transition_timer);
 	sd_event_source_unref(d->watchdog_timer);
 	tg_fetch_free(d->fetch);
+	tg_report_free(d->report); /* flushes what is pending to the spool */
+	d->report = NULL;
 	tg_control_free(d->control);
 	tg_notices_free(d->notices); /* before the loop: it holds desktop child sources */
 	sd_event_unref(d->event);
@@ -807,12 +889,16 @@ static int run(struct tg_daemon *d)
 	if (r < 0)
 		log_warning_errno(r, "Failed to set up notices, users will not be told of refusals: %m");
 	tg_events_set_notifier(d->events, tg_notices_event_hook, d);
+	/* Before the first event: the start-up policy events are reported too. */
+	if (tg_report_new(d) < 0)
+		log_warning("Running without event reporting: events stay in the journal and the events log");
 
 	/* Parse before touching the kernel: with no pins and a bad policy there is nothing to start. */
 	path = policy_path(d, d->config, missing);
-	pr = load_policy(path, false, &p, &diags);
+	d->policy_awaiting_fetch = policy_awaits_fetch(d, d->config, missing, path);
+	pr = d->policy_awaiting_fetch ? -ENOENT : load_policy(path, false, &p, &diags);
 	had_pins = pins_present(d);
-	if (pr < 0 && !had_pins) {
+	if (pr < 0 && !had_pins && !d->policy_awaiting_fetch) {
 		refused(d, path, &diags, pr, "no policy in force and none pinned: not starting");
 		log_error("Fix %s (check with 'toolguardd --check') and start toolguardd again", path);
 		tg_diags_free(&diags);
@@ -840,8 +926,22 @@ static int run(struct tg_daemon *d)
 		log_info("Kernel: exec backend %s, connect backend %s, programs loaded and pinned under %s",
 			 tg_exec_backend_name(tg_kernel_exec_backend(d->kernel)),
 			 tg_kernel_connect_backend(d->kernel), d->pin_dir ? d->pin_dir : TG_PIN_DIR);
+	log_info("Kernel: host names %s in HTTP CONNECT lines and TLS server names",
+		 tg_kernel_stream_checks(d->kernel) ? "checked" : "NOT checked (sockops/sk_msg unavailable)");
+	/* Host names of the policy resolved ahead of time, on the loop (never blocks it). */
+	r = tg_resolver_new(d, &d->resolver);
+	if (r < 0)
+		log_warning_errno(r, "Failed to set up the host name resolver, names are banned only as the kernel "
+				     "sees DNS answers: %m");
 
-	if (pr < 0) {
+	if (pr < 0 && d->policy_awaiting_fetch) {
+		tg_diags_free(&diags);
+		log_notice("No policy yet: %s does not exist and nothing is cached; %s until the first fetch from %s",
+			   path,
+			   tg_kernel_adopted(d->kernel) ? "the pinned policy of an earlier run is enforced"
+							: "nothing is enforced",
+			   d->config->policy_url);
+	} else if (pr < 0) {
 		refused(
 		    d, path, &diags, pr,
 		    tg_kernel_adopted(d->kernel)
@@ -873,12 +973,18 @@ static int run(struct tg_daemon *d)
 	r = setup_loop(d);
 	if (r < 0)
 		return EXIT_FAILURE;
+	/* Root can edit the pinned maps: compare them with what was applied, repair. */
+	r = tg_tamper_new(d, &d->tamper);
+	if (r < 0)
+		log_warning_errno(r, "Failed to set up tamper checks, edits of the pinned maps go unnoticed: %m");
 	/* toolctl's view; enforcement does not depend on it */
 	if (tg_control_new(d, &d->control) < 0)
 		log_warning("Running without a control socket: toolctl status/reload will not reach this daemon");
 	/* Central policy: the cache (if any) is in force already; fetch now and every interval. */
 	if (!d->policy_override && tg_fetch_start(d) < 0)
 		log_warning("Running without central policy fetching: the policy in force stays");
+	if (d->report && tg_report_attach(d) < 0)
+		log_warning("Event reporting cannot send: events wait in the spool until a restart");
 	notify_ready(d);
 
 	r = sd_event_loop(d->event);
@@ -888,6 +994,7 @@ static int run(struct tg_daemon *d)
 		(void)tg_kernel_consume(d->kernel, tg_events_on_kernel_event, d->events);
 		tg_events_set_dropped(d->events, tg_kernel_dropped(d->kernel));
 	}
+	tg_report_flush(d); /* the last events wait in the spool for the next run */
 	tg_events_log_summary(d->events, "at exit");
 	tg_notices_log_summary(d->notices, "at exit");
 	if (r < 0)

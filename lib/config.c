@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "paths.h"
 #include "policy.h"
@@ -16,6 +17,12 @@
 #define TG_CONFIG_MAX_INTERVAL (30 * 86400)
 /* Notices: a day between two reminders of the same refusal is plenty. */
 #define TG_CONFIG_MAX_NOTICE_INTERVAL 86400
+/* Report spool: below 64 KiB not one batch fits, above 1 GiB it fills /var. */
+#define TG_CONFIG_REPORT_SPOOL_DEFAULT (16ull << 20)
+#define TG_CONFIG_REPORT_SPOOL_MIN     (64ull << 10)
+#define TG_CONFIG_REPORT_SPOOL_MAX     (1ull << 30)
+#define TG_CONFIG_REPORT_RETRY_DEFAULT 300
+#define TG_CONFIG_URL_MAX	       1000u
 
 void tg_config_free(struct tg_config *c)
 {
@@ -28,9 +35,15 @@ void tg_config_free(struct tg_config *c)
 	free(c->policy_cache);
 	free(c->policy_client_cert);
 	free(c->policy_client_key);
+	free(c->notices_opener);
 	free(c->events_log);
 	free(c->control_socket);
 	free(c->admin_group);
+	free(c->report_url);
+	free(c->report_spool);
+	free(c->report_ca_file);
+	free(c->report_client_cert);
+	free(c->report_client_key);
 	free(c);
 }
 
@@ -53,7 +66,11 @@ int tg_config_defaults(struct tg_config **ret)
 	c->events_log = strdup(TG_EVENTS_LOG);
 	c->control_socket = strdup(TG_CONTROL_SOCKET);
 	c->admin_group = strdup(TG_ADMIN_GROUP);
-	if (!c->policy_file || !c->policy_cache || !c->events_log || !c->control_socket || !c->admin_group) {
+	c->report_spool = strdup(TG_REPORT_SPOOL);
+	c->report_spool_max = TG_CONFIG_REPORT_SPOOL_DEFAULT;
+	c->report_retry_max = TG_CONFIG_REPORT_RETRY_DEFAULT;
+	if (!c->policy_file || !c->policy_cache || !c->events_log || !c->control_socket || !c->admin_group ||
+	    !c->report_spool) {
 		tg_config_free(c);
 		return -ENOMEM;
 	}
@@ -141,13 +158,119 @@ static void parse_policy_section(struct yw_ctx *y, const struct yw_node *n, stru
 		yw_error(y, k[7].val, "policy.client_key needs policy.client_cert (the certificate it belongs to)");
 }
 
+/* "16MiB", "512k", "1048576": bytes. 0 or -EINVAL. */
+static int parse_size(const char *s, uint64_t *ret)
+{
+	static const struct {
+		const char *suffix;
+		unsigned shift;
+	} units[] = {{"", 0},	  {"b", 0},   {"k", 10}, {"kib", 10}, {"kb", 10}, {"m", 20},
+		     {"mib", 20}, {"mb", 20}, {"g", 30}, {"gib", 30}, {"gb", 30}};
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10 / 1024 / 1024 / 1024)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	p += strspn(p, " ");
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+		if (strcasecmp(p, units[i].suffix) == 0) {
+			*ret = v << units[i].shift;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* report_url / report.url: events name users and commands, so https only, like policy.url. */
+static void set_report_url(struct yw_ctx *y, const struct yw_node *n, const char *what, struct tg_config *c)
+{
+	const char *s = yw_scalar(y, n, what);
+
+	if (!s)
+		return;
+	if (strncmp(s, "https://", 8) != 0 || s[8] == '\0' || strpbrk(s, " \t\r\n") ||
+	    strlen(s) > TG_CONFIG_URL_MAX) {
+		yw_error(y, n,
+			 "%s must be an https:// URL of at most %u characters, got \"%.80s\" (for a test "
+			 "collector, use https with report.ca_file)",
+			 what, TG_CONFIG_URL_MAX, s);
+		return;
+	}
+	if (c->report_url) {
+		yw_error(y, n, "%s: the report URL is already set (use report_url or report.url, not both)",
+			 what);
+		return;
+	}
+	c->report_url = strdup(s);
+	if (!c->report_url)
+		y->oom = true;
+}
+
+static void parse_report_section(struct yw_ctx *y, const struct yw_node *n, struct tg_config *c)
+{
+	struct yw_key k[] = {{.name = "url"},	    {.name = "spool"},	 {.name = "spool_max"},
+			     {.name = "retry_max"}, {.name = "ca_file"}, {.name = "client_cert"},
+			     {.name = "client_key"}};
+	const char *s;
+
+	if (!yw_map(y, n, "report", k, ARRAY_SIZE(k)))
+		return;
+	if (k[0].val)
+		set_report_url(y, k[0].val, "report.url", c);
+	if (k[1].val)
+		set_path(y, k[1].val, "report.spool", &c->report_spool);
+	if (k[2].val && (s = yw_scalar(y, k[2].val, "report.spool_max"))) {
+		uint64_t v;
+
+		if (parse_size(s, &v) < 0)
+			yw_error(y, k[2].val,
+				 "invalid size for report.spool_max: \"%.40s\"; expected a number and a unit "
+				 "(k, M, G) like 16M",
+				 s);
+		else if (v < TG_CONFIG_REPORT_SPOOL_MIN || v > TG_CONFIG_REPORT_SPOOL_MAX)
+			yw_error(y, k[2].val,
+				 "report.spool_max \"%.40s\" is out of range: expected 64k .. 1G", s);
+		else
+			c->report_spool_max = v;
+	}
+	if (k[3].val && (s = yw_scalar(y, k[3].val, "report.retry_max"))) {
+		int64_t v;
+
+		if (tg_parse_duration(s, &v) < 0)
+			yw_error(y, k[3].val,
+				 "invalid duration for report.retry_max: \"%.40s\"; expected a number and a "
+				 "unit (d, h, m, s) like 5m",
+				 s);
+		else if (v < 1 || v > 86400)
+			yw_error(y, k[3].val, "report.retry_max \"%.40s\" is out of range: expected 1s .. 1d",
+				 s);
+		else
+			c->report_retry_max = v;
+	}
+	if (k[4].val)
+		set_path(y, k[4].val, "report.ca_file", &c->report_ca_file);
+	if (k[5].val)
+		set_path(y, k[5].val, "report.client_cert", &c->report_client_cert);
+	if (k[6].val)
+		set_path(y, k[6].val, "report.client_key", &c->report_client_key);
+	if (c->report_client_key && !c->report_client_cert && k[6].val)
+		yw_error(y, k[6].val,
+			 "report.client_key needs report.client_cert (the certificate it belongs to)");
+}
+
 static void parse_root(struct yw_ctx *y, const struct yw_node *root, struct tg_config *c)
 {
-	enum { K_MODE, K_POLICY, K_NOTICES, K_EVENTS, K_CONTROL };
+	enum { K_MODE, K_POLICY, K_NOTICES, K_EVENTS, K_CONTROL, K_REPORT, K_REPORT_URL };
 	struct yw_key k[] = {
 	    [K_MODE] = {.name = "mode"},       [K_POLICY] = {.name = "policy"},
 	    [K_NOTICES] = {.name = "notices"}, [K_EVENTS] = {.name = "events"},
 	    [K_CONTROL] = {.name = "control"},
+	    /* extension: reporting events to a collector */
+	    [K_REPORT] = {.name = "report"},   [K_REPORT_URL] = {.name = "report_url"},
 	};
 	const char *s;
 
@@ -169,8 +292,12 @@ static void parse_root(struct yw_ctx *y, const struct yw_node *root, struct tg_c
 	}
 	if (k[K_POLICY].val)
 		parse_policy_section(y, k[K_POLICY].val, c);
+	if (k[K_REPORT_URL].val)
+		set_report_url(y, k[K_REPORT_URL].val, "report_url", c);
+	if (k[K_REPORT].val)
+		parse_report_section(y, k[K_REPORT].val, c);
 	if (k[K_NOTICES].val) {
-		struct yw_key nk[] = {{.name = "tty"}, {.name = "desktop"}, {.name = "interval"}};
+		struct yw_key nk[] = {{.name = "tty"}, {.name = "desktop"}, {.name = "interval"}, {.name = "opener"}};
 
 		if (yw_map(y, k[K_NOTICES].val, "notices", nk, ARRAY_SIZE(nk))) {
 			if (nk[0].val)
@@ -192,6 +319,8 @@ static void parse_root(struct yw_ctx *y, const struct yw_node *root, struct tg_c
 				else
 					c->notices_interval = v;
 			}
+			if (nk[3].val)
+				set_path(y, nk[3].val, "notices.opener", &c->notices_opener);
 		}
 	}
 	if (k[K_EVENTS].val) {

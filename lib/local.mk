@@ -10,6 +10,7 @@ lib_libtoolguard_a_SOURCES = \
 	lib/policy_parse.c \
 	lib/config.c \
 	lib/matcher.c \
-	lib/protocol.h lib/protocol.c
+	lib/protocol.h lib/protocol.c \
+	lib/dnsmsg.h lib/dnsmsg.c
 # Programs linking the library add these.
 TG_LIB_LIBS = lib/libtoolguard.a $(YAML_LIBS) $(OPENSSL_LIBS) $(JSONC_LIBS)

@@ -21,6 +21,7 @@
 #define TG_POLICY_CACHE LOCALSTATEDIR "/lib/toolguard/policy.yaml"
 #define TG_HASH_CACHE LOCALSTATEDIR "/lib/toolguard/hashes.bin" /* sha256 cache kept across restarts */
 #define TG_EVENTS_LOG LOCALSTATEDIR "/log/toolguard/events.jsonl"
+#define TG_REPORT_SPOOL LOCALSTATEDIR "/lib/toolguard/report-spool" /* events not yet reported */
 #define TG_CONTROL_SOCKET RUNSTATEDIR "/toolguard/control.sock"
 #define TG_ADMIN_GROUP "toolguard-admin"
 #define TG_PIN_DIR "/sys/fs/bpf/toolguard"

@@ -246,9 +246,19 @@ struct tg_config {
 	bool notices_tty;
 	bool notices_desktop;
 	int64_t notices_interval; /* seconds between notices per tool per terminal (60; added by J) */
+	char *notices_opener;	  /* absolute path run as the user with the URL after a click on a
+				     desktop notice; NULL = xdg-open (else gio open) (added by "notice") */
 	char *events_log;
 	char *control_socket;
 	char *admin_group;
+	/* report: events POSTed in batches to a collector (daemon/report.c; added by "report") */
+	char *report_url;	    /* report.url or report_url; NULL = no reporting */
+	char *report_spool;	    /* spool directory (TG_REPORT_SPOOL) */
+	uint64_t report_spool_max;  /* bytes kept in the spool before the oldest are dropped */
+	int64_t report_retry_max;   /* seconds: cap of the retry backoff */
+	char *report_ca_file;	    /* NULL = policy.ca_file */
+	char *report_client_cert;   /* NULL = policy.client_cert */
+	char *report_client_key;    /* NULL = policy.client_key */
 };
 
 /* Defaults (see paths.h). */

@@ -11,7 +11,7 @@
 static const char *const cmd_names[_TG_CTL_CMD_MAX] = {
     [TG_CTL_STATUS] = "status", [TG_CTL_POLICY] = "policy", [TG_CTL_TEST] = "test",
     [TG_CTL_EVENTS] = "events", [TG_CTL_RELOAD] = "reload", [TG_CTL_SYNC] = "sync",
-    [TG_CTL_UNLOAD] = "unload",
+    [TG_CTL_UNLOAD] = "unload", [TG_CTL_RESOLVED] = "resolved",
 };
 
 const char *tg_ctl_cmd_name(enum tg_ctl_cmd c)
@@ -275,6 +275,11 @@ int tg_ctl_request_parse(const char *line, size_t len, struct tg_ctl_request *re
 		break;
 	case TG_CTL_EVENTS:
 		k = parse_events(o, &r, ret_error);
+		break;
+	case TG_CTL_RESOLVED:
+		k = get_string(o, "host", 255, &r.host, ret_error, "\"host\" must be a host name");
+		if (k >= 0)
+			k = get_string(o, "ip", 64, &r.ip, ret_error, "\"ip\" must be an address");
 		break;
 	case TG_CTL_STATUS:
 	case TG_CTL_RELOAD:

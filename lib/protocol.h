@@ -29,6 +29,7 @@ enum tg_ctl_cmd {
 	TG_CTL_RELOAD,
 	TG_CTL_SYNC,
 	TG_CTL_UNLOAD,
+	TG_CTL_RESOLVED, /* {"host"?, "ip"?}: addresses the daemon holds for policy names (added by resolve) */
 	_TG_CTL_CMD_MAX,
 };
 

@@ -21,8 +21,10 @@ cp "$banned" "$T/x/renamed-before" # a renamed copy made before the daemon start
 ln "$banned" "$T/x/hardlink" || bail "cannot hardlink in $T"
 ln -s "$banned" "$T/x/symlink"
 echo 'console.log("tgadv script ran")' >"$T/s/banned.js"
+echo 'setTimeout(() => console.log("tgadv script ran"), 4000)' >"$T/s/slow.js"
 node=$(command -v node)
-cp "$(readlink -f "$node")" "$T/x/n" # the interpreter under another name
+cp "$(readlink -f "$node")" "$T/x/n" # the interpreter under another name (made before start)
+cp /bin/true "$T/x/t" # an unrelated renamed binary: must keep running
 cp "$T/s/banned.js" "$T/elsewhere/copied.js"
 ln -s "$T/s/banned.js" "$T/x/link.js"
 
@@ -56,6 +58,9 @@ tools:
       scripts:
         - path: "$T/s/**"
 YAML
+# $T/x stands for an install location: scanned at start (the copy of node
+# made before start is recognised by content there), watched afterwards.
+export TOOLGUARD_SCAN_EXTRA=$T/x
 start_or_bail "$pol"
 cd "$T" || bail "cd $T"
 
@@ -150,9 +155,34 @@ tried "$node $T/s/banned.js (control)"
 adv_refused "node banned.js" tgadv-script -- "$node" "$T/s/banned.js"
 tried "cd $T/s && node ./banned.js"
 adv_refused "node ./banned.js (relative)" tgadv-script -- bash -c 'cd s && exec "$1" ./banned.js' _ "$node"
-tried "cp node $T/x/n && $T/x/n $T/s/banned.js (the interpreter under another name)"
-adv_known "interpreter copied as 'n'" "interpreters are recognised by basename (node, python3*, ...); a renamed copy of node is not one, so its script argument is never examined" \
-	'tgadv script ran' -- "$T/x/n" "$T/s/banned.js"
+tried "cp node $T/x/n (before the daemon started) && $T/x/n $T/s/banned.js (the interpreter under another name)"
+adv_refused "interpreter copied as 'n' (made before start)" tgadv-script -- "$T/x/n" "$T/s/banned.js"
+cp "$(readlink -f "$node")" "$T/elsewhere/n2"
+sleep 1 # the watcher hashes new files as they are written (the instant case is measured below)
+tried "cp node $T/elsewhere/n2 (while the daemon runs) && $T/elsewhere/n2 $T/s/banned.js"
+adv_refused "interpreter copied as 'n2' (made after start)" tgadv-script -- "$T/elsewhere/n2" "$T/s/banned.js"
+tried "cd $T/s && $T/x/n ./banned.js (renamed interpreter, relative script)"
+adv_refused "interpreter copied as 'n', relative script" tgadv-script -- bash -c 'cd s && exec "$1" ./banned.js' _ "$T/x/n"
+run_direct "$T/x/n" -e 'console.log("fine")'
+ok "$([ "$RUN_RC" -eq 0 ] && grep -qx fine "$RUN_OUT"; echo $?)" "the renamed copy of node still runs other code (exit $RUN_RC)"
+run_direct "$T/x/t"
+ok "$([ "$RUN_RC" -eq 0 ]; echo $?)" "an unrelated renamed binary (cp /bin/true $T/x/t) still runs (exit $RUN_RC)"
+# The window: a copy run the instant it is written, before the watcher hashed
+# it, is asked about by the kernel ("unknown inode") and judged by the daemon
+# after it started; from then on the kernel knows it.
+t0=$(date +%s%N)
+cp "$(readlink -f "$node")" "$T/elsewhere/n3" && run_direct "$T/elsewhere/n3" "$T/s/banned.js"
+ms=$((($(date +%s%N) - t0) / 1000000))
+diag "window: a copy of node run the instant it was written: exit $RUN_RC after $ms ms (copy included), printed '$(head -c 40 "$RUN_OUT")'"
+t0=$(date +%s%N)
+cp "$(readlink -f "$node")" "$T/elsewhere/n4" && run_direct "$T/elsewhere/n4" "$T/s/slow.js"
+ms=$((($(date +%s%N) - t0) / 1000000))
+tried "cp node $T/elsewhere/n4 && $T/elsewhere/n4 $T/s/slow.js at once (a banned script that runs for 4 s)"
+ok "$(is_refused_status "$RUN_RC" && [ ! -s "$RUN_OUT" ] && [ "$ms" -lt 3500 ]; echo $?)" \
+	"interpreter copied and run at once: stopped after the fact (exit $RUN_RC after $ms ms, copy included)"
+sleep 1
+tried "cp node $T/elsewhere/n3 && $T/elsewhere/n3 $T/s/banned.js at once; then again"
+adv_refused "interpreter copied as 'n3' and run at once: the next run" tgadv-script -- "$T/elsewhere/n3" "$T/s/banned.js"
 tried "cp $T/s/banned.js $T/elsewhere/copied.js && node $T/elsewhere/copied.js"
 adv_known "script copied elsewhere" "scripts are matched by path only (no sha256 rule for scripts): a copy outside the banned paths is another script" \
 	'tgadv script ran' -- "$node" "$T/elsewhere/copied.js"

@@ -1,6 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# TAP: a short libFuzzer run of each parser target (TG_FUZZ_SECONDS, default 20).
+# TAP: a short libFuzzer run of each parser target (TG_FUZZ_SECONDS, default 20);
+# fuzz_dns_bpf and fuzz_stream_bpf (the kernel DNS and CONNECT/SNI parsers)
+# are skipped unless root with BPF.
 # Skipped when clang's libFuzzer runtime is missing (Debian: libclang-rt-NN-dev).
 set -u
 
@@ -22,15 +24,26 @@ if ! "$fuzz_cc" -fsanitize=fuzzer,address,undefined -o "$probe/p" "$probe/p.c" >
 	exit 0
 fi
 
-echo "1..3"
+echo "1..6"
 n=0
-for t in fuzz_policy fuzz_config fuzz_protocol; do
+for t in fuzz_policy fuzz_config fuzz_protocol fuzz_dnsmsg fuzz_dns_bpf fuzz_stream_bpf; do
 	n=$((n + 1))
+	case $t in
+	fuzz_*_bpf)
+		if test "${TOOLGUARD_SKIP_KERNEL_TESTS:-0}" = 1; then
+			echo "ok $n - $t # SKIP TOOLGUARD_SKIP_KERNEL_TESTS=1 (it runs the kernel parser)"
+			continue
+		fi
+		;;
+	esac
 	out=$(sh "$top_srcdir/tests/fuzz/run-fuzz.sh" "$secs" "$t" 2>"$probe/$t.err")
 	rc=$?
 	case "$rc:$out" in
 	"0:$t: "*" 0 crashes")
 		echo "ok $n - $out"
+		;;
+	"0:$t: skipped: "*)
+		echo "ok $n - $t # SKIP ${out#"$t: skipped: "}"
 		;;
 	*)
 		echo "not ok $n - $t: ${out:-no result} (rc $rc)"

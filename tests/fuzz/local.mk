@@ -1,8 +1,13 @@
-# tests/fuzz: libFuzzer targets for the policy and configuration parsers.
+# tests/fuzz: libFuzzer targets for the parsers (tests/fuzz/README.md).
 # `make fuzz` builds them with $(FUZZ_CC) (clang) and the parser sources compiled
 # with the same sanitizer flags (not lib/libtoolguard.a, which has the normal ones).
 # tests/fuzz/run-fuzz.sh SECONDS runs them; fuzz-smoke.sh is the short run in TESTS.
-FUZZ_TARGETS = tests/fuzz/fuzz_policy tests/fuzz/fuzz_config tests/fuzz/fuzz_protocol
+# fuzz_dns_bpf runs the kernel DNS parser (bpf/dns_guard.bpf.c) itself through
+# BPF_PROG_TEST_RUN; fuzz_stream_bpf the kernel CONNECT/SNI parser (stream_guard's
+# sk_msg program on a private sockhash holding only its own loopback sockets).
+# Both need root + BPF to run (exit 77 otherwise), not to build.
+FUZZ_TARGETS = tests/fuzz/fuzz_policy tests/fuzz/fuzz_config tests/fuzz/fuzz_protocol \
+	tests/fuzz/fuzz_dnsmsg tests/fuzz/fuzz_dns_bpf tests/fuzz/fuzz_stream_bpf
 FUZZ_LIB_SRCS = \
 	$(top_srcdir)/lib/diag.c \
 	$(top_srcdir)/lib/timeutil.c \
@@ -36,6 +41,24 @@ tests/fuzz/fuzz_protocol: $(top_srcdir)/tests/fuzz/fuzz_protocol.c $(top_srcdir)
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) $(JSONC_CFLAGS) -o $@ \
 		$(top_srcdir)/tests/fuzz/fuzz_protocol.c $(top_srcdir)/lib/protocol.c $(JSONC_LIBS)
 
+tests/fuzz/fuzz_dnsmsg: $(top_srcdir)/tests/fuzz/fuzz_dnsmsg.c $(top_srcdir)/lib/dnsmsg.c \
+		$(top_srcdir)/lib/dnsmsg.h config.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -o $@ \
+		$(top_srcdir)/tests/fuzz/fuzz_dnsmsg.c $(top_srcdir)/lib/dnsmsg.c
+
+tests/fuzz/fuzz_dns_bpf: $(top_srcdir)/tests/fuzz/fuzz_dns_bpf.c bpf/dns_guard.skel.h \
+		$(top_srcdir)/bpf/toolguard_abi.h config.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) -I$(top_srcdir)/bpf -I$(top_builddir)/bpf $(FUZZ_CFLAGS) \
+		$(LIBBPF_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_dns_bpf.c $(LIBBPF_LIBS)
+
+tests/fuzz/fuzz_stream_bpf: $(top_srcdir)/tests/fuzz/fuzz_stream_bpf.c bpf/stream_guard.skel.h \
+		$(top_srcdir)/bpf/toolguard_abi.h config.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) -I$(top_srcdir)/bpf -I$(top_builddir)/bpf $(FUZZ_CFLAGS) \
+		$(LIBBPF_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_stream_bpf.c $(LIBBPF_LIBS)
+
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
 
@@ -45,6 +68,11 @@ EXTRA_DIST += \
 	tests/fuzz/fuzz_policy.c \
 	tests/fuzz/fuzz_config.c \
 	tests/fuzz/fuzz_protocol.c \
+	tests/fuzz/fuzz_dnsmsg.c \
+	tests/fuzz/fuzz_dns_bpf.c \
+	tests/fuzz/fuzz_stream_bpf.c \
+	tests/fuzz/gen-net-seeds.py \
+	tests/fuzz/README.md \
 	tests/fuzz/policy.dict \
 	tests/fuzz/run-fuzz.sh \
 	tests/fuzz/corpus

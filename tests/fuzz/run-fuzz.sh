@@ -4,13 +4,15 @@
 # Builds the libFuzzer targets (make fuzz) if needed and runs each for SECONDS,
 # starting from a copy of the seed corpus (the source tree is never written).
 # Prints "fuzz_policy: N execs, K crashes" per target; exits 1 if any crashed.
+# fuzz_dns_bpf and fuzz_stream_bpf run the kernel DNS and CONNECT/SNI parsers
+# and need root + BPF: without them they print "T: skipped: REASON" (not a failure).
 # Environment: top_srcdir, top_builddir (default: from this script / the cwd),
 # TG_FUZZ_KEEP=DIR keeps the grown corpora and crash files in DIR.
 set -u
 
 secs=${1:-60}
 shift 2>/dev/null || true
-targets=${*:-"fuzz_policy fuzz_config fuzz_protocol"}
+targets=${*:-"fuzz_policy fuzz_config fuzz_protocol fuzz_dnsmsg fuzz_dns_bpf fuzz_stream_bpf"}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
@@ -39,6 +41,9 @@ for t in $targets; do
 	fuzz_policy) seeds=$top_srcdir/tests/fuzz/corpus/policy ;;
 	fuzz_config) seeds=$top_srcdir/tests/fuzz/corpus/config ;;
 	fuzz_protocol) seeds=$top_srcdir/tests/fuzz/corpus/protocol ;;
+	fuzz_dnsmsg) seeds=$top_srcdir/tests/fuzz/corpus/dnsmsg ;;
+	fuzz_dns_bpf) seeds=$top_srcdir/tests/fuzz/corpus/dns_bpf ;;
+	fuzz_stream_bpf) seeds=$top_srcdir/tests/fuzz/corpus/stream ;;
 	*) echo "run-fuzz.sh: unknown target $t" >&2; exit 2 ;;
 	esac
 	corpus=$work/$t-corpus
@@ -46,10 +51,18 @@ for t in $targets; do
 	mkdir -p "$corpus" "$artifacts"
 	cp "$seeds"/* "$corpus"/ 2>/dev/null
 	log=$work/$t.log
+	case $t in
+	fuzz_dns* | fuzz_stream*) dict= ;;
+	*) dict=-dict=$top_srcdir/tests/fuzz/policy.dict ;;
+	esac
 	"$top_builddir/tests/fuzz/$t" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-		-dict="$top_srcdir/tests/fuzz/policy.dict" -artifact_prefix="$artifacts/" -print_final_stats=1 \
+		$dict -artifact_prefix="$artifacts/" -print_final_stats=1 \
 		"$corpus" >"$log" 2>&1
 	rc=$?
+	if test "$rc" -eq 77 && grep -q "^$t: SKIP " "$log"; then
+		echo "$t: skipped: $(sed -n "s/^$t: SKIP //p" "$log" | head -n 1)"
+		continue
+	fi
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	test -n "$execs" || execs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
 	test -n "$execs" || execs=0

@@ -85,6 +85,9 @@ ms=$(((t1 - t0) / 1000000))
 diag "window: a banned copy run the instant it was written lived $ms ms, then exit $rc"
 ok "$([ "$rc" -eq 137 ] || [ "$rc" -eq 126 ]; echo $?)" "sha256: a copy run the instant it is written is stopped (exit $rc)"
 ok "$([ "$ms" -lt 3000 ]; echo $?)" "sha256: that first run is stopped within 3 s (took $ms ms)"
+# The kernel's request carries no parent nor command line: the event still has them.
+events_find kind=exec verdict=blocked tool=by-hash-slow ppid=$$ "argv=['$TG_TMP/b/sleep-now', '5']" >/dev/null
+ok $? "sha256: the event of that run names its parent (pid $$) and its argv"
 
 # Inode reuse: run an unrelated file (the kernel notes its inode as seen and
 # harmless), delete it, and make a banned file that gets the same inode number

@@ -13,13 +13,26 @@ integration_tests = \
 	tests/integration/reload.sh \
 	tests/integration/control.sh \
 	tests/integration/notices.sh \
-	tests/integration/fetch.sh
+	tests/integration/fetch.sh \
+	tests/integration/report.sh \
+	tests/integration/dns.sh \
+	tests/integration/proxy.sh \
+	tests/integration/resolve.sh
 
 # notices.sh: a minimal org.freedesktop.Notifications server on a test session bus.
 check_PROGRAMS += tests/integration/notify_server
 tests_integration_notify_server_SOURCES = tests/integration/notify_server.c
 tests_integration_notify_server_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
 tests_integration_notify_server_LDADD = $(SYSTEMD_LIBS)
+
+# test_dns_guard: bpf/dns_guard.bpf.c on crafted packets (BPF_PROG_TEST_RUN;
+# private maps, never attached). dns.sh: DNS learning end to end with dnsmasq.
+check_PROGRAMS += tests/integration/test_dns_guard
+tests_integration_test_dns_guard_SOURCES = tests/integration/test_dns_guard.c
+tests_integration_test_dns_guard_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
+tests_integration_test_dns_guard_LDADD = $(LIBBPF_LIBS)
+$(tests_integration_test_dns_guard_OBJECTS): $(tg_bpf_skels)
+TESTS += tests/integration/test_dns_guard
 
 TESTS += $(integration_tests)
 EXTRA_DIST += $(integration_tests) tests/integration/status.schema.json tests/integration/check-schema.py \

@@ -6,7 +6,11 @@
 # and warns once; the desktop notice reaches a session bus (a test
 # dbus-daemon + tests/integration/notify_server owning
 # org.freedesktop.Notifications) from the user's uid; no session bus: the
-# launch is still refused and the daemon goes on.
+# launch is still refused and the daemon goes on. A click on the notice's
+# action (the test server plays the user) opens the policy URL as the user
+# with the configured notices.opener (a stand-in recording its uid, argument
+# and the session's DISPLAY); a notice closed unclicked opens nothing; the
+# waiting child ends either way.
 # TOOLGUARD_TEST_USER_BUS_DIR (test only) points the daemon's per-user bus
 # path /run/user/UID/bus at DIR/UID/bus.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -29,6 +33,7 @@ notices:
   tty: true
   desktop: true
   interval: 1m
+  opener: $TG_TMP/bin/fake-opener
 events:
   log: $TG_EVENTS
 control:
@@ -48,6 +53,15 @@ bin2=$(make_test_binary tg-nobus-tool)
 wbin=$(make_test_binary tg-warned-tool)
 bin3=$(make_test_binary tg-noserver-tool)
 bin4=$(make_test_binary tg-stale-tool)
+bin5=$(make_test_binary tg-closed-tool)
+# The stand-in for xdg-open: who ran it, with what, in which session.
+opened=$TG_TMP/opened.log
+cat >"$TG_TMP/bin/fake-opener" <<EOF
+#!/bin/sh
+printf 'uid=%s argc=%s url=%s display=%s wayland=%s bus=%s\\n' "\$(id -u)" "\$#" "\$1" "\$DISPLAY" "\$WAYLAND_DISPLAY" "\$DBUS_SESSION_BUS_ADDRESS" >>"$opened"
+EOF
+chmod 755 "$TG_TMP/bin/fake-opener"
+: >"$opened"
 # 2 days and an hour from now: "in 2 days"
 warn_eff=$(rfc3339_in $((2 * 86400 + 3600)))
 pol=$TG_TMP/policy.yaml
@@ -82,6 +96,19 @@ tools:
     match:
       executables:
         - path: "$bin3"
+  - id: closed-tool
+    name: Closed Tool
+    action: block
+    match:
+      executables:
+        - path: "$bin5"
+  - id: noticed-host
+    name: Noticed Host
+    action: block
+    alternative: Qwen Code
+    match:
+      hosts:
+        - 127.77.6.1/32
   - id: stale-tool
     name: Stale Bus Tool
     action: block
@@ -167,6 +194,26 @@ fi
 evs=$(events_find kind=exec verdict=blocked tool=noticed-tool uid=0)
 grep -q '"notified":true' <<<"$evs" && grep -q '"notified":false' <<<"$evs"
 ok $? "events say whether the user was told (first notified, second not)"
+events_find kind=exec verdict=blocked tool=noticed-tool tty="${pts#/dev/}" >/dev/null
+ok $? "events name the terminal as ps and who do (${pts#/dev/}, not the kernel's ${pts#/dev/pts/}pts form)"
+
+# ---------- terminal: a blocked connection ----------
+# (the terminal of a connecting process is read from /proc: it must still be
+# there, as a tool that retries or reports the failure is)
+pts=$(pty_run "$TG_TMP/pty4.out" 1 bash -c "exec 3<>/dev/tcp/127.77.6.1/9; echo rc=\$?; sleep 1; :")
+out=$TG_TMP/pty4.out
+grep -q 'Operation not permitted' "$out"
+ok $? "a connection to a banned address from a pty is refused"
+grep -qF '[toolguard] Noticed Host is blocked on this machine.' "$out" &&
+	grep -qF 'Connection: 127.77.6.1 port 9 by bash' "$out"
+ok $? "the terminal of the connecting process shows the notice"
+if [ "$(notices_in "$out")" != 1 ]; then sed 's/^/#   /' "$out" | cat -v; fi
+events_find kind=connect verdict=blocked tool=noticed-host tty="${pts#/dev/}" notified=True >/dev/null
+ok $? "the connect event names the terminal (${pts#/dev/}) and says notified true"
+events_find kind=connect verdict=blocked tool=noticed-host "argv=['bash', '-c', 'exec 3<>/dev/tcp/127.77.6.1/9; echo rc=\$?; sleep 1; :']" >/dev/null
+rc=$?
+ok $rc "the connect event has the process's argv"
+[ $rc = 0 ] || diag "$(events_find kind=connect tool=noticed-host)"
 
 # ---------- terminal of another user: not written to ----------
 pts=$(pty_run "$TG_TMP/pty2.out" 2 "${asuser[@]}" bash -c "$bin2 other; echo rc=\$?")
@@ -208,14 +255,15 @@ else
 fi
 notes=$TG_TMP/notifications.log
 : >"$notes"
-chown "$tuser" "$notes"
-"${asuser[@]}" "$NOTIFY_SERVER" "unix:path=$busdir/bus" "$notes" >"$TG_TMP/server.out" 2>&1 &
+chown "$tuser" "$notes" "$opened"
+"${asuser[@]}" "$NOTIFY_SERVER" "unix:path=$busdir/bus" "$notes" click >"$TG_TMP/server.out" 2>&1 &
 bg_pid $!
 for ((i = 0; i < 50; i++)); do grep -q ready "$TG_TMP/server.out" && break; sleep 0.1; done
 grep -q ready "$TG_TMP/server.out"
 ok $? "a notification server owns org.freedesktop.Notifications on that bus"
 
-run_direct "${asuser[@]}" "$bin" desktop
+# From a shell of the user's graphical session (its environment names the display).
+run_direct "${asuser[@]}" env DISPLAY=:77 WAYLAND_DISPLAY=wayland-77 bash -c "$bin desktop; rc=\$?; sleep 1; exit \$rc"
 is_refused_status "$RUN_RC"
 ok $? "as $tuser without a terminal: refused (exit $RUN_RC)"
 for ((i = 0; i < 40; i++)); do [ -s "$notes" ] && break; sleep 0.1; done
@@ -231,14 +279,44 @@ grep -qF 'Noticed Tool is not approved?[31m here.? Use Qwen Code.' <<<"$line" &&
 ok $? "Notify body: message (neutralised), alternative, URL, policy"
 grep -q 'actions=default,Open policy urgency=2 timeout=-1' <<<"$line"
 ok $? "Notify offers the policy as an action (server has 'actions'), critical urgency"
-events_find kind=exec verdict=blocked tool=noticed-tool pid="$RUN_PID" notified=True >/dev/null
+events_find kind=exec verdict=blocked tool=noticed-tool ppid="$RUN_PID" notified=True >/dev/null
 ok $? "the desktop-notified event says notified true"
+
+# The server "clicks" the action: the link opens as the user, in that session.
+for ((i = 0; i < 50; i++)); do [ -s "$opened" ] && break; sleep 0.1; done
+oline=$(head -n1 "$opened")
+diag "opener: $oline"
+grep -qF "uid=$tuid argc=1 url=https://intranet.example/ai-tools " <<<"$oline"
+ok $? "a click on the action runs the opener as $tuser (uid $tuid) with the policy URL as its only argument"
+grep -qF "display=:77 wayland=wayland-77 bus=unix:path=$busdir/bus" <<<"$oline"
+ok $? "the opener gets the session's DISPLAY/WAYLAND_DISPLAY and the user's bus"
+# The desktop child has toolguardd's name; it must not linger after the click.
+child_gone() {
+	local i
+	for ((i = 0; i < 30; i++)); do
+		pgrep -u "$tuid" -x toolguardd >/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+child_gone
+ok $? "the child waiting for the click is gone once the link is opened"
 
 run_direct "${asuser[@]}" "$bin" again
 sleep 1
 n=$(wc -l <"$notes")
 [ "$n" = 1 ]
 ok $? "a second launch within the minute: no second desktop notice ($n)"
+
+# Another tool: its notice is dismissed (NotificationClosed), nothing is opened.
+run_direct "${asuser[@]}" "$bin5" closed
+for ((i = 0; i < 40; i++)); do grep -q NotificationClosed "$TG_TMP/server.out" && break; sleep 0.1; done
+grep -q NotificationClosed "$TG_TMP/server.out" && child_gone
+ok $? "a notice closed without a click: the waiting child ends"
+sleep 0.3
+n=$(wc -l <"$opened")
+[ "$n" = 1 ]
+ok $? "a notice closed without a click opens nothing ($n openings in all)"
 
 # A bus without a notification server: Notify fails, nothing else happens.
 kill "$(cat "$TG_TMP/bg.pids" | tail -n1)" 2>/dev/null
@@ -252,10 +330,22 @@ sleep 2.5 # the desktop child gives up within 2 s
 kill -0 "$TG_DAEMON_PID" 2>/dev/null
 ok $? "the daemon keeps running after notices that could not be delivered"
 
+# The same counters in toolctl status, for people and machines.
+st=$(timeout 20 "$TOOLCTL" --socket "$TG_TMP/control.sock" status 2>&1)
+grep -qE '^ *terminal +3 sent, 2 suppressed, 0 failed$' <<<"$st" &&
+	grep -qE '^ *desktop +2 sent, 3 suppressed, 1 failed, 1 links opened$' <<<"$st" &&
+	grep -qE '^ *warnings +1 sent$' <<<"$st"
+rc=$?
+ok $rc "toolctl status counts notices sent, suppressed, failed and links opened"
+[ $rc = 0 ] || diag "$(grep -A4 -i 'notices' <<<"$st")"
+timeout 20 "$TOOLCTL" --socket "$TG_TMP/control.sock" status --json |
+	"$PYTHON" -c 'import json,sys; n=json.load(sys.stdin)["notices"]; sys.exit(0 if (n["tty_sent"], n["tty_suppressed"], n["desktop_sent"], n["desktop_opened"], n["warnings_sent"]) == (3, 2, 2, 1, 1) else 1)'
+ok $? "toolctl status --json: notices.tty_sent 3, tty_suppressed 2, desktop_sent 2, desktop_opened 1, warnings_sent 1"
+
 stop_daemon
 # What was told, held back, or could not be told (counters for toolctl status).
 summary=$(grep 'notices at exit' "$TG_DAEMON_LOG")
 diag "$summary"
-grep -q 'terminal 2 sent, 2 suppressed, 0 failed, 1 not the user.s terminal; desktop 1 sent, 3 suppressed, 1 failed, 4 no session bus; 1 warnings' <<<"$summary"
+grep -q 'terminal 3 sent, 2 suppressed, 0 failed, 1 not the user.s terminal; desktop 2 sent, 3 suppressed, 1 failed, 5 no session bus, 1 links opened .0 could not be.; 1 warnings' <<<"$summary"
 ok $? "notice counters: terminal sent/suppressed/not owner, desktop sent/suppressed/failed/no bus, warnings"
 done_testing

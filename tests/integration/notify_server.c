@@ -5,18 +5,43 @@
  * org.freedesktop.Notifications, answers GetCapabilities with "actions" and
  * "body", and appends one line per Notify call to OUTFILE:
  *   uid=UID app=APP summary=SUMMARY body=BODY actions=A,B urgency=N timeout=T
- * (newlines in the body written as "\n"). Prints "ready" on stdout once it
- * owns the name. Usage: notify_server ADDRESS OUTFILE
+ * (newlines in the body written as "\n") and " id=N". Prints "ready" on
+ * stdout once it owns the name. With a third argument "click", it plays the
+ * user: 0.3 s after the first Notify that offers actions it emits
+ * ActionInvoked(id, "default"), after later ones NotificationClosed(id, 2)
+ * (dismissed), and prints each signal on stdout.
+ * Usage: notify_server ADDRESS OUTFILE [click]
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <systemd/sd-bus.h>
 
+#define PENDING_MAX 64
+#define REACT_USEC  300000u
+
 static const char *out_path;
 static uint32_t next_id = 1;
+static int click_mode, clicked;
+
+/* Signals to emit later: the answer to Notify must reach the caller first. */
+static struct pending {
+	uint32_t id;
+	int click; /* 1 ActionInvoked, 0 NotificationClosed */
+	uint64_t at_usec;
+} pending[PENDING_MAX];
+static size_t n_pending;
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static void put_escaped(FILE *f, const char *s)
 {
@@ -98,8 +123,15 @@ static int method_notify(sd_bus_message *m, void *userdata, sd_bus_error *err)
 	put_escaped(f, summary);
 	fputs(" body=", f);
 	put_escaped(f, body);
-	fprintf(f, " actions=%s urgency=%d timeout=%d\n", actions, urgency, timeout);
+	fprintf(f, " actions=%s urgency=%d timeout=%d id=%u\n", actions, urgency, timeout, next_id);
 	fclose(f);
+	if (click_mode && actions[0] && n_pending < PENDING_MAX) {
+		pending[n_pending].id = next_id;
+		pending[n_pending].click = !clicked;
+		pending[n_pending].at_usec = mono_usec() + REACT_USEC;
+		n_pending++;
+		clicked = 1;
+	}
 	return sd_bus_reply_method_return(m, "u", next_id++);
 }
 
@@ -120,11 +152,12 @@ int main(int argc, char **argv)
 	sd_bus *bus = NULL;
 	int r;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: notify_server ADDRESS OUTFILE\n");
+	if (argc != 3 && !(argc == 4 && strcmp(argv[3], "click") == 0)) {
+		fprintf(stderr, "usage: notify_server ADDRESS OUTFILE [click]\n");
 		return 2;
 	}
 	out_path = argv[2];
+	click_mode = argc == 4;
 	r = sd_bus_new(&bus);
 	if (r >= 0)
 		r = sd_bus_set_address(bus, argv[1]);
@@ -148,6 +181,30 @@ int main(int argc, char **argv)
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {
+		uint64_t wait = UINT64_MAX, now = mono_usec();
+
+		for (size_t i = 0; i < n_pending;) {
+			struct pending *p = &pending[i];
+
+			if (p->at_usec > now) {
+				if (p->at_usec - now < wait)
+					wait = p->at_usec - now;
+				i++;
+				continue;
+			}
+			if (p->click)
+				r = sd_bus_emit_signal(bus, "/org/freedesktop/Notifications",
+						       "org.freedesktop.Notifications", "ActionInvoked", "us",
+						       p->id, "default");
+			else
+				r = sd_bus_emit_signal(bus, "/org/freedesktop/Notifications",
+						       "org.freedesktop.Notifications", "NotificationClosed",
+						       "uu", p->id, (uint32_t)2);
+			printf("%s id=%u%s\n", p->click ? "ActionInvoked" : "NotificationClosed", p->id,
+			       r < 0 ? " (failed)" : "");
+			fflush(stdout);
+			*p = pending[--n_pending];
+		}
 		r = sd_bus_process(bus, NULL);
 		if (r < 0) {
 			fprintf(stderr, "notify_server: %s\n", strerror(-r));
@@ -155,7 +212,7 @@ int main(int argc, char **argv)
 		}
 		if (r > 0)
 			continue;
-		r = sd_bus_wait(bus, UINT64_MAX);
+		r = sd_bus_wait(bus, wait);
 		if (r < 0 && r != -EINTR)
 			return 1;
 	}

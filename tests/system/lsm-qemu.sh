@@ -294,7 +294,7 @@ has_all() {
 	done
 }
 
-echo "1..17"
+echo "1..18"
 echo "# backend: lsm (qemu, Debian kernel $kver)"
 echo "# image built in $((t1 - t0)) s, guest ran $((t2 - t1)) s (qemu exit $qrc, timeout $timeout_s s)"
 [ $qrc = 124 ] && echo "# qemu was stopped by the $timeout_s s timeout (TG_QEMU_TIMEOUT)"
@@ -319,8 +319,11 @@ check "exec banned by path glob refused with EPERM" has "^globbed $eperm"
 check "allowed copy of the same binary runs (rc 0)" has '^allowed rc=0 '
 check "blocked exec recorded in events.jsonl with verdict blocked" \
 	has '^event .*"kind": *"exec".*"verdict": *"blocked".*"tool": *"banned-tool"'
-# bprm_check_security cannot read argv: with the lsm backend the tracepoint
-# still decides interpreter scripts (argv[1]) and kills them at exec.
+check "the refused exec's event has its argv (read from the execve call)" \
+	has '^event .*"verdict": *"blocked".*"tool": *"banned-tool".*"argv": *\[ *"/tmp/t/banned-tool", *"true" *\]'
+# The new image's argv is not mapped at bprm_check_security: with the lsm
+# backend the tracepoint still decides interpreter scripts (argv[1]) and kills
+# them at exec.
 check "script of a banned tool run by an interpreter killed at exec (rc 137)" has '^script rc=137 '
 check "the script event names the script and the interpreter's argv" \
 	has '^event .*"matcher": *"scripts\[0\]\.path".*"exe": *"/tmp/t/scripts/tool\.sh".*"argv": *\[ *"/tmp/t/interp/ash", *"/tmp/t/scripts/tool\.sh" *\]'

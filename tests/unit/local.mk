@@ -8,7 +8,8 @@ TG_UNIT_TESTS = \
 	tests/unit/test_matcher \
 	tests/unit/test_protocol \
 	tests/unit/test_compile \
-	tests/unit/test_notice
+	tests/unit/test_notice \
+	tests/unit/test_dnsmsg
 check_PROGRAMS += $(TG_UNIT_TESTS)
 TESTS += $(TG_UNIT_TESTS)
 TG_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -DTG_TEST_POLICIES='"$(abs_top_srcdir)/tests/policies"'
@@ -34,7 +35,11 @@ tests_unit_test_compile_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon -I$(top
 tests_unit_test_compile_CFLAGS = $(TG_UNIT_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_compile_LDADD = $(TG_UNIT_LDADD) $(OPENSSL_LIBS)
 # daemon/notice.c (terminal notices, neutralising text): added by J
-tests_unit_test_notice_SOURCES = daemon/test_notice.c daemon/notice.c daemon/notice.h daemon/log.c daemon/log.h
+tests_unit_test_notice_SOURCES = daemon/test_notice.c daemon/notice.c daemon/notice.h daemon/log.c daemon/log.h \
+	daemon/procinfo.c daemon/procinfo.h
 tests_unit_test_notice_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 tests_unit_test_notice_CFLAGS = $(TG_UNIT_CFLAGS) $(SYSTEMD_CFLAGS) $(JSONC_CFLAGS)
 tests_unit_test_notice_LDADD = $(TG_UNIT_LDADD) $(SYSTEMD_LIBS) -lutil
+# lib/dnsmsg.c: DNS answers with strict bounds (resolver of issue #4)
+tests_unit_test_dnsmsg_CFLAGS = $(TG_UNIT_CFLAGS)
+tests_unit_test_dnsmsg_LDADD = $(TG_UNIT_LDADD)

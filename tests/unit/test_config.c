@@ -117,6 +117,7 @@ static void test_full(void **state)
 				   "  tty: false\n"
 				   "  desktop: False\n"
 				   "  interval: 5m\n"
+				   "  opener: /usr/local/bin/open-url\n"
 				   "events:\n"
 				   "  log: /var/log/tg/events.jsonl\n"
 				   "control:\n"
@@ -135,6 +136,7 @@ static void test_full(void **state)
 	assert_false(c->notices_tty);
 	assert_false(c->notices_desktop);
 	assert_int_equal(c->notices_interval, 300);
+	assert_string_equal(c->notices_opener, "/usr/local/bin/open-url");
 	assert_string_equal(c->events_log, "/var/log/tg/events.jsonl");
 	assert_string_equal(c->control_socket, "/run/tg/control.sock");
 	assert_string_equal(c->admin_group, "it-admins");
@@ -152,6 +154,7 @@ static void test_partial_keeps_defaults(void **state)
 	assert_true(c->notices_tty);
 	assert_false(c->notices_desktop);
 	assert_int_equal(c->notices_interval, 60);
+	assert_null(c->notices_opener);
 	assert_string_equal(c->admin_group, TG_ADMIN_GROUP);
 	tg_config_free(c);
 }
@@ -262,6 +265,58 @@ static void test_load_file(void **state)
 }
 
 /* Extensions (added by K): client certificate and rollback opt-in for policy.url. */
+static void test_report(void **state)
+{
+	struct tg_diags d = {0};
+	struct tg_config *c;
+
+	(void)state;
+	c = parse_ok("");
+	assert_null(c->report_url);
+	assert_string_equal(c->report_spool, TG_REPORT_SPOOL);
+	assert_true(c->report_spool_max == 16ull << 20);
+	assert_int_equal(c->report_retry_max, 300);
+	tg_config_free(c);
+
+	c = parse_ok("report_url: https://ev.example/in\n");
+	assert_string_equal(c->report_url, "https://ev.example/in");
+	tg_config_free(c);
+
+	c = parse_ok("report:\n  url: https://ev.example/in?k=1\n  spool: /var/tmp/sp\n  spool_max: 512k\n"
+		     "  retry_max: 30s\n  ca_file: /etc/tg/ca.pem\n  client_cert: /etc/tg/c.pem\n"
+		     "  client_key: /etc/tg/c.key\n");
+	assert_string_equal(c->report_url, "https://ev.example/in?k=1");
+	assert_string_equal(c->report_spool, "/var/tmp/sp");
+	assert_true(c->report_spool_max == 512u * 1024u);
+	assert_int_equal(c->report_retry_max, 30);
+	assert_string_equal(c->report_ca_file, "/etc/tg/ca.pem");
+	assert_string_equal(c->report_client_cert, "/etc/tg/c.pem");
+	assert_string_equal(c->report_client_key, "/etc/tg/c.key");
+	tg_config_free(c);
+
+	c = parse_ok("report: {spool_max: 1G}\n");
+	assert_true(c->report_spool_max == 1ull << 30);
+	tg_config_free(c);
+
+	parse_bad("report_url: http://ev.example/in\nreport:\n  url: https://a/b\n  spool_max: 2T\n"
+		  "  retry_max: 2d\n  spool: rel/dir\n  client_key: /k\n  nope: 1\n",
+		  &d);
+	expect_diag(&d, 1, 13, "report_url must be an https:// URL");
+	expect_diag(&d, 4, 14, "invalid size for report.spool_max");
+	expect_diag(&d, 5, 14, "report.retry_max \"2d\" is out of range");
+	expect_diag(&d, 6, 10, "report.spool must be an absolute path");
+	expect_diag(&d, 7, 15, "report.client_key needs report.client_cert");
+	expect_diag(&d, 8, 3, "unknown key \"nope\"");
+	tg_diags_free(&d);
+
+	parse_bad("report_url: https://a/b\nreport: {url: https://c/d}\n", &d);
+	expect_diag(&d, 2, 15, "use report_url or report.url, not both");
+	tg_diags_free(&d);
+	parse_bad("report: {spool_max: 1k}\n", &d);
+	expect_diag(&d, 1, 21, "out of range: expected 64k .. 1G");
+	tg_diags_free(&d);
+}
+
 static void test_fetch_extensions(void **state)
 {
 	struct tg_config *c;
@@ -296,6 +351,7 @@ int main(void)
 	    cmocka_unit_test(test_errors),    cmocka_unit_test(test_all_errors_reported),
 	    cmocka_unit_test(test_load_file),
 	    cmocka_unit_test(test_fetch_extensions),
+	    cmocka_unit_test(test_report),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

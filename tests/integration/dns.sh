@@ -1,0 +1,351 @@
+#!/bin/bash
+# Host names learned from DNS answers (dns_guard.bpf.c), end to end with real
+# components in a network namespace made here: dnsmasq on its 127.0.0.1
+# serves api.anthropic.com, claude.ai, x.y.anthropic.com, a CNAME
+# alias.allowed.test -> api.anthropic.com and allowed names (one address
+# shared by two of them), all pointing at 127.77.10.x / fd77::10:x where nginx
+# serves TLS with a test CA made here. `ip netns exec` bind-mounts
+# /etc/netns/NAME/{resolv.conf,hosts,nsswitch.conf}, so every resolver
+# inside asks dnsmasq. Under a policy banning Anthropic's hosts, with no
+# address known in advance: resolving then connecting at once (one process)
+# fails with EPERM, so does curl, for the exact, wildcard and CNAME names,
+# over UDP and TCP DNS, IPv4 and IPv6; allowed names work; each refusal is an
+# event naming the host rule. With the real Claude Code installed: a run
+# pointed at https://api.anthropic.com cannot connect; an exempt user's run
+# reaches nginx. The daemon runs outside the namespace (the hooks are on the
+# cgroup root); only 127.77.10.0/24 and fd77::10:0/112 are ever learned.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+require_bpf
+require_cmd ip dnsmasq nginx openssl curl getent setpriv
+setup_tmp
+
+NS=tg-dns-$$
+ip netns add "$NS" 2>"$TG_TMP/netns.err" || skip_all "cannot create a network namespace: $(cat "$TG_TMP/netns.err")"
+on_cleanup "ip netns del $NS"
+on_cleanup "rm -rf /etc/netns/$NS"
+nsx() { ip netns exec "$NS" "$@"; }
+ip -n "$NS" link set lo up || bail "cannot bring lo up in $NS"
+# getaddrinfo(AI_ADDRCONFIG) wants a non-loopback address of each family:
+# a veth pair inside the namespace carries TEST-NET-1 and the fd77 addresses.
+ip -n "$NS" link add tgdns0 type veth peer name tgdns1 || skip_all "cannot create a veth pair (no veth support?)"
+ip -n "$NS" link set tgdns0 up && ip -n "$NS" link set tgdns1 up && ip -n "$NS" addr add 192.0.2.1/32 dev tgdns0 ||
+	bail "cannot configure tgdns0 in $NS"
+for a in 1 2 3 9; do
+	ip -n "$NS" -6 addr add "fd77::10:$a/128" dev lo nodad || skip_all "cannot add fd77::10:$a in $NS (IPv6 disabled?)"
+done
+mkdir -p "/etc/netns/$NS"
+echo "nameserver 127.0.0.1" >"/etc/netns/$NS/resolv.conf"
+printf '127.0.0.1 localhost\n::1 localhost\n' >"/etc/netns/$NS/hosts"
+printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n' >"/etc/netns/$NS/nsswitch.conf"
+use_udp_dns() { echo "nameserver 127.0.0.1" >"/etc/netns/$NS/resolv.conf"; }
+use_tcp_dns() { printf 'nameserver 127.0.0.1\noptions use-vc\n' >"/etc/netns/$NS/resolv.conf"; }
+
+# ---------- dnsmasq ----------
+nsx dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
+	--listen-address=127.0.0.1 --bind-interfaces --port=53 --pid-file= --user=root --group=root \
+	--log-queries --log-facility="$TG_TMP/dnsmasq.log" \
+	--host-record=api.anthropic.com,127.77.10.1,fd77::10:1 \
+	--host-record=claude.ai,127.77.10.2,fd77::10:2 \
+	--host-record=x.y.anthropic.com,127.77.10.3,fd77::10:3 \
+	--host-record=allowed.test,127.77.10.9,fd77::10:9 \
+	--host-record=shared.allowed.test,127.77.10.9,fd77::10:9 \
+	--cname=alias.allowed.test,api.anthropic.com \
+	>"$TG_TMP/dnsmasq.out" 2>&1 9>&- &
+bg_pid $!
+for ((i = 0; i < 50; i++)); do
+	[ "$(nsx getent ahostsv4 allowed.test 2>/dev/null | awk 'NR == 1 {print $1}')" = 127.77.10.9 ] && break
+	sleep 0.1
+done
+[ "$i" -lt 50 ] || { diag_file "$TG_TMP/dnsmasq.out"; diag_file "$TG_TMP/dnsmasq.log"; bail "dnsmasq in $NS does not answer"; }
+
+# ---------- test CA and nginx ----------
+K=$TG_TMP/keys
+mkdir -p "$K" "$TG_TMP/nginx"
+(
+	cd "$K" || exit 1
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+		-days 2 -subj /CN=toolguard-dns-test-ca &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr \
+			-subj /CN=api.anthropic.com &&
+		printf 'subjectAltName=DNS:api.anthropic.com,DNS:claude.ai,DNS:x.y.anthropic.com,DNS:alias.allowed.test,DNS:allowed.test,DNS:shared.allowed.test\n' >srv.ext &&
+		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile srv.ext
+) >"$TG_TMP/openssl.log" 2>&1 || { diag_file "$TG_TMP/openssl.log" 20; bail "openssl could not make the test CA"; }
+chmod 755 "$K" && chmod 644 "$K"/*
+CA=$K/ca.pem
+cat >"$TG_TMP/nginx/nginx.conf" <<EOF
+daemon off;
+master_process off;
+pid $TG_TMP/nginx/nginx.pid;
+error_log $TG_TMP/nginx/error.log;
+events { worker_connections 64; }
+http {
+	log_format tg '\$host \$request_method \$request_uri \$status';
+	access_log $TG_TMP/nginx/access.log tg;
+	client_body_temp_path $TG_TMP/nginx/body;
+	proxy_temp_path $TG_TMP/nginx/proxy;
+	fastcgi_temp_path $TG_TMP/nginx/fastcgi;
+	uwsgi_temp_path $TG_TMP/nginx/uwsgi;
+	scgi_temp_path $TG_TMP/nginx/scgi;
+	server {
+		listen 443 ssl;
+		listen [::]:443 ssl;
+		ssl_certificate $K/srv.pem;
+		ssl_certificate_key $K/srv.key;
+		location / { default_type text/plain; return 200 "hello from \$host\n"; }
+	}
+}
+EOF
+nsx nginx -p "$TG_TMP/nginx" -c "$TG_TMP/nginx/nginx.conf" >"$TG_TMP/nginx/out" 2>&1 9>&- &
+bg_pid $!
+for ((i = 0; i < 50; i++)); do
+	nsx curl -s --cacert "$CA" -o /dev/null https://allowed.test/ 2>/dev/null && break
+	sleep 0.1
+done
+[ "$i" -lt 50 ] || { diag_file "$TG_TMP/nginx/error.log"; bail "nginx in $NS does not answer"; }
+
+# ---------- clients ----------
+cat >"$TG_TMP/resolve_connect.py" <<'PY'
+# resolve_connect.py NAME 4|6 [tcpdns]: resolve NAME (getaddrinfo, or one
+# query over TCP to 127.0.0.1:53), then connect to port 443 of the first
+# address at once, in this one process. Prints "ADDR OK" or "ADDR ERRNO text".
+import errno, socket, struct, sys
+name, fam = sys.argv[1], socket.AF_INET6 if sys.argv[2] == "6" else socket.AF_INET
+if len(sys.argv) > 3 and sys.argv[3] == "tcpdns":
+    qtype = 28 if fam == socket.AF_INET6 else 1
+    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", qtype, 1)
+    t = socket.create_connection(("127.0.0.1", 53), timeout=5)
+    t.sendall(struct.pack(">H", len(q)) + q)
+    buf = b""
+    while len(buf) < 2 or len(buf) < 2 + struct.unpack(">H", buf[:2])[0]:
+        chunk = t.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    t.close()
+    m = buf[2:]
+    an = struct.unpack(">H", m[6:8])[0]
+    def skip(o):
+        while m[o]:
+            if m[o] >= 0xC0:
+                return o + 2
+            o += m[o] + 1
+        return o + 1
+    o = skip(12) + 4
+    addr = None
+    for _ in range(an):
+        o = skip(o)
+        typ, _, _, rdlen = struct.unpack(">HHIH", m[o:o + 10])
+        o += 10
+        if typ == qtype and addr is None:
+            addr = socket.inet_ntop(fam, m[o:o + rdlen])
+        o += rdlen
+    if addr is None:
+        print("- NOANSWER")
+        sys.exit(2)
+else:
+    try:
+        addr = socket.getaddrinfo(name, 443, fam, socket.SOCK_STREAM)[0][4][0]
+    except socket.gaierror as e:
+        print("- RESOLVE", e)
+        sys.exit(2)
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.settimeout(5)
+try:
+    s.connect((addr, 443))
+    print(addr, "OK")
+except OSError as e:
+    print(addr, errno.errorcode.get(e.errno, str(e.errno)), e.strerror)
+    sys.exit(1)
+PY
+
+# The blocked connect events to an address (after the first EV_SKIP lines
+# of the events log): their dest.host, one a line.
+ev_hosts() { # IP [PID]
+	"$PYTHON" - "$TG_EVENTS" "${EV_SKIP:-0}" "$@" <<'PY'
+import json, sys
+path, skip, ip = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+pid = sys.argv[4] if len(sys.argv) > 4 else None
+try:
+    lines = open(path, errors="replace").read().splitlines()[skip:]
+except OSError:
+    lines = []
+for line in lines:
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        continue
+    d = ev.get("dest") or {}
+    if ev.get("kind") == "connect" and ev.get("verdict") == "blocked" and d.get("ip") == ip and \
+            (pid is None or str(ev.get("pid")) == pid):
+        print(d.get("host") or "-")
+PY
+}
+# event_names DESC IP HOST [PID]: a blocked connect event to IP naming HOST (waits 2 s).
+event_names() {
+	local got i
+	for ((i = 0; i < 20; i++)); do
+		got=$(ev_hosts "$2" ${4:+"$4"} | sort -u | tr '\n' ' ')
+		grep -qw -- "$3" <<<"$got" && break
+		sleep 0.1
+	done
+	grep -qF -- "$3" <<<"$got"
+	ok $? "$1: event {kind connect, verdict blocked, dest $2} names host $3 (got: ${got:-none})"
+}
+
+# resolve_then_connect DESC NAME FAMILY WANT_ADDR HOST_RULE [tcpdns]
+resolve_then_connect() {
+	run_direct ip netns exec "$NS" "$PYTHON" "$TG_TMP/resolve_connect.py" "$2" "$3" ${6:-}
+	local got
+	got=$(head -n1 "$RUN_OUT")
+	[ "$got" = "$4 EPERM Operation not permitted" ]
+	ok $? "$1: resolve $2 then connect at once (one process) fails with EPERM (got: ${got:-exit $RUN_RC $(head -c 200 "$RUN_ERR")})"
+	event_names "$1" "$4" "$5" "$RUN_PID"
+}
+
+# curl_blocked DESC NAME FAMILY ADDR HOST_RULE
+curl_blocked() {
+	run_cmd ip netns exec "$NS" curl -sS -v --max-time 10 --cacert "$CA" "-$3" "https://$2/"
+	if [ "$RUN_RC" = 7 ] && grep -q "Operation not permitted" "$RUN_ERR"; then
+		pass "$1: curl -$3 https://$2/ fails to connect: $(grep -m1 'Operation not permitted' "$RUN_ERR" | tr -d '*' | head -c 120)"
+	else
+		fail "$1: curl -$3 https://$2/ fails to connect with EPERM (got exit $RUN_RC)"
+		diag_file "$RUN_ERR" 8
+	fi
+	event_names "$1" "$4" "$5"
+}
+
+# curl_works DESC NAME FAMILY
+curl_works() {
+	run_cmd ip netns exec "$NS" curl -sS --max-time 10 --cacert "$CA" "-$3" "https://$2/"
+	[ "$RUN_RC" = 0 ] && grep -qx "hello from $2" "$RUN_OUT"
+	ok $? "$1: curl -$3 https://$2/ works (exit $RUN_RC: $(head -c 80 "$RUN_OUT" | tr '\n' ' ')$(head -c 120 "$RUN_ERR"))"
+}
+
+# ---------- without toolguard: everything connects ----------
+for n in api.anthropic.com claude.ai x.y.anthropic.com alias.allowed.test allowed.test shared.allowed.test; do
+	for f in 4 6; do
+		out=$(nsx curl -sS --max-time 10 --cacert "$CA" "-$f" "https://$n/" 2>&1)
+		[ "$out" = "hello from $n" ] || bail "baseline without toolguard: curl -$f https://$n/ gave '$out'"
+	done
+done
+
+# ---------- the policy ----------
+exempt_user=nobody
+pol=$TG_TMP/policy.yaml
+cat >"$pol" <<EOF
+apiVersion: toolguard/v1
+kind: Policy
+metadata:
+  name: it-dns
+  serial: 1
+tools:
+  - id: anthropic-hosts
+    name: Anthropic services (test)
+    action: block
+    match:
+      hosts:
+        - api.anthropic.com
+        - claude.ai
+        - "*.anthropic.com"
+    exempt:
+      users: [$exempt_user]
+EOF
+
+# A fresh daemon (no address learned yet) for each DNS transport.
+fresh_daemon() {
+	stop_daemon
+	tg_unload
+	start_or_bail "$pol"
+}
+
+# ---------- UDP DNS ----------
+use_udp_dns
+fresh_daemon
+resolve_then_connect "UDP DNS, exact name" claude.ai 4 127.77.10.2 claude.ai
+curl_blocked "UDP DNS, wildcard" x.y.anthropic.com 4 127.77.10.3 "*.anthropic.com"
+curl_blocked "UDP DNS, CNAME alias.allowed.test -> api.anthropic.com" alias.allowed.test 4 127.77.10.1 api.anthropic.com
+curl_blocked "UDP DNS, api.anthropic.com (address learned by the CNAME answer)" api.anthropic.com 4 127.77.10.1 api.anthropic.com
+curl_works "UDP DNS, allowed name" allowed.test 4
+curl_works "UDP DNS, allowed name sharing allowed.test's address" shared.allowed.test 4
+resolve_then_connect "UDP DNS, IPv6 (AAAA)" x.y.anthropic.com 6 fd77::10:3 "*.anthropic.com"
+curl_blocked "UDP DNS, IPv6 (AAAA)" claude.ai 6 fd77::10:2 claude.ai
+curl_works "UDP DNS, IPv6 allowed name" allowed.test 6
+# getent ahosts and a connect from bash right after it (two programs, no pause)
+run_direct ip netns exec "$NS" bash -c 'a=$(getent ahostsv6 api.anthropic.com | awk "NR == 1 {print \$1}"); echo "$a"; exec 3<>"/dev/tcp/$a/443"'
+grep -q "Operation not permitted" "$RUN_ERR" && [ "$(head -n1 "$RUN_OUT")" = fd77::10:1 ]
+ok $? "UDP DNS, IPv6: getent ahostsv6 api.anthropic.com then bash /dev/tcp connect: EPERM (got: $(head -n1 "$RUN_OUT") $(head -c 120 "$RUN_ERR"))"
+run_direct ip netns exec "$NS" "$PYTHON" "$TG_TMP/resolve_connect.py" claude.ai 4
+out=$(head -n1 "$RUN_OUT")
+run_cmd ip netns exec "$NS" setpriv --reuid="$(id -u "$exempt_user")" --regid="$(id -g "$exempt_user")" \
+	--clear-groups -- "$PYTHON" "$TG_TMP/resolve_connect.py" claude.ai 4
+[ "$out" = "127.77.10.2 EPERM Operation not permitted" ] && [ "$(head -n1 "$RUN_OUT")" = "127.77.10.2 OK" ]
+ok $? "UDP DNS: claude.ai refused for root ($out), connects for exempt user $exempt_user ($(head -n1 "$RUN_OUT"))"
+
+# ---------- TCP DNS (fresh daemon: nothing learned over UDP) ----------
+use_tcp_dns
+fresh_daemon
+q0=$(grep -c 'query\[' "$TG_TMP/dnsmasq.log")
+resolve_then_connect "TCP DNS (query over TCP), exact name" claude.ai 4 127.77.10.2 claude.ai tcpdns
+resolve_then_connect "TCP DNS (query over TCP), IPv6" api.anthropic.com 6 fd77::10:1 api.anthropic.com tcpdns
+resolve_then_connect "TCP DNS (resolv.conf use-vc), wildcard" x.y.anthropic.com 4 127.77.10.3 "*.anthropic.com"
+curl_blocked "TCP DNS (resolv.conf use-vc), CNAME" alias.allowed.test 4 127.77.10.1 api.anthropic.com
+curl_blocked "TCP DNS (resolv.conf use-vc), IPv6" claude.ai 6 fd77::10:2 claude.ai
+curl_works "TCP DNS (resolv.conf use-vc), allowed name" allowed.test 4
+# dnsmasq answers TCP queries from a forked child: other pids than its own in the log
+dpid=$(sed -n 's/.*dnsmasq\[\([0-9]*\)\]: started.*/\1/p' "$TG_TMP/dnsmasq.log" | head -n1)
+tcp_q=$(grep 'query\[' "$TG_TMP/dnsmasq.log" | tail -n +$((q0 + 1)) | grep -vc "dnsmasq\[$dpid\]")
+all_q=$(grep 'query\[' "$TG_TMP/dnsmasq.log" | tail -n +$((q0 + 1)) | grep -c .)
+[ "$tcp_q" -gt 0 ] && [ "$tcp_q" = "$all_q" ]
+ok $? "TCP DNS phase: dnsmasq answered all $all_q queries over TCP ($tcp_q from its TCP children)"
+use_udp_dns
+
+# ---------- the real Claude Code ----------
+claude_bin=$TG_TOOLS_DIR/node_modules/.bin/claude
+if [ ! -x "$claude_bin" ]; then
+	skip "Claude Code pointed at https://api.anthropic.com cannot connect" "not installed (tests/tools/fetch-ai-tools.sh; looked in $TG_TOOLS_DIR)"
+	skip "Claude Code run by exempt user $exempt_user reaches nginx" "not installed"
+else
+	fresh_daemon
+	chome=$TG_TMP/claude-home
+	mkdir -p "$chome/root" "$chome/exempt"
+	chown "$exempt_user" "$chome/exempt"
+	claude_run() { # HOME [setpriv prefix...]
+		local home=$1
+		shift
+		run_cmd ip netns exec "$NS" "$@" env -i PATH=/usr/bin:/bin HOME="$home" \
+			ANTHROPIC_BASE_URL=https://api.anthropic.com ANTHROPIC_API_KEY=sk-ant-dummy-test \
+			NODE_EXTRA_CA_CERTS="$CA" SSL_CERT_FILE="$CA" DISABLE_AUTOUPDATER=1 \
+			CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1 DISABLE_ERROR_REPORTING=1 \
+			CLAUDE_CODE_MAX_RETRIES=0 API_TIMEOUT_MS=15000 \
+			timeout 40 "$claude_bin" -p "say hi" --max-turns 1
+	}
+	n0=$(grep -c 'POST /v1/messages' "$TG_TMP/nginx/access.log")
+	ev0=$(cat "$TG_EVENTS" 2>/dev/null | wc -l)
+	claude_run "$chome/root"
+	n1=$(grep -c 'POST /v1/messages' "$TG_TMP/nginx/access.log")
+	cerr=$(cat "$RUN_OUT" "$RUN_ERR" | tr '\n' ' ' | head -c 300)
+	ev=$(EV_SKIP=$ev0 ev_hosts 127.77.10.1; EV_SKIP=$ev0 ev_hosts fd77::10:1)
+	if [ "$RUN_RC" != 0 ] && [ "$n1" = "$n0" ] && grep -q api.anthropic.com <<<"$ev"; then
+		pass "Claude Code pointed at https://api.anthropic.com cannot connect (exit $RUN_RC, nginx saw nothing, event names api.anthropic.com; it said: ${cerr:0:160})"
+	else
+		fail "Claude Code pointed at https://api.anthropic.com cannot connect (exit $RUN_RC, nginx requests $n0 -> $n1, events: $(tr '\n' ' ' <<<"$ev"); it said: $cerr)"
+	fi
+	grep -qiE "EPERM|not permitted|connect|Connection" <<<"$cerr"
+	ok $? "Claude Code's error is a connection error (${cerr:0:160})"
+	claude_run "$chome/exempt" setpriv --reuid="$(id -u "$exempt_user")" --regid="$(id -g "$exempt_user")" --clear-groups --
+	n2=$(grep -c 'POST /v1/messages' "$TG_TMP/nginx/access.log")
+	[ "$n2" -gt "$n1" ]
+	ok $? "Claude Code run by exempt user $exempt_user reaches nginx (POST /v1/messages: $n1 -> $n2; exit $RUN_RC)"
+	[ "$n2" -gt "$n1" ] || { diag_file "$RUN_ERR" 5; diag_file "$TG_TMP/nginx/error.log" 5; }
+fi
+
+stop_daemon
+tg_unload
+out=$(nsx curl -sS --max-time 10 --cacert "$CA" -4 https://claude.ai/ 2>&1)
+[ "$out" = "hello from claude.ai" ]
+ok $? "after toolguardd --unload: curl https://claude.ai/ works again (got: $out)"
+
+done_testing

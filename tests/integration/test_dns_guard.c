@@ -1,0 +1,777 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * dns_guard.bpf.c on crafted packets (BPF_PROG_TEST_RUN): which addresses end
+ * up in tg_net4/tg_net6 for good answers (UDP and TCP, IPv4 and IPv6, exact,
+ * wildcard and case-folded names, CNAME chains in any order) and that
+ * malformed ones (truncated at every length, compression loops, pointers
+ * forward or out of range, oversized labels, 0 and 65535 answers, random
+ * corruption) learn nothing, always pass the packet and always end.
+ * The program is loaded from the skeleton with private maps: never pinned,
+ * never attached, so nothing on this machine is affected. Needs root + BPF
+ * (TAP skip otherwise).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "toolguard_abi.h"
+#include "dns_guard.skel.h"
+
+static int tap_n, tap_failed;
+
+static void ok(bool cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	tap_n++;
+	if (!cond)
+		tap_failed++;
+	printf("%s %d - ", cond ? "ok" : "not ok", tap_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_WARN && getenv("TG_TEST_VERBOSE"))
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+/* ---------- DNS messages ---------- */
+
+struct msg {
+	uint8_t b[4096];
+	size_t n;
+};
+
+static void put(struct msg *m, const void *p, size_t n)
+{
+	if (m->n + n > sizeof(m->b))
+		abort();
+	memcpy(m->b + m->n, p, n);
+	m->n += n;
+}
+static void put8(struct msg *m, unsigned v)
+{
+	uint8_t b = (uint8_t)v;
+
+	put(m, &b, 1);
+}
+static void put16(struct msg *m, unsigned v)
+{
+	put8(m, v >> 8);
+	put8(m, v & 0xff);
+}
+static void put32(struct msg *m, uint32_t v)
+{
+	put16(m, v >> 16);
+	put16(m, v & 0xffff);
+}
+/* "a.b.c" in wire format, ending with the root label. */
+static void put_name(struct msg *m, const char *name)
+{
+	while (*name) {
+		const char *dot = strchr(name, '.');
+		size_t l = dot ? (size_t)(dot - name) : strlen(name);
+
+		put8(m, (unsigned)l);
+		put(m, name, l);
+		name += l;
+		if (*name == '.')
+			name++;
+	}
+	put8(m, 0);
+}
+static void put_ptr(struct msg *m, unsigned off)
+{
+	put16(m, 0xc000 | off);
+}
+static void header(struct msg *m, unsigned flags, unsigned qd, unsigned an)
+{
+	m->n = 0;
+	put16(m, 0x1234);
+	put16(m, flags);
+	put16(m, qd);
+	put16(m, an);
+	put16(m, 0);
+	put16(m, 0);
+}
+/* A response with its question; returns the question name's offset (12). */
+static unsigned response(struct msg *m, const char *qname, unsigned qtype, unsigned an)
+{
+	header(m, 0x8180, 1, an);
+	put_name(m, qname);
+	put16(m, qtype);
+	put16(m, 1);
+	return 12;
+}
+/* The fixed part of a record after its owner name. */
+static void rr_fixed(struct msg *m, unsigned type, unsigned rdlen)
+{
+	put16(m, type);
+	put16(m, 1);
+	put32(m, 300);
+	put16(m, rdlen);
+}
+static void rr_a(struct msg *m, const char *addr)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, addr, &a) != 1)
+		abort();
+	rr_fixed(m, 1, 4);
+	put(m, &a, 4);
+}
+static void rr_aaaa(struct msg *m, const char *addr)
+{
+	struct in6_addr a;
+
+	if (inet_pton(AF_INET6, addr, &a) != 1)
+		abort();
+	rr_fixed(m, 28, 16);
+	put(m, &a, 16);
+}
+/* CNAME to target (uncompressed); returns the target's offset. */
+static unsigned rr_cname(struct msg *m, const char *target)
+{
+	unsigned at;
+
+	rr_fixed(m, 5, (unsigned)strlen(target) + 2);
+	at = (unsigned)m->n;
+	put_name(m, target);
+	return at;
+}
+
+/* ---------- packets ---------- */
+
+enum { UDP4, UDP6, TCP4, TCP6 };
+static const char *const kind_names[] = {"UDP/IPv4", "UDP/IPv6", "TCP/IPv4", "TCP/IPv6"};
+
+/* Ethernet + IP + UDP/TCP (source port sport) + message; returns the size. */
+static size_t packet(uint8_t *pkt, size_t cap, int kind, const struct msg *m, unsigned sport)
+{
+	bool v6 = kind == UDP6 || kind == TCP6, tcp = kind == TCP4 || kind == TCP6;
+	size_t l4 = tcp ? 20 + 2 : 8, iph = v6 ? 40 : 20, n = 14 + iph + l4 + m->n;
+	uint8_t *p = pkt;
+
+	if (n > cap)
+		abort();
+	memset(pkt, 0, n);
+	p[12] = v6 ? 0x86 : 0x08;
+	p[13] = v6 ? 0xdd : 0x00;
+	p += 14;
+	if (v6) {
+		p[0] = 0x60;
+		p[4] = (uint8_t)((l4 + m->n) >> 8);
+		p[5] = (uint8_t)(l4 + m->n);
+		p[6] = tcp ? 6 : 17;
+		p[7] = 64;
+		inet_pton(AF_INET6, "fd77::53", p + 8);
+		inet_pton(AF_INET6, "fd77::100", p + 24);
+	} else {
+		size_t tot = iph + l4 + m->n;
+
+		p[0] = 0x45;
+		p[2] = (uint8_t)(tot >> 8);
+		p[3] = (uint8_t)tot;
+		p[8] = 64;
+		p[9] = tcp ? 6 : 17;
+		inet_pton(AF_INET, "127.0.0.53", p + 12);
+		inet_pton(AF_INET, "127.0.0.1", p + 16);
+	}
+	p += iph;
+	p[0] = (uint8_t)(sport >> 8);
+	p[1] = (uint8_t)sport;
+	p[2] = 0xc3;
+	p[3] = 0x50;
+	if (tcp) {
+		p[12] = 5 << 4;
+		p[13] = 0x18; /* PSH ACK */
+		p[20] = (uint8_t)(m->n >> 8);
+		p[21] = (uint8_t)m->n;
+	} else {
+		p[4] = (uint8_t)((8 + m->n) >> 8);
+		p[5] = (uint8_t)(8 + m->n);
+	}
+	memcpy(p + l4, m->b, m->n);
+	return n;
+}
+
+/* ---------- the program ---------- */
+
+static struct dns_guard *skel;
+static int prog_fd, fd4, fd6, fdh;
+static unsigned runs_bad; /* runs whose result was not "pass the packet" */
+
+static int run_pkt(const uint8_t *pkt, size_t n)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = (__u32)n, .repeat = 1);
+	int r = bpf_prog_test_run_opts(prog_fd, &o);
+
+	if (r < 0)
+		return -errno;
+	if (o.retval != 1)
+		runs_bad++;
+	return 0;
+}
+
+static int run_msg(int kind, const struct msg *m)
+{
+	static uint8_t pkt[8192];
+
+	return run_pkt(pkt, packet(pkt, sizeof(pkt), kind, m, 53));
+}
+
+/* The refs held for exactly this address (a /32 or /128 entry), or n = 0. */
+static struct tg_abi_net_refs learned(const char *addr)
+{
+	struct tg_abi_net_refs v = {0};
+
+	if (strchr(addr, ':')) {
+		struct tg_abi_net6_key k = {.prefixlen = 8 + 128};
+
+		inet_pton(AF_INET6, addr, k.addr);
+		if (bpf_map_lookup_elem(fd6, &k, &v) < 0)
+			memset(&v, 0, sizeof(v));
+	} else {
+		struct tg_abi_net4_key k = {.prefixlen = 8 + 32};
+
+		inet_pton(AF_INET, addr, k.addr);
+		if (bpf_map_lookup_elem(fd4, &k, &v) < 0)
+			memset(&v, 0, sizeof(v));
+	}
+	return v;
+}
+
+static bool has_ref(const struct tg_abi_net_refs *v, unsigned tool, unsigned matcher)
+{
+	for (unsigned i = 0; i < v->n && i < TG_ABI_NET_REFS; i++)
+		if (v->ref[i].tool == tool && v->ref[i].matcher == matcher)
+			return true;
+	return false;
+}
+
+/* Tools and matchers of the test hosts. */
+#define T_CLAUDE 1
+#define T_WILD	 2
+#define T_CIDR	 3
+#define M(i)	 TG_ABI_MATCHER(TG_ABI_MK_HOST, i)
+
+static int add_host(const char *name, bool wildcard, unsigned tool, unsigned matcher)
+{
+	struct tg_abi_host_key k = {.gen = 0, .wildcard = wildcard ? 1 : 0};
+	struct tg_abi_net_refs v = {.n = 1};
+
+	strncpy(k.name, name, sizeof(k.name) - 1);
+	v.ref[0].tool = (__u16)tool;
+	v.ref[0].matcher = (__u16)matcher;
+	return bpf_map_update_elem(fdh, &k, &v, BPF_ANY);
+}
+
+static int setup(char *why, size_t why_len)
+{
+	struct tg_abi_control ctl = {.active_gen = 0, .abi_version = TG_ABI_VERSION};
+	struct tg_abi_gen g = {.mode = TG_ABI_MODE_ENFORCE, .flags = TG_ABI_GEN_HOSTS, .policy_serial = 1};
+	struct tg_abi_net4_key cidr = {.prefixlen = 8 + 24};
+	struct tg_abi_net_refs cv = {.n = 1};
+	__u32 zero = 0;
+	int r;
+
+	libbpf_set_print(libbpf_quiet);
+	skel = dns_guard__open();
+	if (!skel) {
+		snprintf(why, why_len, "cannot open the DNS BPF object: %s", strerror(errno));
+		return -errno;
+	}
+	r = dns_guard__load(skel);
+	if (r < 0) {
+		snprintf(why, why_len, "cannot load dns_guard: %s (TG_TEST_VERBOSE=1 shows the verifier log)",
+			 strerror(-r));
+		return r;
+	}
+	prog_fd = bpf_program__fd(skel->progs.tg_dns_ingress);
+	fd4 = bpf_map__fd(skel->maps.tg_net4);
+	fd6 = bpf_map__fd(skel->maps.tg_net6);
+	fdh = bpf_map__fd(skel->maps.tg_hosts);
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.tg_control), &zero, &ctl, BPF_ANY) < 0 ||
+	    bpf_map_update_elem(bpf_map__fd(skel->maps.tg_gens), &zero, &g, BPF_ANY) < 0 ||
+	    add_host("claude.ai", false, T_CLAUDE, M(0)) < 0 || add_host("api.anthropic.com", false, T_CLAUDE, M(1)) < 0 ||
+	    add_host("anthropic.com", true, T_WILD, M(2)) < 0) {
+		snprintf(why, why_len, "cannot fill the test maps: %s", strerror(errno));
+		return -errno;
+	}
+	/* a CIDR rule already covering 127.77.3.0/24: learned entries keep it */
+	inet_pton(AF_INET, "127.77.3.0", cidr.addr);
+	cv.ref[0].tool = T_CIDR;
+	cv.ref[0].matcher = M(3);
+	if (bpf_map_update_elem(fd4, &cidr, &cv, BPF_ANY) < 0) {
+		snprintf(why, why_len, "cannot fill tg_net4: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* ---------- cases ---------- */
+
+static void expect(const char *addr, unsigned tool, unsigned matcher, const char *what)
+{
+	struct tg_abi_net_refs v = learned(addr);
+
+	ok(has_ref(&v, tool, matcher), "%s: %s learned (tool %u, matcher 0x%x; got %u refs)", what, addr, tool,
+	   matcher, v.n);
+}
+
+static void expect_none(const char *addr, const char *what)
+{
+	struct tg_abi_net_refs v = learned(addr);
+
+	ok(v.n == 0, "%s: %s not learned (got %u refs)", what, addr, v.n);
+}
+
+static void good_answers(void)
+{
+	struct msg m;
+	unsigned t, t2;
+
+	/* exact name, each transport */
+	for (int kind = UDP4; kind <= TCP6; kind++) {
+		bool v6 = kind == UDP6 || kind == TCP6;
+		char a[64];
+
+		response(&m, "claude.ai", v6 ? 28 : 1, 2);
+		put_ptr(&m, 12);
+		snprintf(a, sizeof(a), v6 ? "fd77::1:%d" : "127.77.1.%d", 10 + kind);
+		if (v6)
+			rr_aaaa(&m, a);
+		else
+			rr_a(&m, a);
+		put_ptr(&m, 12);
+		snprintf(a, sizeof(a), v6 ? "fd77::2:%d" : "127.77.2.%d", 10 + kind);
+		if (v6)
+			rr_aaaa(&m, a);
+		else
+			rr_a(&m, a);
+		ok(run_msg(kind, &m) == 0, "%s: claude.ai answer runs", kind_names[kind]);
+		snprintf(a, sizeof(a), v6 ? "fd77::1:%d" : "127.77.1.%d", 10 + kind);
+		expect(a, T_CLAUDE, M(0), kind_names[kind]);
+		snprintf(a, sizeof(a), v6 ? "fd77::2:%d" : "127.77.2.%d", 10 + kind);
+		expect(a, T_CLAUDE, M(0), kind_names[kind]);
+	}
+
+	response(&m, "CLaUDE.Ai", 1, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.1.20");
+	run_msg(UDP4, &m);
+	expect("127.77.1.20", T_CLAUDE, M(0), "mixed-case question (0x20 encoding)");
+
+	response(&m, "x.y.anthropic.com", 1, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.1.21");
+	run_msg(UDP4, &m);
+	expect("127.77.1.21", T_WILD, M(2), "x.y.anthropic.com under *.anthropic.com");
+
+	response(&m, "api.anthropic.com", 1, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.1.22");
+	run_msg(UDP4, &m);
+	expect("127.77.1.22", T_CLAUDE, M(1), "api.anthropic.com: the exact rule wins over the wildcard");
+
+	response(&m, "anthropic.com", 1, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.1.23");
+	run_msg(UDP4, &m);
+	expect_none("127.77.1.23", "apex anthropic.com is not under *.anthropic.com");
+
+	response(&m, "notanthropic.com", 1, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.1.24");
+	run_msg(UDP4, &m);
+	expect_none("127.77.1.24", "notanthropic.com");
+
+	response(&m, "allowed.test", 1, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.1.25");
+	run_msg(UDP4, &m);
+	expect_none("127.77.1.25", "answer to an unbanned name");
+
+	/* owner written out in full instead of a pointer */
+	response(&m, "claude.ai", 1, 1);
+	put_name(&m, "claude.ai");
+	rr_a(&m, "127.77.1.26");
+	run_msg(UDP4, &m);
+	expect("127.77.1.26", T_CLAUDE, M(0), "uncompressed owner name");
+
+	/* CNAME from an allowed name into a banned one; an unrelated record stays allowed */
+	response(&m, "alias.allowed.test", 1, 3);
+	put_ptr(&m, 12);
+	t = rr_cname(&m, "api.anthropic.com");
+	put_ptr(&m, t);
+	rr_a(&m, "127.77.1.30");
+	put_name(&m, "other.allowed.test");
+	rr_a(&m, "127.77.1.31");
+	run_msg(UDP4, &m);
+	expect("127.77.1.30", T_CLAUDE, M(1), "CNAME alias.allowed.test -> api.anthropic.com");
+	expect_none("127.77.1.31", "record outside the CNAME chain");
+
+	/* the same, address record before the CNAME */
+	response(&m, "alias2.allowed.test", 1, 2);
+	put_name(&m, "api.anthropic.com");
+	rr_a(&m, "127.77.1.32");
+	put_ptr(&m, 12);
+	rr_cname(&m, "api.anthropic.com");
+	run_msg(UDP4, &m);
+	expect("127.77.1.32", T_CLAUDE, M(1), "CNAME after the A record it explains");
+
+	/* two CNAMEs (owners as pointers into earlier RDATA) into *.anthropic.com */
+	response(&m, "a.allowed.test", 28, 3);
+	put_ptr(&m, 12);
+	t = rr_cname(&m, "b.allowed.test");
+	put_ptr(&m, t);
+	t2 = rr_cname(&m, "edge.x.anthropic.com");
+	put_ptr(&m, t2);
+	rr_aaaa(&m, "fd77::3:1");
+	run_msg(UDP6, &m);
+	expect("fd77::3:1", T_WILD, M(2), "two-step CNAME chain into *.anthropic.com (AAAA)");
+
+	/* a compressed target: "edge" + a pointer to the question "anthropic.com" */
+	response(&m, "anthropic.com", 1, 2);
+	put_ptr(&m, 12);
+	rr_fixed(&m, 5, 7);
+	t = (unsigned)m.n;
+	put8(&m, 4);
+	put(&m, "edge", 4);
+	put_ptr(&m, 12); /* the (unbanned) apex of the question */
+	put_ptr(&m, t);
+	rr_a(&m, "127.77.1.34");
+	run_msg(UDP4, &m);
+	expect("127.77.1.34", T_WILD, M(2), "apex CNAME edge + pointer (edge.anthropic.com)");
+
+	/* banned question, CNAME to an allowed CDN name: the CDN addresses of this answer */
+	response(&m, "claude.ai", 1, 2);
+	put_ptr(&m, 12);
+	t = rr_cname(&m, "cdn.allowed.test");
+	put_ptr(&m, t);
+	rr_a(&m, "127.77.1.33");
+	run_msg(UDP4, &m);
+	expect("127.77.1.33", T_CLAUDE, M(0), "claude.ai CNAME cdn.allowed.test");
+
+	/* an address under a CIDR rule keeps the CIDR rule's ref */
+	response(&m, "claude.ai", 1, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.3.5");
+	run_msg(UDP4, &m);
+	expect("127.77.3.5", T_CLAUDE, M(0), "inside a banned /24");
+	expect("127.77.3.5", T_CIDR, M(3), "inside a banned /24 (the CIDR ref merged)");
+
+	/* not a DNS response from port 53 */
+	response(&m, "claude.ai", 1, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.1.40");
+	{
+		static uint8_t pkt[8192];
+
+		run_pkt(pkt, packet(pkt, sizeof(pkt), UDP4, &m, 5353));
+	}
+	expect_none("127.77.1.40", "source port 5353");
+
+	header(&m, 0x0100, 1, 1); /* a query (QR clear) carrying an answer */
+	put_name(&m, "claude.ai");
+	put16(&m, 1);
+	put16(&m, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.1.41");
+	run_msg(UDP4, &m);
+	expect_none("127.77.1.41", "a query, not a response");
+
+	header(&m, 0x8183, 1, 1); /* NXDOMAIN with a record */
+	put_name(&m, "claude.ai");
+	put16(&m, 1);
+	put16(&m, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.1.42");
+	run_msg(UDP4, &m);
+	expect_none("127.77.1.42", "rcode NXDOMAIN");
+}
+
+static void bad_answers(void)
+{
+	static uint8_t pkt[8192];
+	struct msg m;
+	size_t n, cut;
+	unsigned t;
+	bool any;
+
+	/* a TCP message split over segments: only the first part arrives */
+	response(&m, "claude.ai", 1, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.4.1");
+	n = packet(pkt, sizeof(pkt), TCP4, &m, 53);
+	pkt[14 + 20 + 20 + 1] += 40; /* the length announces 40 more bytes */
+	run_pkt(pkt, n);
+	expect_none("127.77.4.1", "TCP message longer than its segment");
+
+	/* truncated anywhere, each transport */
+	any = false;
+	for (int kind = UDP4; kind <= TCP6; kind++) {
+		bool v6 = kind == UDP6 || kind == TCP6;
+
+		response(&m, "claude.ai", v6 ? 28 : 1, 1);
+		put_ptr(&m, 12);
+		if (v6)
+			rr_aaaa(&m, "fd77::4:2");
+		else
+			rr_a(&m, "127.77.4.2");
+		n = packet(pkt, sizeof(pkt), kind, &m, 53);
+		for (cut = 14; cut < n; cut++) {
+			int r = run_pkt(pkt, cut);
+
+			if (r < 0 && cut >= 14 + (v6 ? 40u : 20u)) { /* shorter: refused by the kernel itself */
+				if (!any)
+					printf("# %s cut at %zu of %zu: %s\n", kind_names[kind], cut, n, strerror(-r));
+				any = true;
+			}
+		}
+	}
+	ok(!any, "truncated packets (every length, 4 transports) all run");
+	expect_none("127.77.4.2", "truncated IPv4 answers");
+	expect_none("fd77::4:2", "truncated IPv6 answers");
+
+	/* compression loops: a pointer to itself, two pointers to each other */
+	response(&m, "claude.ai", 1, 1);
+	t = (unsigned)m.n;
+	put_ptr(&m, t);
+	rr_a(&m, "127.77.4.3");
+	run_msg(UDP4, &m);
+	expect_none("127.77.4.3", "owner pointer to itself");
+
+	response(&m, "claude.ai", 1, 2);
+	t = (unsigned)m.n;
+	put_ptr(&m, 12);
+	rr_cname(&m, "x.allowed.test");
+	/* a name at t2: label "a" then a pointer back to itself */
+	{
+		unsigned t2 = (unsigned)m.n;
+
+		put8(&m, 1);
+		put8(&m, 'a');
+		put_ptr(&m, t2);
+	}
+	rr_a(&m, "127.77.4.4");
+	run_msg(UDP4, &m);
+	expect_none("127.77.4.4", "owner label + pointer back to its own start (loop)");
+
+	/* a name that points forward, and one beyond the message */
+	response(&m, "claude.ai", 1, 1);
+	put_ptr(&m, (unsigned)m.n + 2);
+	put_name(&m, "claude.ai");
+	rr_a(&m, "127.77.4.5");
+	run_msg(UDP4, &m);
+	expect_none("127.77.4.5", "forward pointer");
+
+	response(&m, "claude.ai", 1, 1);
+	put_ptr(&m, 0x3ff0);
+	rr_a(&m, "127.77.4.6");
+	run_msg(UDP4, &m);
+	expect_none("127.77.4.6", "pointer out of range");
+
+	response(&m, "claude.ai", 1, 1);
+	put_ptr(&m, 2);
+	rr_a(&m, "127.77.4.7");
+	run_msg(UDP4, &m);
+	expect_none("127.77.4.7", "pointer into the header");
+
+	/* a CNAME target that loops: the chain ends there, nothing learned from it */
+	response(&m, "alias.allowed.test", 1, 2);
+	put_ptr(&m, 12);
+	rr_fixed(&m, 5, 2);
+	t = (unsigned)m.n;
+	put_ptr(&m, t);
+	put_ptr(&m, t);
+	rr_a(&m, "127.77.4.8");
+	run_msg(UDP4, &m);
+	expect_none("127.77.4.8", "CNAME target pointing to itself");
+
+	/* oversized label (64) and the obsolete label types in the question */
+	for (unsigned len = 64; len <= 0xbf; len += 0x3f) {
+		char a[32];
+
+		header(&m, 0x8180, 1, 1);
+		put8(&m, len);
+		for (unsigned i = 0; i < 64; i++)
+			put8(&m, 'a');
+		put_name(&m, "claude.ai");
+		put16(&m, 1);
+		put16(&m, 1);
+		put_ptr(&m, 12);
+		snprintf(a, sizeof(a), "127.77.4.%u", 10 + len / 0x3f);
+		rr_a(&m, a);
+		run_msg(UDP4, &m);
+		expect_none(a, len == 64 ? "label of 64 bytes" : "extended label type");
+	}
+
+	/* ANCOUNT 0 with a record, and 65535 with one record */
+	response(&m, "claude.ai", 1, 0);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.4.20");
+	run_msg(UDP4, &m);
+	expect_none("127.77.4.20", "ANCOUNT 0");
+
+	response(&m, "claude.ai", 1, 65535);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.4.21");
+	run_msg(UDP4, &m);
+	expect("127.77.4.21", T_CLAUDE, M(0), "ANCOUNT 65535 with one record: that record, then the end");
+
+	/* 65535 answers announced, 60 present: the first DNS_MAX_RECS (32) learned */
+	response(&m, "claude.ai", 1, 65535);
+	for (unsigned i = 0; i < 60; i++) {
+		char a[32];
+
+		put_ptr(&m, 12);
+		snprintf(a, sizeof(a), "127.77.5.%u", i);
+		rr_a(&m, a);
+	}
+	run_msg(UDP4, &m);
+	expect("127.77.5.0", T_CLAUDE, M(0), "60 answers: the first");
+	expect("127.77.5.31", T_CLAUDE, M(0), "60 answers: the 32nd");
+	expect_none("127.77.5.32", "60 answers: the 33rd (beyond the parse limit)");
+
+	/* two questions */
+	header(&m, 0x8180, 2, 1);
+	put_name(&m, "claude.ai");
+	put16(&m, 1);
+	put16(&m, 1);
+	put_name(&m, "claude.ai");
+	put16(&m, 1);
+	put16(&m, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.4.22");
+	run_msg(UDP4, &m);
+	expect_none("127.77.4.22", "QDCOUNT 2");
+
+	/* a huge rdlength */
+	response(&m, "claude.ai", 1, 1);
+	put_ptr(&m, 12);
+	rr_fixed(&m, 1, 0xffff);
+	put32(&m, 0x7f4d0417);
+	run_msg(UDP4, &m);
+	expect_none("127.77.4.23", "RDLENGTH 65535");
+}
+
+/* Random corruption of good answers: every run passes the packet and ends. */
+static void fuzz(void)
+{
+	static uint8_t pkt[8192];
+	unsigned seed = (unsigned)time(NULL), runs = 0, errs = 0;
+	struct timespec t0, t1;
+	struct msg m;
+	unsigned t;
+	size_t n;
+
+	srand(seed);
+	response(&m, "alias.allowed.test", 1, 3);
+	put_ptr(&m, 12);
+	t = rr_cname(&m, "x.y.anthropic.com");
+	put_ptr(&m, t);
+	rr_a(&m, "127.77.6.1");
+	put_ptr(&m, t);
+	rr_a(&m, "127.77.6.2");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int kind = UDP4; kind <= TCP6; kind++) {
+		n = packet(pkt, sizeof(pkt), kind, &m, 53);
+		for (int i = 0; i < 1500; i++) {
+			static uint8_t bad[8192];
+			size_t hdr = n - m.n, flips = 1 + (size_t)rand() % 6;
+
+			memcpy(bad, pkt, n);
+			for (size_t f = 0; f < flips; f++)
+				bad[hdr + (size_t)rand() % m.n] ^= (uint8_t)(1u << (rand() % 8));
+			if (rand() % 4 == 0)
+				bad[hdr + (size_t)rand() % m.n] = (uint8_t)rand();
+			if (run_pkt(bad, rand() % 8 ? n : hdr + (size_t)rand() % m.n) < 0)
+				errs++;
+			runs++;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ok(errs == 0, "fuzz: %u corrupted answers ran (seed %u, %u errors, %.0f ms)", runs, seed, errs,
+	   (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+}
+
+/* The program's own time per packet (repeat runs), printed for the record. */
+static void timing(void)
+{
+	static uint8_t pkt[8192];
+	const char *names[] = {"allowed.example.test", "claude.ai", "www.example.com", "x.test", "abcdefghijklmnopqrstuvwxyz.test", "a.b.c.d.e.f.g.h.i.test"};
+	struct msg m;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .repeat = 20000);
+
+		response(&m, names[i], 1, 2);
+		put_ptr(&m, 12);
+		rr_a(&m, "127.77.7.1");
+		put_ptr(&m, 12);
+		rr_a(&m, "127.77.7.2");
+		o.data_size_in = (__u32)packet(pkt, sizeof(pkt), UDP4, &m, 53);
+		if (bpf_prog_test_run_opts(prog_fd, &o) == 0)
+			printf("# program time for an answer with 2 A records to %s: %u ns\n", names[i], o.duration);
+	}
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .repeat = 20000);
+
+		header(&m, 0x0100, 1, 0);
+		put_name(&m, "claude.ai");
+		put16(&m, 1);
+		put16(&m, 1);
+		o.data_size_in = (__u32)packet(pkt, sizeof(pkt), UDP4, &m, 40000);
+		if (bpf_prog_test_run_opts(prog_fd, &o) == 0)
+			printf("# program time for a packet not from port 53: %u ns\n", o.duration);
+	}
+}
+
+int main(void)
+{
+	char why[256] = "";
+
+	if (getenv("TOOLGUARD_SKIP_KERNEL_TESTS") && !strcmp(getenv("TOOLGUARD_SKIP_KERNEL_TESTS"), "1")) {
+		printf("1..0 # SKIP TOOLGUARD_SKIP_KERNEL_TESTS=1\n");
+		return 0;
+	}
+	if (geteuid() != 0) {
+		printf("1..0 # SKIP not root (loads a BPF program; run make check as root)\n");
+		return 0;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		printf("1..0 # SKIP no /sys/kernel/btf/vmlinux (kernel without BTF)\n");
+		return 0;
+	}
+	if (setup(why, sizeof(why)) < 0) {
+		/* loading is what this test is about: a refusal is a failure, not a skip */
+		printf("1..1\nnot ok 1 - load dns_guard: %s\n", why);
+		dns_guard__destroy(skel);
+		return 0;
+	}
+	good_answers();
+	bad_answers();
+	fuzz();
+	timing();
+	ok(runs_bad == 0, "every run passed the packet (retval 1; %u did not)", runs_bad);
+	printf("1..%d\n", tap_n);
+	dns_guard__destroy(skel);
+	return 0;
+}
