@@ -102,8 +102,32 @@ stop_daemon() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}'; }
 
+# policy with N host-name rules (half exact names, half wildcards) in tools of
+# 1000: the kernel's host table, the DNS and stream programs and the
+# daemon's resolver all in play; the names are under .invalid (never resolve)
+make_host_policy() { # N FILE
+	local n=$1 out=$2 i t per=1000
+	{
+		echo "apiVersion: toolguard/v1"
+		echo "kind: Policy"
+		echo "metadata: {name: bench-hosts-$n, serial: 1}"
+		echo "tools:"
+		for ((t = 0; t * per < n; t++)); do
+			local lo=$((t * per)) hi=$(((t + 1) * per < n ? (t + 1) * per : n))
+			echo "  - id: bench-hosts-$t"
+			echo "    action: block"
+			echo "    match:"
+			echo "      hosts:"
+			for ((i = lo; i < hi; i++)); do
+				if ((i % 2)); then echo "        - \"*.w$i.tg-bench.invalid\""; else echo "        - h$i.tg-bench.invalid"; fi
+			done
+		done
+	} >"$out"
+}
+
 make_policy 10 "$work/p10.yaml"
 make_policy 10000 "$work/p10000.yaml"
+make_host_policy 10000 "$work/h10000.yaml"
 
 echo "toolguard benchmarks ($(uname -r), $(nproc) cores) — median of $ROUNDS rounds"
 echo
@@ -139,8 +163,12 @@ for ((round = 0; round < ROUNDS; round++)); do
 		idle_ticks=$((t1 - t0))
 	fi
 	stop_daemon
+	start_daemon "$work/h10000.yaml"
+	sleep 2 # the resolver's first round of queries for the exact names
+	one_round hosts10000
+	stop_daemon
 done
-for k in none rules10 rules10000; do
+for k in none rules10 rules10000 hosts10000; do
 	exec_ns[$k]=$(median "${samples_e[$k]}")
 	conn_ns[$k]=$(median "${samples_c[$k]}")
 done
@@ -193,6 +221,7 @@ printf '  10,000 vs 10 rules:         ratio %s\n' "$(ratio "${exec_ns[rules10000
 printf 'connect loop (TCP loopback, %d connects): no daemon %.0f ns\n' "$CONNECTS" "$base_conn"
 printf '  toolguard, 10 rules:        %s ns  ratio %s  (%s)\n' "${conn_ns[rules10]}" "$(ratio "${conn_ns[rules10]}" "$base_conn")" "$(pct "${conn_ns[rules10]}" "$base_conn")"
 printf '  toolguard, 10,000 rules:    %s ns  ratio %s  (%s)\n' "${conn_ns[rules10000]}" "$(ratio "${conn_ns[rules10000]}" "$base_conn")" "$(pct "${conn_ns[rules10000]}" "$base_conn")"
+printf '  toolguard, 10,000 host-name rules: %s ns  ratio %s  (%s)  (target: at most +2%%)\n' "${conn_ns[hosts10000]}" "$(ratio "${conn_ns[hosts10000]}" "$base_conn")" "$(pct "${conn_ns[hosts10000]}" "$base_conn")"
 echo "$fapolicyd_line"
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 printf 'daemon with 10,000 rules: RSS %s MiB = %s MiB private heap/anon + %s MiB BPF map mappings (ring buffer) + shared libraries (target < 10 MiB); idle CPU over 10 s: %d ticks\n' \

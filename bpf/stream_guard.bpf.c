@@ -208,8 +208,8 @@ __noinline __u32 tg_connect_parse(__u32 have)
 
 	if (!s || have < 12 || have > STREAM_RAW)
 		return 0;
-	if (s->raw[0] != 'C' || s->raw[1] != 'O' || s->raw[2] != 'N' || s->raw[3] != 'N' || s->raw[4] != 'E' ||
-	    s->raw[5] != 'C' || s->raw[6] != 'T' || s->raw[7] != ' ')
+	if (s->raw[0] != 'C' || s->raw[1] != 'O' || s->raw[2] != 'N' || s->raw[3] != 'N' ||
+	    s->raw[4] != 'E' || s->raw[5] != 'C' || s->raw[6] != 'T' || s->raw[7] != ' ')
 		return 0;
 	for (j = 0; j < TG_ABI_HOST_MAX; j++) {
 		i = 8 + j;

@@ -520,6 +520,7 @@ static int ient_cmp(const void *a, const void *b)
 
 struct interp_file {
 	uint8_t sha256[32];
+	uint64_t size;
 	uint16_t flags; /* TG_ABI_REFS_INTERP, _LDSO */
 	char name[64];	/* basename it was found under (its option rules) */
 };
@@ -1078,6 +1079,7 @@ static int interp_file_add(struct priv *pv, int dfd, const char *name)
 		return 0;
 	}
 	memcpy(pv->interps[pv->n_interps].sha256, sha, 32);
+	pv->interps[pv->n_interps].size = (uint64_t)st.st_size;
 	pv->interps[pv->n_interps].flags = flags;
 	snprintf(pv->interps[pv->n_interps].name, sizeof(pv->interps[0].name), "%.63s", name);
 	pv->n_interps++;
@@ -1125,9 +1127,13 @@ static int compile_interp_files(struct build *b)
 		for (char *t = strtok_r(buf, ":", &save); t && r >= 0 && n < 64; t = strtok_r(NULL, ":", &save), n++)
 			r = interp_dir_add(b, t);
 	}
-	for (size_t i = 0; i < pv->n_interps && r >= 0; i++)
+	for (size_t i = 0; i < pv->n_interps && r >= 0; i++) {
 		r = add_scan_rule(b, TG_SCAN_SHA256, TG_SCAN_TOOL_INTERP, pv->interps[i].flags, NULL,
 				  pv->interps[i].sha256);
+		/* a copy has the same size: other files need no hashing for these rules */
+		if (r >= 0)
+			pv->rules.v[pv->rules.n - 1].size = pv->interps[i].size;
+	}
 	return r;
 }
 

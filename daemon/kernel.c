@@ -1719,16 +1719,16 @@ static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_re
 		 * now on the kernel examines its script argument */
 		struct tg_abi_inode_key iik = {.dev = req->dev, .gen = req->gen, .space = TG_ABI_INODE_INTERP,
 					       .ino = req->ino};
-		struct tg_abi_refs ir = {.flags = refs.flags}, old;
+		struct tg_abi_refs ir = {.flags = refs.flags};
 		const char *base = strrchr(req->path, '/');
-		bool known = k->fds[M_INODES] >= 0 && bpf_map_lookup_elem(k->fds[M_INODES], &iik, &old) == 0;
 
 		(void)tg_kernel_inode_update(k, &iik, &ir);
 		base = base ? base + 1 : req->path;
 		if (refs.n == 0) {
-			/* this run escaped the kernel (not known yet, nor by its name):
-			 * judge its script now, after the fact */
-			if (known || tg_is_interpreter(k->policy, base) ||
+			/* this run may have escaped the kernel (the watcher may have
+			 * added the entry only after the exec): judge its script now,
+			 * after the fact; a run the kernel killed is gone already */
+			if (tg_is_interpreter(k->policy, base) ||
 			    tg_compiled_interp_script(k->compiled, req->pid, &refs) != 1)
 				return;
 			interp_script = true;

@@ -53,6 +53,7 @@ void tg_scan_rules_prepare(struct tg_scan_rules *rules)
 	if (rules->n)
 		qsort(rules->v, rules->n, sizeof(*rules->v), rule_cmp);
 	rules->n_sha = rules->n_exe_glob = rules->n_script_glob = 0;
+	rules->sha_any_size = false;
 	for (size_t i = 0; i < rules->n; i++)
 		switch (rules->v[i].kind) {
 		case TG_SCAN_EXE_GLOB:
@@ -63,9 +64,24 @@ void tg_scan_rules_prepare(struct tg_scan_rules *rules)
 			break;
 		case TG_SCAN_SHA256:
 			rules->n_sha++;
+			if (!rules->v[i].size)
+				rules->sha_any_size = true;
 			break;
 		}
 	rules->sorted = true;
+}
+
+/* Can a file of this size match a sha256 rule? (Only interpreter copies have a known size.) */
+static bool sha_size_possible(const struct tg_scan_rules *rules, uint64_t size)
+{
+	const struct tg_scan_rule *base = rules->v + rules->n_exe_glob + rules->n_script_glob;
+
+	if (rules->sha_any_size)
+		return true;
+	for (size_t i = 0; i < rules->n_sha; i++)
+		if (base[i].size == size)
+			return true;
+	return false;
 }
 
 /* ---------- result ---------- */
@@ -232,7 +248,8 @@ static int eval_regular(const struct tg_scan_rules *rules, struct tg_hashcache *
 		if (r < 0)
 			return r;
 	}
-	if (rules->n_sha && exe && st->st_size >= 4 && (uint64_t)st->st_size <= TG_HASH_MAX_FILE_SIZE) {
+	if (rules->n_sha && exe && st->st_size >= 4 && (uint64_t)st->st_size <= TG_HASH_MAX_FILE_SIZE &&
+	    sha_size_possible(rules, (uint64_t)st->st_size)) {
 		int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 		struct stat fst;
 		uint8_t sha[32];
@@ -334,7 +351,7 @@ int tg_scan_fd(const struct tg_scan_rules *rules, struct tg_hashcache *hc, int f
 				return r;
 		}
 	}
-	if (rules->n_sha) {
+	if (rules->n_sha && sha_size_possible(rules, (uint64_t)st.st_size)) {
 		uint8_t sha[32];
 
 		r = tg_hashcache_fd(hc, fd, &st, sha);

@@ -65,6 +65,8 @@ struct tg_scan_rule {
 	uint16_t matcher; /* TG_ABI_MATCHER(kind, index) */
 	const char *glob; /* borrowed (policy); NULL for SHA256 */
 	uint8_t sha256[32];
+	uint64_t size; /* SHA256: the file's size when known (interpreters), else 0: files of
+			  other sizes are not hashed for this rule */
 };
 
 struct tg_scan_rules {
@@ -72,6 +74,7 @@ struct tg_scan_rules {
 	size_t n;
 	bool sorted; /* tg_scan_rules_prepare() was called */
 	size_t n_sha, n_exe_glob, n_script_glob;
+	bool sha_any_size; /* a SHA256 rule with size 0: every candidate file is hashed */
 };
 
 /* Sort for lookups; call once after filling v/n. */

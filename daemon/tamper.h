@@ -48,8 +48,8 @@ static inline uint64_t tg_digest_mix64(uint64_t x)
 	return x;
 }
 
-static inline void tg_digest_entry(struct tg_digest *dg, int sign, uint32_t tag, const void *key, size_t klen, const void *val,
-		     size_t vlen)
+static inline void tg_digest_entry(struct tg_digest *dg, int sign, uint32_t tag, const void *key, size_t klen,
+				   const void *val, size_t vlen)
 {
 	uint64_t h = tg_digest_fnv1a(0xcbf29ce484222325ull, &tag, sizeof(tag));
 
@@ -71,8 +71,8 @@ static inline void tg_digest_entry(struct tg_digest *dg, int sign, uint32_t tag,
 
 struct tg_tamper_counters {
 	uint64_t checks;
-	uint64_t detected;	     /* checks that found a difference */
-	uint64_t repaired;	     /* ... and repaired it */
+	uint64_t detected; /* checks that found a difference */
+	uint64_t repaired; /* ... and repaired it */
 	uint64_t repair_failures;
 	uint64_t last_detected_usec; /* CLOCK_REALTIME, 0 = never */
 	uint64_t last_repair_usec;   /* how long the last repair took */

