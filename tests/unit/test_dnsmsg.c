@@ -146,6 +146,11 @@ static void test_answer_a_and_cname(void **state)
 	assert_int_equal(tg_dns_parse_response(p->b, p->n, 8, "claude.ai", TG_DNS_TYPE_A, res), -EBADMSG);
 	assert_int_equal(tg_dns_parse_response(p->b, p->n, 7, "claude.com", TG_DNS_TYPE_A, res), -EBADMSG);
 	assert_int_equal(tg_dns_parse_response(p->b, p->n, 7, "claude.ai", TG_DNS_TYPE_AAAA, res), -EBADMSG);
+	/* only A and AAAA are address types: a CNAME (or TXT) question is refused
+	 * before any record is read (found by fuzz_dnsmsg: its data was copied
+	 * into the 16-byte address) */
+	assert_int_equal(tg_dns_parse_response(p->b, p->n, 7, "claude.ai", TG_DNS_TYPE_CNAME, res), -EINVAL);
+	assert_int_equal(tg_dns_parse_response(p->b, p->n, 7, "claude.ai", 16, res), -EINVAL);
 	/* every truncation of it is refused, never read past */
 	for (size_t n = 0; n < p->n; n++) {
 		uint8_t *copy = malloc(n ? n : 1);
