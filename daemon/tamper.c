@@ -120,8 +120,9 @@ static int digest_map_batch(int fd, uint32_t tag, uint32_t klen, uint32_t vlen, 
 		int err;
 
 		if (!keys) {
-			keys = malloc((size_t)cap * klen);
-			vals = malloc((size_t)cap * (vlen ? vlen : 1));
+			/* zeroed: valgrind does not know BPF_MAP_LOOKUP_BATCH's writes */
+			keys = calloc(cap, klen);
+			vals = calloc(cap, vlen ? vlen : 1);
 			if (!keys || !vals) {
 				r = -ENOMEM;
 				break;

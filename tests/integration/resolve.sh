@@ -272,7 +272,9 @@ print(" ".join(a["ip"] for n in o["resolved"]["names"] for a in n["addresses"]))
 set -- $many
 got=
 [ $# -ge 1 ] && got=$(conn "$1")
-[ $# -eq 32 ] && [[ $got == EPERM* ]]
+# 32 from an answer; a re-query (2 s TTL) may bring another 32 of the 100
+# while the earlier ones are held until they expire
+[ $# -ge 32 ] && [ $# -le 64 ] && [[ $got == EPERM* ]]
 ok $? "many.tg-resolve.test (100 A records, truncated over UDP): $# addresses held after the TCP retry, ${1:-none} refused (${got:-no address})"
 # dnsmasq answers TCP queries from a forked child: another pid in its log
 dpid=$(sed -n 's/.*dnsmasq\[\([0-9]*\)\]: started.*/\1/p' "$TG_TMP/dnsmasq.log" | head -n1)
