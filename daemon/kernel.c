@@ -319,58 +319,10 @@ static void close_fds(struct tg_kernel *k)
 	}
 }
 
-static struct bpf_map *exec_map(struct exec_guard *s, int m)
+/* Map m of a skeleton's object, by its ABI name (NULL when that object has none). */
+static struct bpf_map *obj_map(struct bpf_object *obj, int m)
 {
-	switch (m) {
-	case M_CONTROL:
-		return s->maps.tg_control;
-	case M_GENS:
-		return s->maps.tg_gens;
-	case M_TOOLS:
-		return s->maps.tg_tools;
-	case M_STRS:
-		return s->maps.tg_strs;
-	case M_RSTRS:
-		return s->maps.tg_rstrs;
-	case M_INODES:
-		return s->maps.tg_inodes;
-	case M_EXEMPT:
-		return s->maps.tg_exempt;
-	case M_SEEN:
-		return s->maps.tg_seen;
-	case M_EVENTS:
-		return s->maps.tg_events;
-	case M_DROPPED:
-		return s->maps.tg_dropped;
-	case M_AFFIX:
-		return s->maps.tg_affix;
-	default:
-		return NULL;
-	}
-}
-
-static struct bpf_map *connect_map(struct connect_guard *s, int m)
-{
-	switch (m) {
-	case M_CONTROL:
-		return s->maps.tg_control;
-	case M_GENS:
-		return s->maps.tg_gens;
-	case M_TOOLS:
-		return s->maps.tg_tools;
-	case M_EXEMPT:
-		return s->maps.tg_exempt;
-	case M_EVENTS:
-		return s->maps.tg_events;
-	case M_DROPPED:
-		return s->maps.tg_dropped;
-	case M_NET4:
-		return s->maps.tg_net4;
-	case M_NET6:
-		return s->maps.tg_net6;
-	default:
-		return NULL;
-	}
+	return bpf_object__find_map_by_name(obj, map_names[m]);
 }
 
 static int silent_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -457,7 +409,7 @@ static int load_connect(struct tg_kernel *k, char *why, size_t why_len)
 		return set_why(why, why_len, -errno, "cannot open the connect BPF object: %s",
 			       strerror(errno));
 	for (size_t i = 0; i < sizeof(shared_maps) / sizeof(shared_maps[0]); i++) {
-		r = bpf_map__reuse_fd(connect_map(s, shared_maps[i]), k->fds[shared_maps[i]]);
+		r = bpf_map__reuse_fd(obj_map(s->obj, shared_maps[i]), k->fds[shared_maps[i]]);
 		if (r < 0) {
 			connect_guard__destroy(s);
 			return set_why(why, why_len, r, "cannot share map %s: %s", map_names[shared_maps[i]],
@@ -493,30 +445,6 @@ static int load_connect(struct tg_kernel *k, char *why, size_t why_len)
 	return 0;
 }
 
-static struct bpf_map *dns_map(struct dns_guard *s, int m)
-{
-	switch (m) {
-	case M_CONTROL:
-		return s->maps.tg_control;
-	case M_GENS:
-		return s->maps.tg_gens;
-	case M_TOOLS:
-		return s->maps.tg_tools;
-	case M_EXEMPT:
-		return s->maps.tg_exempt;
-	case M_EVENTS:
-		return s->maps.tg_events;
-	case M_DROPPED:
-		return s->maps.tg_dropped;
-	case M_NET4:
-		return s->maps.tg_net4;
-	case M_NET6:
-		return s->maps.tg_net6;
-	default:
-		return NULL;
-	}
-}
-
 /* The DNS learner: optional (host names then only match by CIDR rules). */
 static int load_dns(struct tg_kernel *k, char *why, size_t why_len)
 {
@@ -526,7 +454,7 @@ static int load_dns(struct tg_kernel *k, char *why, size_t why_len)
 	if (!s)
 		return set_why(why, why_len, -errno, "cannot open the DNS BPF object: %s", strerror(errno));
 	for (size_t i = 0; i < sizeof(dns_shared_maps) / sizeof(dns_shared_maps[0]); i++) {
-		r = bpf_map__reuse_fd(dns_map(s, dns_shared_maps[i]), k->fds[dns_shared_maps[i]]);
+		r = bpf_map__reuse_fd(obj_map(s->obj, dns_shared_maps[i]), k->fds[dns_shared_maps[i]]);
 		if (r < 0) {
 			dns_guard__destroy(s);
 			return set_why(why, why_len, r, "cannot share map %s: %s",
@@ -557,32 +485,6 @@ static int load_dns(struct tg_kernel *k, char *why, size_t why_len)
 	return 0;
 }
 
-static struct bpf_map *stream_map(struct stream_guard *s, int m)
-{
-	switch (m) {
-	case M_CONTROL:
-		return s->maps.tg_control;
-	case M_GENS:
-		return s->maps.tg_gens;
-	case M_TOOLS:
-		return s->maps.tg_tools;
-	case M_EXEMPT:
-		return s->maps.tg_exempt;
-	case M_EVENTS:
-		return s->maps.tg_events;
-	case M_DROPPED:
-		return s->maps.tg_dropped;
-	case M_NET4:
-		return s->maps.tg_net4;
-	case M_NET6:
-		return s->maps.tg_net6;
-	case M_HOSTS:
-		return s->maps.tg_hosts;
-	default:
-		return NULL;
-	}
-}
-
 /* The stream checks (HTTP CONNECT lines, TLS server names): optional, like
  * DNS learning. sockops on the cgroup root fills tg_streams; the sk_msg
  * program hangs on tg_streams itself (no link: the pinned map holds it). */
@@ -598,7 +500,7 @@ static int load_stream(struct tg_kernel *k, char *why, size_t why_len)
 	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
 		if (k->fds[shared[i]] < 0)
 			continue; /* tg_hosts without the DNS object: this object's own */
-		r = bpf_map__reuse_fd(stream_map(s, shared[i]), k->fds[shared[i]]);
+		r = bpf_map__reuse_fd(obj_map(s->obj, shared[i]), k->fds[shared[i]]);
 		if (r < 0) {
 			stream_guard__destroy(s);
 			return set_why(why, why_len, r, "cannot share map %s: %s", map_names[shared[i]],
@@ -752,7 +654,7 @@ static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts,
 		return r;
 	}
 	for (int m = 0; m < M__EXEC_COUNT; m++) {
-		k->fds[m] = fcntl(bpf_map__fd(exec_map(k->exec, m)), F_DUPFD_CLOEXEC, 3);
+		k->fds[m] = fcntl(bpf_map__fd(obj_map(k->exec->obj, m)), F_DUPFD_CLOEXEC, 3);
 		if (k->fds[m] < 0)
 			return set_why(why, why_len, -errno, "cannot dup a map fd: %s", strerror(errno));
 	}
