@@ -36,6 +36,7 @@
 #include <systemd/sd-event.h>
 
 #include "events.h"
+#include "curl_loop.h"
 #include "fetch.h"
 #include "log.h"
 #include "policy.h"
@@ -63,10 +64,10 @@ struct buf {
 
 struct tg_fetch {
 	struct tg_daemon *d;
-	CURLM *multi;
+	struct tg_curl_loop curl; /* the multi handle on the daemon loop */
 	CURL *easy;
 	struct curl_slist *hdrs; /* of the transfer running */
-	sd_event_source *curl_timer, *poll_timer, *sigusr1;
+	sd_event_source *poll_timer, *sigusr1;
 	enum stage stage;
 	struct buf body, sig;
 	char errbuf[CURL_ERROR_SIZE];
@@ -766,7 +767,7 @@ static void check_done(struct tg_fetch *f)
 	CURLMsg *m;
 	int left;
 
-	while ((m = curl_multi_info_read(f->multi, &left))) {
+	while ((m = curl_multi_info_read(f->curl.multi, &left))) {
 		if (m->msg != CURLMSG_DONE || m->easy_handle != f->easy)
 			continue;
 		transfer_done(f, m->data.result);
@@ -774,79 +775,9 @@ static void check_done(struct tg_fetch *f)
 	}
 }
 
-/* ---------- libcurl <-> sd-event ---------- */
-
-static int on_curl_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void check_done_cb(void *userdata)
 {
-	struct tg_fetch *f = userdata;
-	int flags = 0, running = 0;
-
-	if (revents & EPOLLIN)
-		flags |= CURL_CSELECT_IN;
-	if (revents & EPOLLOUT)
-		flags |= CURL_CSELECT_OUT;
-	if (revents & (EPOLLERR | EPOLLHUP))
-		flags |= CURL_CSELECT_ERR;
-	(void)curl_multi_socket_action(f->multi, fd, flags, &running);
-	check_done(f);
-	return 0;
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct tg_fetch *f = userp;
-	sd_event_source *src = socketp;
-	uint32_t events = 0;
-	int r;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (src) {
-			(void)sd_event_source_set_enabled(src, SD_EVENT_OFF);
-			sd_event_source_unref(src);
-			curl_multi_assign(f->multi, s, NULL);
-		}
-		return 0;
-	}
-	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-		events |= EPOLLIN;
-	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-		events |= EPOLLOUT;
-	if (src) {
-		r = sd_event_source_set_io_events(src, events);
-		if (r >= 0)
-			r = sd_event_source_set_enabled(src, SD_EVENT_ON);
-	} else {
-		r = sd_event_add_io(f->d->event, &src, s, events, on_curl_io, f);
-		if (r >= 0) {
-			(void)sd_event_source_set_description(src, "policy-fetch");
-			curl_multi_assign(f->multi, s, src);
-		}
-	}
-	return r < 0 ? -1 : 0;
-}
-
-static int on_curl_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct tg_fetch *f = userdata;
-	int running = 0;
-
-	(void)curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(f);
-	return 0;
-}
-
-static int on_curl_timeout(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct tg_fetch *f = userp;
-	int r;
-
-	if (timeout_ms < 0)
-		return sd_event_source_set_enabled(f->curl_timer, SD_EVENT_OFF) < 0 ? -1 : 0;
-	/* Never call into curl from here: the sd-event timer does it (0 ms = next iteration). */
-	r = sd_event_source_set_time(f->curl_timer, now_usec(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000u);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(f->curl_timer, SD_EVENT_ONESHOT);
-	return r < 0 ? -1 : 0;
+	check_done(userdata);
 }
 
 /* ---------- transfers ---------- */
@@ -937,7 +868,7 @@ static int start_transfer(struct tg_fetch *f, enum stage stage)
 	free(url);
 	f->easy = e;
 	f->stage = stage;
-	mc = curl_multi_add_handle(f->multi, e);
+	mc = curl_multi_add_handle(f->curl.multi, e);
 	if (mc != CURLM_OK) {
 		f->easy = NULL;
 		curl_easy_cleanup(e);
@@ -951,7 +882,7 @@ static int start_transfer(struct tg_fetch *f, enum stage stage)
 static void drop_easy(struct tg_fetch *f)
 {
 	if (f->easy) {
-		curl_multi_remove_handle(f->multi, f->easy);
+		curl_multi_remove_handle(f->curl.multi, f->easy);
 		curl_easy_cleanup(f->easy);
 		f->easy = NULL;
 	}
@@ -1054,9 +985,7 @@ void tg_fetch_free(struct tg_fetch *f)
 	if (!f)
 		return;
 	drop_easy(f);
-	if (f->multi)
-		curl_multi_cleanup(f->multi);
-	sd_event_source_unref(f->curl_timer);
+	tg_curl_loop_done(&f->curl);
 	sd_event_source_unref(f->poll_timer);
 	sd_event_source_unref(f->sigusr1);
 	buf_reset(&f->body, 0);
@@ -1081,23 +1010,13 @@ int tg_fetch_start(struct tg_daemon *d)
 		return -ENOMEM;
 	}
 	f->d = d;
-	f->multi = curl_multi_init();
-	if (!f->multi) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timeout);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
-	r = sd_event_add_time(d->event, &f->curl_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_curl_timer, f);
-	if (r >= 0)
-		r = sd_event_add_time(d->event, &f->poll_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_poll_timer, f);
+	r = tg_curl_loop_init(&f->curl, d->event, "policy-fetch", check_done_cb, f);
 	if (r < 0)
 		goto fail;
-	(void)sd_event_source_set_enabled(f->curl_timer, SD_EVENT_OFF);
+	r = sd_event_add_time(d->event, &f->poll_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_poll_timer, f);
+	if (r < 0)
+		goto fail;
 	(void)sd_event_source_set_enabled(f->poll_timer, SD_EVENT_OFF);
-	(void)sd_event_source_set_description(f->curl_timer, "policy-fetch-curl");
 	(void)sd_event_source_set_description(f->poll_timer, "policy-fetch-poll");
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);

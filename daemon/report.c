@@ -30,6 +30,7 @@
 #include "log.h"
 #include "paths.h"
 #include "policy.h"
+#include "curl_loop.h"
 #include "report.h"
 #include "state.h"
 
@@ -75,10 +76,10 @@ struct tg_report {
 
 	/* loop */
 	bool attached;
-	CURLM *multi;
+	struct tg_curl_loop curl; /* the multi handle on the daemon loop */
 	CURL *easy;
 	struct curl_slist *hdrs;
-	sd_event_source *curl_timer, *retry_timer, *flush_timer;
+	sd_event_source *retry_timer, *flush_timer;
 	char *body;	   /* of the transfer in flight */
 	char inflight[40]; /* its spool file name ("" = none) */
 	uint64_t inflight_events;
@@ -566,7 +567,7 @@ out:
 static void drop_easy(struct tg_report *r)
 {
 	if (r->easy) {
-		curl_multi_remove_handle(r->multi, r->easy);
+		curl_multi_remove_handle(r->curl.multi, r->easy);
 		curl_easy_cleanup(r->easy);
 		r->easy = NULL;
 	}
@@ -694,7 +695,7 @@ static int start_post(struct tg_report *r)
 		curl_easy_setopt(e, CURLOPT_SSLKEY, key ? key : cert);
 	}
 	/* Proxies: libcurl honours https_proxy / no_proxy from the environment. */
-	if (curl_multi_add_handle(r->multi, e) != CURLM_OK) {
+	if (curl_multi_add_handle(r->curl.multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		drop_easy(r);
 		return -ENOMEM;
@@ -800,7 +801,7 @@ static void check_done(struct tg_report *r)
 	CURLMsg *m;
 	int left;
 
-	while ((m = curl_multi_info_read(r->multi, &left))) {
+	while ((m = curl_multi_info_read(r->curl.multi, &left))) {
 		if (m->msg == CURLMSG_DONE && r->easy && m->easy_handle == r->easy) {
 			transfer_done(r, m->data.result);
 			return; /* transfer_done may have started the next one: the handle list changed */
@@ -808,78 +809,9 @@ static void check_done(struct tg_report *r)
 	}
 }
 
-/* ---------- libcurl <-> sd-event ---------- */
-
-static int on_curl_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void check_done_cb(void *userdata)
 {
-	struct tg_report *r = userdata;
-	int flags = 0, running = 0;
-
-	if (revents & EPOLLIN)
-		flags |= CURL_CSELECT_IN;
-	if (revents & EPOLLOUT)
-		flags |= CURL_CSELECT_OUT;
-	if (revents & (EPOLLERR | EPOLLHUP))
-		flags |= CURL_CSELECT_ERR;
-	(void)curl_multi_socket_action(r->multi, fd, flags, &running);
-	check_done(r);
-	return 0;
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct tg_report *r = userp;
-	sd_event_source *src = socketp;
-	uint32_t events = 0;
-	int k;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (src) {
-			(void)sd_event_source_set_enabled(src, SD_EVENT_OFF);
-			sd_event_source_unref(src);
-			curl_multi_assign(r->multi, s, NULL);
-		}
-		return 0;
-	}
-	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-		events |= EPOLLIN;
-	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-		events |= EPOLLOUT;
-	if (src) {
-		k = sd_event_source_set_io_events(src, events);
-		if (k >= 0)
-			k = sd_event_source_set_enabled(src, SD_EVENT_ON);
-	} else {
-		k = sd_event_add_io(r->d->event, &src, s, events, on_curl_io, r);
-		if (k >= 0) {
-			(void)sd_event_source_set_description(src, "report");
-			curl_multi_assign(r->multi, s, src);
-		}
-	}
-	return k < 0 ? -1 : 0;
-}
-
-static int on_curl_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct tg_report *r = userdata;
-	int running = 0;
-
-	(void)curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(r);
-	return 0;
-}
-
-static int on_curl_timeout(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct tg_report *r = userp;
-	int k;
-
-	if (timeout_ms < 0)
-		return sd_event_source_set_enabled(r->curl_timer, SD_EVENT_OFF) < 0 ? -1 : 0;
-	k = sd_event_source_set_time(r->curl_timer, now_usec(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000u);
-	if (k >= 0)
-		k = sd_event_source_set_enabled(r->curl_timer, SD_EVENT_ONESHOT);
-	return k < 0 ? -1 : 0;
+	check_done(userdata);
 }
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -999,28 +931,19 @@ int tg_report_attach(struct tg_daemon *d)
 		return 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return log_error_errno(-ENOMEM, "Failed to initialise libcurl for reporting");
-	r->multi = curl_multi_init();
-	if (!r->multi) {
+	k = tg_curl_loop_init(&r->curl, d->event, "report", check_done_cb, r);
+	if (k < 0) {
 		curl_global_cleanup();
-		return -ENOMEM;
+		return log_error_errno(k, "Failed to set up event reporting: %m");
 	}
-	curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-	curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
-	curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, on_curl_timeout);
-	curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r);
-	k = sd_event_add_time(d->event, &r->curl_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_curl_timer, r);
-	if (k >= 0)
-		k = sd_event_add_time(d->event, &r->retry_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
-				      on_retry_timer, r);
+	k = sd_event_add_time(d->event, &r->retry_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_retry_timer, r);
 	if (k >= 0)
 		k = sd_event_add_time(d->event, &r->flush_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
 				      on_flush_timer, r);
 	if (k < 0)
 		return log_error_errno(k, "Failed to set up event reporting: %m");
-	(void)sd_event_source_set_enabled(r->curl_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(r->retry_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(r->flush_timer, SD_EVENT_OFF);
-	(void)sd_event_source_set_description(r->curl_timer, "report-curl");
 	(void)sd_event_source_set_description(r->retry_timer, "report-retry");
 	(void)sd_event_source_set_description(r->flush_timer, "report-flush");
 	r->attached = true;
@@ -1070,11 +993,10 @@ void tg_report_free(struct tg_report *r)
 	if (r->url && r->spool)
 		flush_pending(r);
 	drop_easy(r);
-	if (r->multi) {
-		curl_multi_cleanup(r->multi);
+	if (r->curl.multi) {
+		tg_curl_loop_done(&r->curl);
 		curl_global_cleanup();
 	}
-	sd_event_source_unref(r->curl_timer);
 	sd_event_source_unref(r->retry_timer);
 	sd_event_source_unref(r->flush_timer);
 	free(r->files);
