@@ -23,3 +23,5 @@ CLEANFILES += tests/system/qemu-systemd.console.log
 TESTS += tests/system/rpm-pkg.sh
 dist_check_SCRIPTS += tests/system/rpm-pkg.sh
 CLEANFILES += tests/system/rpm-build.log
+# lib.sh: the .deb and the cached bookworm rootfs, for nspawn-deb.sh and qemu-systemd.sh.
+EXTRA_DIST += tests/system/lib.sh

@@ -44,10 +44,7 @@ fi
 set -u
 export LC_ALL=C
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
-CACHE=${TG_NSPAWN_CACHE:-/var/cache/toolguard-tests}
-ROOTFS_TAR=$CACHE/bookworm-nspawn.tar
-ROOTFS_PKGS=systemd,systemd-sysv,dbus,libbpf1,iproute2,libyaml-0-2,libcurl4,libjson-c5,libssl3,procps
-TG_TOOLS_DIR=${TG_TOOLS_DIR:-$CACHE/npm}
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/system/lib.sh"
 MACHINE=tg-nspawn-$$
 
 for c in systemd-nspawn nsenter mountpoint; do
@@ -56,22 +53,7 @@ done
 [ -r /sys/kernel/btf/vmlinux ] || skip "kernel without BTF (/sys/kernel/btf/vmlinux)"
 [ -d /sys/fs/cgroup/unified ] || [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] || skip "no cgroup v2 hierarchy"
 
-DEB=${TOOLGUARD_DEB:-}
-if [ -z "$DEB" ]; then
-	DEB=$(ls -t "$top_builddir"/packages/toolguard_*.deb 2>/dev/null | head -n1)
-fi
-if [ -z "$DEB" ] && command -v dpkg-buildpackage >/dev/null; then
-	# The whole suite is one command: build the package this test installs.
-	echo "# no .deb yet: building one with 'make deb' (about 2 minutes)"
-	if ! make -C "$top_builddir" deb >"$top_builddir/tests/system/make-deb.log" 2>&1; then
-		echo "1..1"
-		echo "not ok 1 - 'make deb' builds the package"
-		tail -n 30 "$top_builddir/tests/system/make-deb.log" | sed 's/^/# /'
-		exit 0
-	fi
-	DEB=$(ls -t "$top_builddir"/packages/toolguard_*.deb 2>/dev/null | head -n1)
-fi
-[ -n "$DEB" ] && [ -f "$DEB" ] || skip "no toolguard .deb: run 'make deb' first (or set TOOLGUARD_DEB=FILE; needs dpkg-dev debhelper)"
+sys_find_deb
 for p in $(pgrep -x toolguardd); do
 	skip "a toolguardd (pid $p) is already running on this machine: stop it first"
 done
@@ -127,22 +109,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 # --- rootfs (cached) -------------------------------------------------------
-if [ ! -s "$ROOTFS_TAR" ]; then
-	command -v debootstrap >/dev/null || skip "debootstrap missing and no cached rootfs $ROOTFS_TAR (apt-get install debootstrap)"
-	mkdir -p "$CACHE"
-	tmp=$(mktemp -d "$CACHE/rootfs.XXXXXX")
-	diag "building the bookworm rootfs (once; cached in $ROOTFS_TAR)"
-	# The same Debian mirror apt uses on this machine (debootstrap's default otherwise).
-	mirror=$(sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\(https\{0,1\}:[^ ]*\) bookworm main.*/\2/p' \
-		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n1)
-	[ -n "$mirror" ] || mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)
-	if ! debootstrap --variant=minbase --include="$ROOTFS_PKGS" bookworm "$tmp" $mirror >"$tmp.log" 2>&1; then
-		rm -rf "$tmp"
-		skip "debootstrap failed (network?), see $tmp.log"
-	fi
-	tar -cf "$ROOTFS_TAR.tmp" --numeric-owner -C "$tmp" . && mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
-	rm -rf "$tmp" "$tmp.log"
-fi
+sys_rootfs
 
 WORK=$(mktemp -d /var/tmp/tg-nspawn.XXXXXX)
 ROOT=$WORK/root

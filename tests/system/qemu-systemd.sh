@@ -54,11 +54,8 @@ fi
 set -u
 export LC_ALL=C
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
-CACHE=${TG_NSPAWN_CACHE:-/var/cache/toolguard-tests}
 # The same rootfs as nspawn-deb.sh (same tarball and package list): built once.
-ROOTFS_TAR=$CACHE/bookworm-nspawn.tar
-ROOTFS_PKGS=systemd,systemd-sysv,dbus,libbpf1,iproute2,libyaml-0-2,libcurl4,libjson-c5,libssl3,procps
-TG_TOOLS_DIR=${TG_TOOLS_DIR:-$CACHE/npm}
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/system/lib.sh"
 GUEST_TIMEOUT=${TG_QEMU_TIMEOUT:-480}	# a boot (about 70 s idle, 160 s on a loaded machine)
 
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
@@ -83,21 +80,7 @@ done
 # The initramfs has no libraries: ldd fails on a static binary.
 ldd "$busybox" >/dev/null 2>&1 && skip "$busybox is not static (apt-get install busybox-static)"
 
-DEB=${TOOLGUARD_DEB:-}
-if [ -z "$DEB" ]; then
-	DEB=$(ls -t "$top_builddir"/packages/toolguard_*.deb 2>/dev/null | head -n1)
-fi
-if [ -z "$DEB" ] && command -v dpkg-buildpackage >/dev/null; then
-	echo "# no .deb yet: building one with 'make deb' (about 3 minutes)"
-	if ! make -C "$top_builddir" deb >"$top_builddir/tests/system/make-deb.log" 2>&1; then
-		echo "1..1"
-		echo "not ok 1 - 'make deb' builds the package"
-		tail -n 30 "$top_builddir/tests/system/make-deb.log" | sed 's/^/# /'
-		exit 0
-	fi
-	DEB=$(ls -t "$top_builddir"/packages/toolguard_*.deb 2>/dev/null | head -n1)
-fi
-[ -n "$DEB" ] && [ -f "$DEB" ] || skip "no toolguard .deb: run 'make deb' first (or set TOOLGUARD_DEB=FILE; needs dpkg-dev debhelper)"
+sys_find_deb
 
 diag() { echo "# $*" | tr '\n' ' '; echo; }
 
@@ -117,22 +100,7 @@ trap 'exit 1' INT TERM
 t_start=$(date +%s)
 
 # --- rootfs (cached, shared with nspawn-deb.sh) ------------------------------
-if [ ! -s "$ROOTFS_TAR" ]; then
-	command -v debootstrap >/dev/null || skip "debootstrap missing and no cached rootfs $ROOTFS_TAR (apt-get install debootstrap)"
-	mkdir -p "$CACHE"
-	tmp=$(mktemp -d "$CACHE/rootfs.XXXXXX")
-	diag "building the bookworm rootfs (once; cached in $ROOTFS_TAR)"
-	# The same Debian mirror apt uses on this machine (debootstrap's default otherwise).
-	mirror=$(sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\(https\{0,1\}:[^ ]*\) bookworm main.*/\2/p' \
-		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n1)
-	[ -n "$mirror" ] || mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)
-	if ! debootstrap --variant=minbase --include="$ROOTFS_PKGS" bookworm "$tmp" $mirror >"$tmp.log" 2>&1; then
-		rm -rf "$tmp"
-		skip "debootstrap failed (network?), see $tmp.log"
-	fi
-	tar -cf "$ROOTFS_TAR.tmp" --numeric-owner -C "$tmp" . && mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
-	rm -rf "$tmp" "$tmp.log"
-fi
+sys_rootfs
 
 WORK=$(mktemp -d /var/tmp/tg-qemu-systemd.XXXXXX) || skip "cannot create a work directory in /var/tmp"
 ROOT=$WORK/root
