@@ -22,64 +22,24 @@ mkdir -p "$W" "$K" "$CACHE_DIR" "$TG_TMP/nginx"
 chmod 755 "$W"
 
 # ---------- test CA, server certificate, signing keys ----------
+make_test_ca "$K" 127.0.0.1 IP:127.0.0.1,DNS:localhost
 (
 	cd "$K" || exit 1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
-		-days 2 -subj /CN=toolguard-test-ca &&
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr \
-			-subj /CN=127.0.0.1 &&
-		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >srv.ext &&
-		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
-			-extfile srv.ext &&
-		openssl genpkey -algorithm ed25519 -out sign.key &&
+	openssl genpkey -algorithm ed25519 -out sign.key &&
 		openssl pkey -in sign.key -pubout -out sign.pub &&
 		openssl genpkey -algorithm ed25519 -out other.key
-) >"$TG_TMP/openssl.log" 2>&1 || { diag_file "$TG_TMP/openssl.log" 20; bail "openssl could not make the test CA/keys"; }
+) >"$TG_TMP/openssl.log" 2>&1 || { diag_file "$TG_TMP/openssl.log" 20; bail "openssl could not make the signing keys"; }
 chmod 644 "$K"/*
 
 # ---------- nginx ----------
-PORT=
-for try in 1 2 3 4 5; do
-	PORT=$((20000 + RANDOM % 20000))
-	cat >"$TG_TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-pid $TG_TMP/nginx/nginx.pid;
-error_log $TG_TMP/nginx/error.log;
-events { worker_connections 64; }
-http {
-	default_type application/octet-stream;
+start_nginx_tls 127.0.0.1 "	default_type application/octet-stream;
 	log_format tg '\$request_uri \$status \$body_bytes_sent';
-	access_log $TG_TMP/nginx/access.log tg;
-	client_body_temp_path $TG_TMP/nginx/body;
-	proxy_temp_path $TG_TMP/nginx/proxy;
-	fastcgi_temp_path $TG_TMP/nginx/fastcgi;
-	uwsgi_temp_path $TG_TMP/nginx/uwsgi;
-	scgi_temp_path $TG_TMP/nginx/scgi;
-	server {
-		listen 127.0.0.1:$PORT ssl;
-		ssl_certificate $K/srv.pem;
+	access_log $TG_TMP/nginx/access.log tg;" "		ssl_certificate $K/srv.pem;
 		ssl_certificate_key $K/srv.key;
 		root $W;
 		etag on;
 		location = /loop.yaml { return 302 /loop.yaml; }
-		location = /e500.yaml { return 500; }
-	}
-}
-EOF
-	: >"$TG_TMP/nginx/error.log"
-	nginx -p "$TG_TMP/nginx" -c "$TG_TMP/nginx/nginx.conf" 9>&- &
-	NGINX_PID=$!
-	bg_pid "$NGINX_PID"
-	for ((i = 0; i < 30; i++)); do
-		curl -s --cacert "$K/ca.pem" -o /dev/null "https://127.0.0.1:$PORT/" 2>/dev/null && break
-		kill -0 "$NGINX_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$NGINX_PID" 2>/dev/null && break
-	PORT=
-done
-[ -n "$PORT" ] || { diag_file "$TG_TMP/nginx/error.log"; bail "nginx did not start"; }
+		location = /e500.yaml { return 500; }"
 BASE=https://127.0.0.1:$PORT
 ACCESS=$TG_TMP/nginx/access.log
 

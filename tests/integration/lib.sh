@@ -557,3 +557,75 @@ make_test_binary() { # NAME -> prints path
 	mkdir -p "$TG_TMP/bin"
 	cp /bin/echo "$TG_TMP/bin/$1" && chmod 755 "$TG_TMP/bin/$1" && echo "$TG_TMP/bin/$1"
 }
+
+# ---------- TLS servers: a test CA and nginx ----------
+
+# make_test_ca DIR CN SAN: a CA made for this test (DIR/ca.pem) and a server
+# certificate it signed (DIR/srv.pem, DIR/srv.key; P-256, valid 2 days) for
+# CN and SAN ("DNS:a.test,IP:127.77.9.1"); bails when openssl fails.
+make_test_ca() {
+	mkdir -p "$1" || bail "cannot create $1"
+	(
+		cd "$1" || exit 1
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+			-days 2 -subj /CN=toolguard-test-ca &&
+			openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr \
+				-subj "/CN=$2" &&
+			printf 'subjectAltName=%s\n' "$3" >srv.ext &&
+			openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
+				-extfile srv.ext
+	) >"$TG_TMP/openssl.log" 2>&1 || { diag_file "$TG_TMP/openssl.log" 20; bail "openssl could not make the test CA in $1"; }
+	# nginx workers and unprivileged clients read them
+	chmod 755 "$1" && chmod 644 "$1"/*
+}
+
+# nginx_conf FILE HTTP-LINES SERVER-LINES: a single-process foreground nginx
+# whose pid, logs and temp files live beside FILE; HTTP-LINES go into http{},
+# SERVER-LINES into its one server{} (listen, certificates, locations).
+nginx_conf() {
+	local d=${1%/*}
+	cat >"$1" <<NGINX
+daemon off;
+master_process off;
+pid $d/nginx.pid;
+error_log $d/error.log;
+events { worker_connections 64; }
+http {
+$2
+	client_body_temp_path $d/body;
+	proxy_temp_path $d/proxy;
+	fastcgi_temp_path $d/fastcgi;
+	uwsgi_temp_path $d/uwsgi;
+	scgi_temp_path $d/scgi;
+	server {
+$3
+	}
+}
+NGINX
+}
+
+# start_nginx_tls ADDR HTTP-LINES SERVER-LINES: nginx (configured by
+# nginx_conf in $TG_TMP/nginx) listening with TLS on ADDR at a random free
+# port; sets PORT and NGINX_PID once it answers, bails after 5 ports.
+start_nginx_tls() {
+	local try i
+	mkdir -p "$TG_TMP/nginx"
+	for try in 1 2 3 4 5; do
+		PORT=$((20000 + RANDOM % 20000))
+		nginx_conf "$TG_TMP/nginx/nginx.conf" "$2" "		listen $1:$PORT ssl;
+$3"
+		: >"$TG_TMP/nginx/error.log"
+		nginx -p "$TG_TMP/nginx" -c "$TG_TMP/nginx/nginx.conf" 9>&- &
+		NGINX_PID=$!
+		bg_pid "$NGINX_PID"
+		for ((i = 0; i < 30; i++)); do
+			curl -sk -o /dev/null "https://$1:$PORT/" 2>/dev/null && break
+			kill -0 "$NGINX_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		# nginx exits at once when the port was taken: try another
+		kill -0 "$NGINX_PID" 2>/dev/null && return 0
+	done
+	diag_file "$TG_TMP/nginx/error.log"
+	bail "nginx did not start on $1 (tried 5 random ports)"
+}

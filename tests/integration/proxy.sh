@@ -58,56 +58,12 @@ echo hello-from-nginx >"$TG_TMP/www/index.html"
 chmod -R a+rX "$TG_TMP/www"
 
 # ---------- test CA and one certificate for every test name ----------
-(
-	cd "$K" || exit 1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
-		-days 2 -subj /CN=toolguard-test-ca &&
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr \
-			-subj "/CN=$ALLOWED" &&
-		printf 'subjectAltName=%s\n' "$(printf 'DNS:%s,' "${names[@]}")IP:$ADDR" >srv.ext &&
-		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
-			-extfile srv.ext
-) >"$TG_TMP/openssl.log" 2>&1 || { diag_file "$TG_TMP/openssl.log" 20; bail "openssl could not make the test CA"; }
-chmod 644 "$K"/*
+make_test_ca "$K" "$ALLOWED" "$(printf 'DNS:%s,' "${names[@]}")IP:$ADDR"
 
 # ---------- nginx: TLS on the shared address ----------
-PORT=
-for try in 1 2 3 4 5; do
-	PORT=$((20000 + RANDOM % 20000))
-	cat >"$TG_TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-pid $TG_TMP/nginx/nginx.pid;
-error_log $TG_TMP/nginx/error.log;
-events { worker_connections 64; }
-http {
-	access_log $TG_TMP/nginx/access.log;
-	client_body_temp_path $TG_TMP/nginx/body;
-	proxy_temp_path $TG_TMP/nginx/proxy;
-	fastcgi_temp_path $TG_TMP/nginx/fastcgi;
-	uwsgi_temp_path $TG_TMP/nginx/uwsgi;
-	scgi_temp_path $TG_TMP/nginx/scgi;
-	server {
-		listen $ADDR:$PORT ssl;
-		ssl_certificate $K/srv.pem;
+start_nginx_tls "$ADDR" "	access_log $TG_TMP/nginx/access.log;" "		ssl_certificate $K/srv.pem;
 		ssl_certificate_key $K/srv.key;
-		root $TG_TMP/www;
-	}
-}
-EOF
-	: >"$TG_TMP/nginx/error.log"
-	nginx -p "$TG_TMP/nginx" -c "$TG_TMP/nginx/nginx.conf" 9>&- &
-	NGINX_PID=$!
-	bg_pid "$NGINX_PID"
-	for ((i = 0; i < 30; i++)); do
-		curl -s --cacert "$K/ca.pem" -o /dev/null --resolve "$ALLOWED:$PORT:$ADDR" "https://$ALLOWED:$PORT/" && break
-		kill -0 "$NGINX_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$NGINX_PID" 2>/dev/null && break
-	PORT=
-done
-[ -n "$PORT" ] || { diag_file "$TG_TMP/nginx/error.log"; bail "nginx did not start"; }
+		root $TG_TMP/www;"
 
 # ---------- tinyproxy on 127.0.0.1, resolving the test names privately ----------
 {

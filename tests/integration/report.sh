@@ -32,16 +32,7 @@ C=$TG_TMP/collector
 W=$C/www
 SPOOL=$TG_TMP/spool
 mkdir -p "$K" "$W" "$SPOOL"
-(
-	cd "$K" || exit 1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
-		-days 2 -subj /CN=toolguard-test-ca &&
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr \
-			-subj /CN=127.0.0.1 &&
-		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >srv.ext &&
-		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
-			-extfile srv.ext
-) >"$TG_TMP/openssl.log" 2>&1 || { diag_file "$TG_TMP/openssl.log" 20; bail "openssl could not make the test CA"; }
+make_test_ca "$K" 127.0.0.1 IP:127.0.0.1,DNS:localhost
 
 cat >"$C/collector.py" <<'PY'
 # POST: answer the next queued status (file "queue": codes separated by spaces,
