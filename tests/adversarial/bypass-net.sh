@@ -20,32 +20,6 @@ fi
 
 port=$((20000 + RANDOM % 20000))
 pport=$((port + 1))
-cat >"$T/server.py" <<'PY'
-# TCP accept loops (reply "hello") and UDP sockets on each ADDR:PORT.
-import socket, sys, threading, time
-def tcp(s):
-    while True:
-        c, _ = s.accept()
-        try:
-            c.sendall(b"hello\n")
-        except OSError:
-            pass
-        c.close()
-for spec in sys.argv[1:]:
-    addr, port = spec.rsplit(":", 1)
-    addr = addr.strip("[]")
-    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    t = socket.socket(fam, socket.SOCK_STREAM)
-    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    t.bind((addr, int(port)))
-    t.listen(64)
-    threading.Thread(target=tcp, args=(t,), daemon=True).start()
-    u = socket.socket(fam, socket.SOCK_DGRAM)
-    u.bind((addr, int(port)))
-print("listening", flush=True)
-while True:
-    time.sleep(3600)
-PY
 cat >"$T/dns.py" <<'PY'
 # Fake DNS server on ADDR:53, UDP and TCP: A queries for tgadv-banned.test get
 # 127.79.0.1 over UDP and 127.79.0.2 over TCP; anything else NXDOMAIN.
@@ -153,7 +127,7 @@ wait_listening() { # FILE
 	diag_file "$1"
 	bail "test listener did not start ($1)"
 }
-"$PYTHON" "$T/server.py" 127.0.0.1:$port 127.77.1.1:$port "[fd77::1]:$port" 127.79.0.1:$port 127.79.0.2:$port 127.79.0.3:$port >"$T/server.out" 2>&1 &
+"$PYTHON" "$top_srcdir/tests/integration/listen.py" --hello --udp 127.0.0.1:$port 127.77.1.1:$port "[fd77::1]:$port" 127.79.0.1:$port 127.79.0.2:$port 127.79.0.3:$port >"$T/server.out" 2>&1 &
 bg_pid $!
 wait_listening "$T/server.out"
 "$PYTHON" "$T/dns.py" 127.0.0.2 >"$T/dns.out" 2>&1 &

@@ -18,28 +18,6 @@ if ! ip -6 addr show dev lo | grep -q 'fd77::1/128'; then
 fi
 
 port=$((20000 + RANDOM % 20000))
-cat >"$TG_TMP/server.py" <<'PY'
-# Listeners: TCP accept loops and bound UDP sockets on each ADDR:PORT argument.
-import socket, sys, threading, time
-def tcp(s):
-    while True:
-        c, _ = s.accept()
-        c.close()
-for spec in sys.argv[1:]:
-    addr, port = spec.rsplit(":", 1)
-    addr = addr.strip("[]")
-    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    t = socket.socket(fam, socket.SOCK_STREAM)
-    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    t.bind((addr, int(port)))
-    t.listen(64)
-    threading.Thread(target=tcp, args=(t,), daemon=True).start()
-    u = socket.socket(fam, socket.SOCK_DGRAM)
-    u.bind((addr, int(port)))
-print("listening", flush=True)
-while True:
-    time.sleep(3600)
-PY
 cat >"$TG_TMP/client.py" <<'PY'
 # client.py tcp|udp|udpconnect inet|inet6 ADDR PORT: prints OK or the errno name and message.
 import errno, socket, sys
@@ -61,7 +39,7 @@ except OSError as e:
     sys.exit(1)
 PY
 
-"$PYTHON" "$TG_TMP/server.py" 127.0.0.1:$port 127.77.1.1:$port "[fd77::1]:$port" "[::1]:$port" \
+"$PYTHON" "$top_srcdir/tests/integration/listen.py" --udp 127.0.0.1:$port 127.77.1.1:$port "[fd77::1]:$port" "[::1]:$port" \
 	127.78.0.1:9 127.78.0.1:10 >"$TG_TMP/server.out" 2>&1 &
 bg_pid $!
 for ((i = 0; i < 50; i++)); do grep -q listening "$TG_TMP/server.out" && break; sleep 0.1; done

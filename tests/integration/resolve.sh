@@ -33,26 +33,6 @@ dport=$((40000 + RANDOM % 10000))
 SOCK=$TG_TMP/control.sock
 tc() { timeout 20 "$TOOLCTL" --socket "$SOCK" "$@"; }
 
-cat >"$TG_TMP/server.py" <<'PY'
-# TCP listeners on each ADDR:PORT argument.
-import socket, sys, threading, time
-def tcp(s):
-    while True:
-        c, _ = s.accept()
-        c.close()
-for spec in sys.argv[1:]:
-    addr, port = spec.rsplit(":", 1)
-    addr = addr.strip("[]")
-    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    t = socket.socket(fam, socket.SOCK_STREAM)
-    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    t.bind((addr, int(port)))
-    t.listen(64)
-    threading.Thread(target=tcp, args=(t,), daemon=True).start()
-print("listening", flush=True)
-while True:
-    time.sleep(3600)
-PY
 cat >"$TG_TMP/client.py" <<'PY'
 # client.py ADDR PORT: a TCP connect by address (no name, no DNS): OK or the
 # errno name; a second line: how long connect() took, in ms.
@@ -94,7 +74,7 @@ addrs=(127.77.20.1 127.77.20.2 127.77.20.3 127.77.20.4 127.77.21.1 127.0.0.1)
 specs=()
 for a in "${addrs[@]}"; do specs+=("$a:$port"); done
 [ "$have6" = 1 ] && specs+=("[fd77::20:1]:$port")
-"$PYTHON" "$TG_TMP/server.py" "${specs[@]}" >"$TG_TMP/server.out" 2>&1 &
+"$PYTHON" "$top_srcdir/tests/integration/listen.py" "${specs[@]}" >"$TG_TMP/server.out" 2>&1 &
 bg_pid $!
 for ((i = 0; i < 50; i++)); do grep -q listening "$TG_TMP/server.out" && break; sleep 0.1; done
 grep -q listening "$TG_TMP/server.out" || { diag_file "$TG_TMP/server.out"; bail "test listeners did not start"; }
