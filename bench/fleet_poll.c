@@ -44,7 +44,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -55,19 +54,15 @@
 #include <linux/tcp.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
+#include "curl_setup.h"
+#include "fetchrule.h"
 #include "policy.h"
 
-/* The daemon's limits (daemon/fetch.c), so a poll costs what it costs there. */
-#define FETCH_CONNECT_TIMEOUT 10L
-#define FETCH_STALL_TIME      30L
-#define FETCH_STALL_BYTES     1L
-#define FETCH_TOTAL_TIMEOUT   60L
-#define FETCH_MAX_REDIRS      3L
-#define FETCH_SIG_MAX	      1024u
-#define FETCH_BACKOFF_MIN     30u
+/* The daemon's limits (daemon/fetch.c; the rest in daemon/curl_setup.c). */
+#define FETCH_STALL_TIME  30L
+#define FETCH_SIG_MAX	  1024u
+#define FETCH_BACKOFF_MIN 30u
 
 #define NEVER	     UINT64_MAX
 #define MAX_MACHINES 100000u
@@ -76,12 +71,6 @@
 
 enum stage { STAGE_IDLE, STAGE_POLICY, STAGE_SIG };
 
-struct buf {
-	char *p;
-	size_t n, cap, max;
-	bool over;
-};
-
 struct machine {
 	unsigned id;  /* in the whole fleet */
 	unsigned idx; /* in this worker's share */
@@ -89,7 +78,7 @@ struct machine {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	enum stage stage;
-	struct buf body, sig;
+	struct tg_curl_buf body, sig;
 	char errbuf[CURL_ERROR_SIZE];
 	char new_etag[256], new_last_modified[64]; /* of the response */
 	char etag[256], last_modified[64];	   /* of the policy in force */
@@ -132,60 +121,6 @@ static uint64_t now_usec(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t rand_u64(void)
-{
-	uint64_t v = 0;
-
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
-		v = now_usec() * 6364136223846793005ull + (uint64_t)getpid();
-	return v;
-}
-
-/* The daemon's rule (fetch.c jitter_usec): sec +-10%, uniform. */
-static uint64_t jitter_usec(uint64_t sec)
-{
-	uint64_t base = sec * 1000000u, span = base / 5;
-
-	if (span == 0)
-		return base;
-	return base - span / 2 + rand_u64() % (span + 1);
-}
-
-static void buf_reset(struct buf *b, size_t max)
-{
-	free(b->p);
-	*b = (struct buf){.max = max};
-}
-
-static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
-{
-	struct buf *b = userdata;
-	size_t n = size * nmemb;
-
-	if (n > b->max - b->n) {
-		b->over = true;
-		return 0;
-	}
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 16384;
-		char *p;
-
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		if (cap > b->max + 1)
-			cap = b->max + 1;
-		p = realloc(b->p, cap);
-		if (!p)
-			return 0;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-	return n;
 }
 
 static void take_header(char *slot, size_t slot_len, const char *v, size_t n)
@@ -238,71 +173,13 @@ static void count_wire(struct machine *m)
 	m->sock_up = ti.tcpi_bytes_acked;
 }
 
-/* ---------- proof, as daemon/fetch.c verify_signature() does it ---------- */
-
-static int verify_signature(const struct buf *body, const struct buf *sig, char *why, size_t len)
-{
-	unsigned char b64[FETCH_SIG_MAX + 4], raw[FETCH_SIG_MAX];
-	EVP_PKEY *key = NULL;
-	EVP_MD_CTX *ctx = NULL;
-	size_t n = 0;
-	int dec, pad = 0, r = -EBADMSG;
-	FILE *fp;
-
-	for (size_t i = 0; i < sig->n && n < FETCH_SIG_MAX; i++)
-		if (sig->p[i] != ' ' && sig->p[i] != '\n' && sig->p[i] != '\r' && sig->p[i] != '\t')
-			b64[n++] = (unsigned char)sig->p[i];
-	if (n == 0 || n % 4 != 0) {
-		snprintf(why, len, "the signature is not base64");
-		return -EBADMSG;
-	}
-	if (b64[n - 1] == '=')
-		pad++;
-	if (b64[n - 2] == '=')
-		pad++;
-	dec = EVP_DecodeBlock(raw, b64, (int)n);
-	if (dec < 0 || dec - pad != 64) {
-		snprintf(why, len, "the signature is not base64 of 64 bytes");
-		return -EBADMSG;
-	}
-	/* The daemon reads its key file at each verification: so do we. */
-	fp = fopen(opt.public_key, "re");
-	if (!fp) {
-		snprintf(why, len, "cannot read %s: %s", opt.public_key, strerror(errno));
-		return -errno;
-	}
-	key = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
-	fclose(fp);
-	if (!key || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
-		snprintf(why, len, "%s is not a PEM Ed25519 public key", opt.public_key);
-		r = -EINVAL;
-		goto out;
-	}
-	ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) != 1) {
-		snprintf(why, len, "cannot set up signature verification");
-		r = -ENOMEM;
-		goto out;
-	}
-	if (EVP_DigestVerify(ctx, raw, 64, (const unsigned char *)(body->p ? body->p : ""), body->n) != 1) {
-		snprintf(why, len, "bad signature");
-		r = -EBADMSG;
-		goto out;
-	}
-	r = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(key);
-	return r;
-}
-
 /* ---------- one machine's sync ---------- */
 
 static int start_transfer(struct machine *m, enum stage stage);
 
 static void finish(struct machine *m, bool failed)
 {
-	uint64_t iv = opt.interval, sec = iv;
+	uint64_t sec = opt.interval;
 
 	if (m->easy) {
 		curl_multi_remove_handle(m->multi, m->easy);
@@ -312,22 +189,15 @@ static void finish(struct machine *m, bool failed)
 	curl_slist_free_all(m->hdrs);
 	m->hdrs = NULL;
 	m->stage = STAGE_IDLE;
-	buf_reset(&m->body, 0);
-	buf_reset(&m->sig, 0);
+	tg_curl_buf_reset(&m->body, 0);
+	tg_curl_buf_reset(&m->sig, 0);
 	cnt.syncs++;
 	/* The daemon's schedule_next(): backoff from 30 s doubling, capped at the interval. */
-	if (failed) {
-		unsigned k = ++m->consecutive_failures;
-
-		sec = FETCH_BACKOFF_MIN;
-		while (k-- > 1 && sec < iv)
-			sec *= 2;
-		if (sec > iv)
-			sec = iv;
-	} else {
+	if (failed)
+		sec = tg_fetch_backoff_sec(++m->consecutive_failures, FETCH_BACKOFF_MIN, sec);
+	else
 		m->consecutive_failures = 0;
-	}
-	m->next_poll = now_usec() + jitter_usec(sec);
+	m->next_poll = now_usec() + tg_fetch_jitter_usec(sec, tg_fetch_random());
 }
 
 __attribute__((format(printf, 3, 4))) static void sync_failed(struct machine *m, bool refused,
@@ -355,7 +225,9 @@ static void process_policy(struct machine *m)
 	char why[256];
 	int r;
 
-	r = verify_signature(&m->body, &m->sig, why, sizeof(why));
+	/* The daemon reads its key file at each verification: so does this. */
+	r = tg_sig_verify(m->body.p, m->body.n, m->sig.p ? m->sig.p : "", m->sig.n, opt.public_key, NULL, why,
+			  sizeof(why));
 	if (r < 0)
 		return sync_failed(m, true, "machine %u: %s", m->id, why);
 	r = tg_policy_parse(m->body.p ? m->body.p : "", m->body.n, opt.url, &p, &diags);
@@ -476,7 +348,7 @@ static int start_transfer(struct machine *m, enum stage stage)
 		return -ENOMEM;
 	if (stage == STAGE_POLICY) {
 		url = strdup(opt.url);
-		buf_reset(&m->body, TG_POLICY_MAX_BYTES);
+		tg_curl_buf_reset(&m->body, TG_POLICY_MAX_BYTES);
 		m->new_etag[0] = m->new_last_modified[0] = '\0';
 		curl_easy_setopt(e, CURLOPT_WRITEDATA, &m->body);
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)TG_POLICY_MAX_BYTES);
@@ -495,7 +367,7 @@ static int start_transfer(struct machine *m, enum stage stage)
 	} else {
 		if (asprintf(&url, "%s.sig", opt.url) < 0)
 			url = NULL;
-		buf_reset(&m->sig, FETCH_SIG_MAX);
+		tg_curl_buf_reset(&m->sig, FETCH_SIG_MAX);
 		curl_easy_setopt(e, CURLOPT_WRITEDATA, &m->sig);
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FETCH_SIG_MAX);
 	}
@@ -504,29 +376,17 @@ static int start_transfer(struct machine *m, enum stage stage)
 		return -ENOMEM;
 	}
 	m->errbuf[0] = '\0';
+	tg_curl_easy_setup(e, &(const struct tg_curl_opts){.ca_file = opt.ca_file,
+							   .errbuf = m->errbuf,
+							   .stall_sec = FETCH_STALL_TIME});
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, m->hdrs);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, m->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, FETCH_MAX_REDIRS);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, FETCH_CONNECT_TIMEOUT);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, FETCH_TOTAL_TIMEOUT);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, FETCH_STALL_BYTES);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, FETCH_STALL_TIME);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, tg_curl_buf_write);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "toolguard/" PACKAGE_VERSION);
 	/* A daemon polling every 10 min finds its TLS session expired (nginx: 5 min): full handshake. */
 	curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
 	/* ...and its connection is gone: never reuse one idle since the last poll. */
 	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 1L);
-	if (opt.ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, opt.ca_file);
 	free(url);
 	m->easy = e;
 	m->stage = stage;
@@ -887,7 +747,7 @@ static int worker(unsigned first, unsigned n, int out)
 		fleet[i].id = first + i;
 		fleet[i].curl_due = NEVER;
 		/* machines booted at random times: first fetches spread over one interval */
-		fleet[i].next_poll = plan.start + rand_u64() % ((uint64_t)opt.interval * 1000000u);
+		fleet[i].next_poll = plan.start + tg_fetch_random() % ((uint64_t)opt.interval * 1000000u);
 	}
 	if (!run_until(time_done, &plan.steady0))
 		return 1;

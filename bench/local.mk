@@ -18,7 +18,9 @@ bench: bench-programs all
 # run by bench/run-fleet.sh (no root, no BPF). Built by `make` so it keeps
 # compiling against lib/.
 noinst_PROGRAMS += bench/fleet_poll
-bench_fleet_poll_SOURCES = bench/fleet_poll.c
+# daemon/curl_setup.c: the daemon's own libcurl settings, so a poll costs what it costs there
+bench_fleet_poll_SOURCES = bench/fleet_poll.c daemon/curl_setup.c daemon/curl_setup.h
+bench_fleet_poll_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 bench_fleet_poll_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(YAML_CFLAGS)
 bench_fleet_poll_LDADD = $(TG_LIB_LIBS) $(CURL_LIBS)
 EXTRA_DIST += bench/run-fleet.sh

@@ -7,6 +7,8 @@
 #include <curl/curl.h>
 #include <systemd/sd-event.h>
 
+#include "curl_setup.h" /* tg_curl_easy_setup() for the easy handles */
+
 struct tg_curl_loop {
 	CURLM *multi;
 	sd_event *event;

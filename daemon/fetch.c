@@ -22,7 +22,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -31,36 +30,25 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <systemd/sd-event.h>
 
 #include "events.h"
 #include "curl_loop.h"
 #include "fetch.h"
+#include "fetchrule.h"
 #include "log.h"
 #include "policy.h"
 #include "state.h"
 
-#define FETCH_CONNECT_TIMEOUT 10L /* s, TLS handshake included */
-#define FETCH_STALL_TIME      30L /* s below FETCH_STALL_BYTES/s = stalled */
-#define FETCH_STALL_BYTES     1L
-#define FETCH_TOTAL_TIMEOUT   60L /* s for one transfer */
-#define FETCH_MAX_REDIRS      3L
-#define FETCH_SIG_MAX	      1024u /* base64 of 64 bytes is 88: room for whitespace */
-#define FETCH_BACKOFF_MIN     30u   /* s, first retry after a failure */
-#define FETCH_META_MAX	      4096u
-#define CHILD_REPLY_MAX	      2048u
-#define CHILD_TIMEOUT_MS      15000
-#define NOBODY		      65534u
+#define FETCH_STALL_TIME  30L	/* s below 1 byte/s = stalled */
+#define FETCH_SIG_MAX	  1024u /* base64 of 64 bytes is 88: room for whitespace */
+#define FETCH_BACKOFF_MIN 30u	/* s, first retry after a failure */
+#define FETCH_META_MAX	  4096u
+#define CHILD_REPLY_MAX	  2048u
+#define CHILD_TIMEOUT_MS  15000
+#define NOBODY		  65534u
 
 enum stage { STAGE_IDLE, STAGE_POLICY, STAGE_SIG };
-
-struct buf {
-	char *p;
-	size_t n, cap, max;
-	bool over; /* more than max arrived: the transfer was aborted */
-};
 
 struct tg_fetch {
 	struct tg_daemon *d;
@@ -69,7 +57,7 @@ struct tg_fetch {
 	struct curl_slist *hdrs; /* of the transfer running */
 	sd_event_source *poll_timer, *sigusr1;
 	enum stage stage;
-	struct buf body, sig;
+	struct tg_curl_buf body, sig;
 	char errbuf[CURL_ERROR_SIZE];
 	char new_etag[256], new_last_modified[64];
 	uint8_t meta_sha256[32]; /* of the cached bytes the validators describe */
@@ -77,25 +65,6 @@ struct tg_fetch {
 };
 
 /* ---------- small helpers ---------- */
-
-static uint64_t rand_u64(void)
-{
-	uint64_t v = 0;
-
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
-		v = (uint64_t)now_usec(CLOCK_MONOTONIC) * 6364136223846793005ull + (uint64_t)getpid();
-	return v;
-}
-
-/* sec +-10%, in usec: 100,000 machines must not arrive together. */
-static uint64_t jitter_usec(uint64_t sec)
-{
-	uint64_t base = sec * 1000000u, span = base / 5;
-
-	if (span == 0)
-		return base;
-	return base - span / 2 + rand_u64() % (span + 1);
-}
 
 static void set_str(char *dst, size_t len, const char *src)
 {
@@ -108,42 +77,6 @@ static void sanitize(char *s)
 	for (; *s; s++)
 		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
 			*s = (*s == '\n') ? ';' : '?';
-}
-
-static void buf_reset(struct buf *b, size_t max)
-{
-	free(b->p);
-	*b = (struct buf){.max = max};
-}
-
-static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
-{
-	struct buf *b = userdata;
-	size_t n = size * nmemb;
-
-	/* The cap holds whatever Content-Length said (or did not say). */
-	if (n > b->max - b->n) {
-		b->over = true;
-		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-	}
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 16384;
-		char *p;
-
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		if (cap > b->max + 1)
-			cap = b->max + 1;
-		p = realloc(b->p, cap);
-		if (!p)
-			return 0;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-	return n;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
@@ -310,7 +243,7 @@ out:
 
 /* The last good copy and its validators. Failing here loses nothing: the
  * policy is in force, the old cache stays whole, the next sync retries. */
-static int save_cache(struct tg_fetch *f, const struct buf *body, const uint8_t sha256[32])
+static int save_cache(struct tg_fetch *f, const struct tg_curl_buf *body, const uint8_t sha256[32])
 {
 	const struct tg_config *c = f->d->config;
 	char *mp = meta_path(c), *meta = NULL, h[65];
@@ -342,65 +275,6 @@ static int save_cache(struct tg_fetch *f, const struct buf *body, const uint8_t 
 	return r;
 }
 
-/* ---------- proof: Ed25519 signature ---------- */
-
-static int verify_signature(const char *url, const char *key_path, const struct buf *body, const struct buf *sig, char *why,
-			    size_t len)
-{
-	unsigned char b64[FETCH_SIG_MAX + 4], raw[FETCH_SIG_MAX];
-	EVP_PKEY *key = NULL;
-	EVP_MD_CTX *ctx = NULL;
-	size_t n = 0;
-	int dec, pad = 0, r = -EBADMSG;
-	FILE *fp;
-
-	for (size_t i = 0; i < sig->n; i++)
-		if (sig->p[i] != ' ' && sig->p[i] != '\n' && sig->p[i] != '\r' && sig->p[i] != '\t')
-			b64[n++] = (unsigned char)sig->p[i];
-	if (n == 0 || n % 4 != 0) {
-		snprintf(why, len, "the signature is not base64 (%zu characters)", n);
-		return -EBADMSG;
-	}
-	if (b64[n - 1] == '=')
-		pad++;
-	if (b64[n - 2] == '=')
-		pad++;
-	dec = EVP_DecodeBlock(raw, b64, (int)n);
-	if (dec < 0 || dec - pad != 64) {
-		snprintf(why, len, "the signature is not base64 of 64 bytes (Ed25519)");
-		return -EBADMSG;
-	}
-	fp = fopen(key_path, "re");
-	if (!fp) {
-		r = -errno;
-		snprintf(why, len, "cannot read public_key %s: %s", key_path, strerror(errno));
-		return r;
-	}
-	key = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
-	fclose(fp);
-	if (!key || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
-		snprintf(why, len, "public_key %s is not a PEM Ed25519 public key", key_path);
-		r = -EINVAL;
-		goto out;
-	}
-	ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) != 1) {
-		snprintf(why, len, "cannot set up signature verification");
-		r = -ENOMEM;
-		goto out;
-	}
-	if (EVP_DigestVerify(ctx, raw, 64, (const unsigned char *)(body->p ? body->p : ""), body->n) != 1) {
-		snprintf(why, len, "bad signature: %.300s.sig does not verify with %s", url, key_path);
-		r = -EBADMSG;
-		goto out;
-	}
-	r = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(key);
-	return r;
-}
-
 /* ---------- the unprivileged first parse ---------- */
 
 /*
@@ -415,7 +289,7 @@ out:
  * no privileges and no capabilities, what an exploited child could still do
  * is what user nobody can do, which is what the sandbox is for.
  */
-static void child_parse(const struct buf *body, int out)
+static void child_parse(const struct tg_curl_buf *body, int out)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
 	struct __user_cap_data_struct data[2] = {};
@@ -471,7 +345,7 @@ static void child_parse(const struct buf *body, int out)
 }
 
 /* 0 when the child parsed the bytes without error, else -errno with why. */
-static int sandboxed_parse(const struct buf *body, char *why, size_t len)
+static int sandboxed_parse(const struct tg_curl_buf *body, char *why, size_t len)
 {
 	char reply[CHILD_REPLY_MAX + 1];
 	size_t n = 0;
@@ -574,16 +448,9 @@ static void schedule_next(struct tg_fetch *f, bool failed)
 {
 	uint64_t iv = interval_sec(f), sec = iv;
 
-	if (failed) {
-		unsigned k = f->d->sync.consecutive_failures;
-
-		sec = FETCH_BACKOFF_MIN;
-		while (k-- > 1 && sec < iv)
-			sec *= 2;
-		if (sec > iv)
-			sec = iv;
-	}
-	schedule(f, jitter_usec(sec));
+	if (failed)
+		sec = tg_fetch_backoff_sec(f->d->sync.consecutive_failures, FETCH_BACKOFF_MIN, iv);
+	schedule(f, tg_fetch_jitter_usec(sec, tg_fetch_random()));
 }
 
 static void drop_easy(struct tg_fetch *f);
@@ -593,8 +460,8 @@ static void finish(struct tg_fetch *f)
 	drop_easy(f);
 	f->stage = STAGE_IDLE;
 	f->d->sync.running = false;
-	buf_reset(&f->body, 0);
-	buf_reset(&f->sig, 0);
+	tg_curl_buf_reset(&f->body, 0);
+	tg_curl_buf_reset(&f->sig, 0);
 }
 
 /* The sync ended without the server's policy in force. */
@@ -656,7 +523,11 @@ static void process_policy(struct tg_fetch *f)
 	int r;
 
 	if (c->policy_public_key) {
-		r = verify_signature(d->sync.url, c->policy_public_key, &f->body, &f->sig, why, sizeof(why));
+		char sig_name[320];
+
+		snprintf(sig_name, sizeof(sig_name), "%.300s.sig", d->sync.url);
+		r = tg_sig_verify(f->body.p, f->body.n, f->sig.p ? f->sig.p : "", f->sig.n,
+				  c->policy_public_key, sig_name, why, sizeof(why));
 		if (r < 0)
 			return sync_failed(f, true, "%s", why);
 	}
@@ -808,7 +679,7 @@ static int start_transfer(struct tg_fetch *f, enum stage stage)
 		return -ENOMEM;
 	if (stage == STAGE_POLICY) {
 		url = strdup(d->sync.url);
-		buf_reset(&f->body, TG_POLICY_MAX_BYTES);
+		tg_curl_buf_reset(&f->body, TG_POLICY_MAX_BYTES);
 		f->new_etag[0] = f->new_last_modified[0] = '\0';
 		curl_easy_setopt(e, CURLOPT_WRITEDATA, &f->body);
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)TG_POLICY_MAX_BYTES);
@@ -830,7 +701,7 @@ static int start_transfer(struct tg_fetch *f, enum stage stage)
 	} else {
 		if (asprintf(&url, "%s.sig", d->sync.url) < 0)
 			url = NULL;
-		buf_reset(&f->sig, FETCH_SIG_MAX);
+		tg_curl_buf_reset(&f->sig, FETCH_SIG_MAX);
 		curl_easy_setopt(e, CURLOPT_WRITEDATA, &f->sig);
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FETCH_SIG_MAX);
 	}
@@ -840,31 +711,15 @@ static int start_transfer(struct tg_fetch *f, enum stage stage)
 		return -ENOMEM;
 	}
 	f->errbuf[0] = '\0';
+	tg_curl_easy_setup(e, &(const struct tg_curl_opts){.ca_file = c->policy_ca_file,
+							  .client_cert = c->policy_client_cert,
+							  .client_key = c->policy_client_key,
+							  .errbuf = f->errbuf,
+							  .stall_sec = stall_time()});
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, FETCH_MAX_REDIRS);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, FETCH_CONNECT_TIMEOUT);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, FETCH_TOTAL_TIMEOUT);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, FETCH_STALL_BYTES);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_time());
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, tg_curl_buf_write);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* the cap applies to the decoded bytes */
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "toolguard/" PACKAGE_VERSION);
-	if (c->policy_ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, c->policy_ca_file);
-	if (c->policy_client_cert) {
-		curl_easy_setopt(e, CURLOPT_SSLCERT, c->policy_client_cert);
-		curl_easy_setopt(e, CURLOPT_SSLKEY,
-				 c->policy_client_key ? c->policy_client_key : c->policy_client_cert);
-	}
-	/* Proxies: libcurl honours https_proxy / no_proxy from the environment. */
 	free(url);
 	f->easy = e;
 	f->stage = stage;
@@ -988,8 +843,8 @@ void tg_fetch_free(struct tg_fetch *f)
 	tg_curl_loop_done(&f->curl);
 	sd_event_source_unref(f->poll_timer);
 	sd_event_source_unref(f->sigusr1);
-	buf_reset(&f->body, 0);
-	buf_reset(&f->sig, 0);
+	tg_curl_buf_reset(&f->body, 0);
+	tg_curl_buf_reset(&f->sig, 0);
 	free(f);
 	curl_global_cleanup();
 }

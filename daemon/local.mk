@@ -13,6 +13,7 @@ daemon_toolguardd_SOURCES = \
 	daemon/scan.h daemon/scan.c \
 	daemon/hashcache.h daemon/hashcache.c \
 	daemon/curl_loop.h daemon/curl_loop.c \
+	daemon/curl_setup.h daemon/curl_setup.c \
 	daemon/fetch.h daemon/fetch.c \
 	daemon/report.h daemon/report.c \
 	daemon/tamper.h daemon/tamper.c \

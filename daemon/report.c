@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +30,7 @@
 #include "paths.h"
 #include "policy.h"
 #include "curl_loop.h"
+#include "fetchrule.h"
 #include "report.h"
 #include "state.h"
 
@@ -40,10 +40,7 @@
 #define REPORT_LINE_MAX		(64u * 1024u) /* longer event lines are not reported (events.c caps too) */
 #define REPORT_RESPONSE_MAX	(16u * 1024u) /* what we keep of a collector's answer (for the log) */
 #define REPORT_BACKOFF_MIN	2u	      /* s, first retry after a failure */
-#define REPORT_CONNECT_TIMEOUT	10L
-#define REPORT_TOTAL_TIMEOUT	60L
 #define REPORT_STALL_TIME	30L
-#define REPORT_MAX_REDIRS	3L
 #define REPORT_MAX_FILES	100000u /* spool entries indexed (the byte cap binds long before) */
 #define REPORT_LOG_USEC		(60u * 1000000u)
 
@@ -125,15 +122,6 @@ void tg_report_url_for_log(const char *url, char *buf, size_t len)
 	end = path_start + strcspn(path_start, "?#");
 	snprintf(buf, len, "%.*s%.*s", (int)(host - url), url, (int)(end - (at ? at + 1 : host)),
 		 at ? at + 1 : host);
-}
-
-static uint64_t rand_u64(void)
-{
-	uint64_t v = 0;
-
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
-		v = now_usec(CLOCK_MONOTONIC) * 6364136223846793005ull + (uint64_t)getpid();
-	return v;
 }
 
 static void sanitize(char *s)
@@ -581,17 +569,14 @@ static void drop_easy(struct tg_report *r)
 
 static void schedule_retry(struct tg_report *r)
 {
-	uint64_t sec = REPORT_BACKOFF_MIN, cap = (uint64_t)(r->retry_max > 0 ? r->retry_max : 300), usec;
-	unsigned k = r->consecutive_failures;
+	uint64_t cap = (uint64_t)(r->retry_max > 0 ? r->retry_max : 300), usec;
+	uint64_t sec = tg_fetch_backoff_sec(r->consecutive_failures, REPORT_BACKOFF_MIN, cap);
 
-	while (k-- > 1 && sec < cap)
-		sec *= 2;
 	if (r->retry_after > 0 && (uint64_t)r->retry_after > sec)
 		sec = (uint64_t)r->retry_after;
 	if (sec > cap)
 		sec = cap;
-	usec = sec * 1000000u;
-	usec = usec - usec / 10 + rand_u64() % (usec / 5 + 1); /* +-10%: a fleet does not retry together */
+	usec = tg_fetch_jitter_usec(sec, tg_fetch_random()); /* a fleet does not retry together */
 	r->next_attempt_usec = now_usec(CLOCK_REALTIME) + usec;
 	(void)sd_event_source_set_time(r->retry_timer, now_usec(CLOCK_MONOTONIC) + usec);
 	(void)sd_event_source_set_enabled(r->retry_timer, SD_EVENT_ONESHOT);
@@ -673,28 +658,13 @@ static int start_post(struct tg_report *r)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	tg_curl_easy_setup(e, &(const struct tg_curl_opts){.ca_file = ca,
+							   .client_cert = cert,
+							   .client_key = key,
+							   .errbuf = r->errbuf,
+							   .stall_sec = REPORT_STALL_TIME});
 	/* 307/308 keep the POST; 301-303 would turn it into a GET: not followed as success */
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, REPORT_MAX_REDIRS);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, REPORT_CONNECT_TIMEOUT);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, REPORT_TOTAL_TIMEOUT);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, REPORT_STALL_TIME);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "toolguard/" PACKAGE_VERSION);
-	if (ca)
-		curl_easy_setopt(e, CURLOPT_CAINFO, ca);
-	if (cert) {
-		curl_easy_setopt(e, CURLOPT_SSLCERT, cert);
-		curl_easy_setopt(e, CURLOPT_SSLKEY, key ? key : cert);
-	}
-	/* Proxies: libcurl honours https_proxy / no_proxy from the environment. */
 	if (curl_multi_add_handle(r->curl.multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		drop_easy(r);

@@ -11,6 +11,7 @@ lib_libtoolguard_a_SOURCES = \
 	lib/config.c \
 	lib/matcher.c \
 	lib/protocol.h lib/protocol.c \
-	lib/dnsmsg.h lib/dnsmsg.c
+	lib/dnsmsg.h lib/dnsmsg.c \
+	lib/fetchrule.h lib/fetchrule.c
 # Programs linking the library add these.
 TG_LIB_LIBS = lib/libtoolguard.a $(YAML_LIBS) $(OPENSSL_LIBS) $(JSONC_LIBS)

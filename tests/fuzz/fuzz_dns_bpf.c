@@ -29,24 +29,17 @@
  * Needs root and BPF: without them it prints why and exits 77.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
-#include <unistd.h>
 #include <arpa/inet.h>
-
-#include <bpf/bpf.h>
-#include <bpf/btf.h>
-#include <bpf/libbpf.h>
 
 #include "toolguard_abi.h"
 #include "dns_guard.skel.h"
+#include "bpf_harness.h"
 
-#define EXIT_SKIP 77
 #define PKT_MAX	  3584 /* BPF_PROG_TEST_RUN takes at most about a page minus skb overhead */
 
 #define T_NAME	1
@@ -64,87 +57,31 @@ static int prog_fd, fd4, fd6;
 enum { F_NREC, F_NCHAIN, F_FOUND, F_DONE, F_HOPS, F_CNAMES, F_LEN, F_LEARNED, FEAT_SLOTS };
 static const char *const feat_members[] = {"nrec", "nchain", "found", "nc.done", "nc.hops", "rc.cnames", "len"};
 __attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t tg_features[FEAT_SLOTS * 64];
-static int scratch_fd = -1, feat_cpu;
-static bool verbose; /* TG_TEST_VERBOSE: say what each run learned (reproducers) */
+static struct tg_fuzz_scratch scratch;
+static bool verbose;		 /* TG_TEST_VERBOSE: say what each run learned (reproducers) */
 static long feat_off[F_LEN + 1]; /* byte offset in the scratch value, -1 = not found */
-static size_t scratch_size, scratch_stride;
-static uint8_t *scratch_buf, *scratch_zero;
 
 static void feature(unsigned slot, uint32_t v)
 {
-	tg_features[slot * 64 + (v > 63 ? 63 : v)] = 1;
-}
-
-/* Byte offset of member path "a" or "a.b" in struct type id, -1 if absent. */
-static long member_off(const struct btf *btf, __u32 id, const char *path)
-{
-	const struct btf_type *t = btf__type_by_id(btf, id);
-	const char *dot = strchr(path, '.');
-	size_t len = dot ? (size_t)(dot - path) : strlen(path);
-
-	if (!t || !btf_is_struct(t))
-		return -1;
-	for (unsigned i = 0; i < btf_vlen(t); i++) {
-		const struct btf_member *m = btf_members(t) + i;
-		const char *n = btf__name_by_offset(btf, m->name_off);
-		long sub;
-
-		if (!n || strlen(n) != len || strncmp(n, path, len) != 0)
-			continue;
-		if (!dot)
-			return (long)(btf_member_bit_offset(t, i) / 8);
-		sub = member_off(btf, btf__resolve_type(btf, m->type), dot + 1);
-		return sub < 0 ? -1 : (long)(btf_member_bit_offset(t, i) / 8) + sub;
-	}
-	return -1;
+	tg_fuzz_feature(tg_features, slot, v);
 }
 
 /* Feedback from the scratch map; without it the fuzzing is blind but still runs. */
 static void features_setup(void)
 {
-	const struct btf *btf = bpf_object__btf(skel->obj);
-	int ncpu = libbpf_num_possible_cpus(), id;
-	cpu_set_t set;
+	int id = tg_fuzz_scratch_setup(&scratch, skel->obj, skel->maps.tg_dns_scratch, "tg_dns_scratch");
 
-	id = btf ? btf__find_by_name_kind(btf, "tg_dns_scratch", BTF_KIND_STRUCT) : -1;
-	if (id < 0 || ncpu <= 0)
-		return;
-	for (unsigned i = 0; i <= F_LEN; i++)
-		feat_off[i] = member_off(btf, (__u32)id, feat_members[i]);
-	scratch_size = bpf_map__value_size(skel->maps.tg_dns_scratch);
-	scratch_stride = (scratch_size + 7) & ~(size_t)7;
-	scratch_buf = calloc((size_t)ncpu, scratch_stride);
-	scratch_zero = calloc((size_t)ncpu, scratch_stride);
-	/* the program runs on the caller's CPU: stay on one to know whose scratch to read */
-	feat_cpu = sched_getcpu();
-	CPU_ZERO(&set);
-	CPU_SET(feat_cpu, &set);
-	if (!scratch_buf || !scratch_zero || feat_cpu < 0 || feat_cpu >= ncpu ||
-	    sched_setaffinity(0, sizeof(set), &set) < 0) {
-		fprintf(stderr, "fuzz_dns_bpf: no parser feedback (cannot stay on one CPU); fuzzing blind\n");
-		return;
-	}
-	scratch_fd = bpf_map__fd(skel->maps.tg_dns_scratch);
-}
-
-static void features_reset(void)
-{
-	__u32 zero = 0;
-
-	if (scratch_fd >= 0)
-		bpf_map_update_elem(scratch_fd, &zero, scratch_zero, BPF_ANY);
+	for (unsigned i = 0; i <= F_LEN && id >= 0; i++)
+		feat_off[i] = tg_fuzz_member_off(bpf_object__btf(skel->obj), (__u32)id, feat_members[i]);
 }
 
 static void features_read(void)
 {
-	__u32 zero = 0, v;
-	const uint8_t *s;
+	const uint8_t *s = tg_fuzz_scratch_read(&scratch);
+	__u32 v;
 
-	if (scratch_fd < 0 || bpf_map_lookup_elem(scratch_fd, &zero, scratch_buf) < 0)
-		return;
-	s = scratch_buf + (size_t)feat_cpu * scratch_stride;
-	for (unsigned i = 0; i <= F_LEN; i++) {
-		if (feat_off[i] < 0 || (size_t)feat_off[i] + 4 > scratch_size)
+	for (unsigned i = 0; s && i <= F_LEN; i++) {
+		if (feat_off[i] < 0 || (size_t)feat_off[i] + 4 > scratch.size)
 			continue;
 		memcpy(&v, s + feat_off[i], 4);
 		feature(i, i == F_LEN ? v / 32 : v);
@@ -153,36 +90,6 @@ static void features_read(void)
 
 static const char *const qnames[] = {"claude.ai", "api.anthropic.com", "x.y.anthropic.com", "example.org"};
 
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_WARN && getenv("TG_TEST_VERBOSE"))
-		return vfprintf(stderr, fmt, ap);
-	return 0;
-}
-
-static void skip(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "fuzz_dns_bpf: SKIP ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_SKIP);
-}
-
-static int add_host(int fdh, const char *name, bool wildcard, unsigned tool, unsigned matcher)
-{
-	struct tg_abi_host_key k = {.gen = 0, .wildcard = wildcard ? 1 : 0};
-	struct tg_abi_net_refs v = {.n = 1};
-
-	strncpy(k.name, name, sizeof(k.name) - 1);
-	v.ref[0].tool = (__u16)tool;
-	v.ref[0].matcher = (__u16)matcher;
-	return bpf_map_update_elem(fdh, &k, &v, BPF_ANY);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct tg_abi_control ctl = {.active_gen = 0, .abi_version = TG_ABI_VERSION};
@@ -190,21 +97,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct tg_abi_net4_key cidr = {.prefixlen = 8 + 24};
 	struct tg_abi_net_refs cv = {.n = 1};
 	__u32 zero = 0;
-	int r, fdh;
+	int fdh;
 
 	(void)argc;
 	(void)argv;
-	if (geteuid() != 0)
-		skip("not root: loading a BPF program needs root (CAP_BPF + CAP_NET_ADMIN)");
-	libbpf_set_print(libbpf_quiet);
-	verbose = getenv("TG_TEST_VERBOSE") != NULL;
-	skel = dns_guard__open();
-	if (!skel)
-		skip("cannot open the dns_guard BPF object: %s", strerror(errno));
-	r = dns_guard__load(skel);
-	if (r < 0)
-		skip("cannot load dns_guard: %s (no BPF here? TG_TEST_VERBOSE=1 shows the verifier log)",
-		     strerror(-r));
+	verbose = tg_fuzz_bpf_init("fuzz_dns_bpf");
+	TG_FUZZ_LOAD_SKEL(dns_guard, skel);
 	prog_fd = bpf_program__fd(skel->progs.tg_dns_ingress);
 	fd4 = bpf_map__fd(skel->maps.tg_net4);
 	fd6 = bpf_map__fd(skel->maps.tg_net6);
@@ -214,9 +112,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	cv.ref[0].matcher = M(3);
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.tg_control), &zero, &ctl, BPF_ANY) < 0 ||
 	    bpf_map_update_elem(bpf_map__fd(skel->maps.tg_gens), &zero, &g, BPF_ANY) < 0 ||
-	    add_host(fdh, "claude.ai", false, T_NAME, M(0)) < 0 ||
-	    add_host(fdh, "api.anthropic.com", false, T_NAME, M(1)) < 0 ||
-	    add_host(fdh, "anthropic.com", true, T_WILD, M(2)) < 0 || bpf_map_update_elem(fd4, &cidr, &cv, BPF_ANY) < 0) {
+	    tg_fuzz_add_host(fdh, "claude.ai", false, T_NAME, M(0)) < 0 ||
+	    tg_fuzz_add_host(fdh, "api.anthropic.com", false, T_NAME, M(1)) < 0 ||
+	    tg_fuzz_add_host(fdh, "anthropic.com", true, T_WILD, M(2)) < 0 ||
+	    bpf_map_update_elem(fd4, &cidr, &cv, BPF_ANY) < 0) {
 		fprintf(stderr, "fuzz_dns_bpf: cannot fill the test maps: %s\n", strerror(errno));
 		exit(1);
 	}
@@ -400,7 +299,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = (__u32)n, .repeat = 1);
 
-		features_reset();
+		tg_fuzz_scratch_reset(&scratch);
 		if (bpf_prog_test_run_opts(prog_fd, &o) < 0) {
 			fprintf(stderr, "fuzz_dns_bpf: BPF_PROG_TEST_RUN failed: %s\n", strerror(errno));
 			abort();

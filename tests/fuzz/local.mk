@@ -24,6 +24,10 @@ FUZZ_CPPFLAGS = -include $(top_builddir)/config.h -I$(top_srcdir)/lib -D_GNU_SOU
 FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined $(YAML_CFLAGS) $(OPENSSL_CFLAGS)
 FUZZ_LIBS = $(YAML_LIBS) $(OPENSSL_LIBS)
+# The kernel-parser targets share skip/load/feedback code (bpf_harness.c).
+FUZZ_BPF_HARNESS = $(top_srcdir)/tests/fuzz/bpf_harness.c
+FUZZ_BPF_DEPS = $(FUZZ_BPF_HARNESS) $(top_srcdir)/tests/fuzz/bpf_harness.h \
+	$(top_srcdir)/bpf/toolguard_abi.h config.h
 
 tests/fuzz/fuzz_policy: $(top_srcdir)/tests/fuzz/fuzz_policy.c $(FUZZ_DEPS)
 	@$(MKDIR_P) tests/fuzz
@@ -47,17 +51,16 @@ tests/fuzz/fuzz_dnsmsg: $(top_srcdir)/tests/fuzz/fuzz_dnsmsg.c $(top_srcdir)/lib
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -o $@ \
 		$(top_srcdir)/tests/fuzz/fuzz_dnsmsg.c $(top_srcdir)/lib/dnsmsg.c
 
-tests/fuzz/fuzz_dns_bpf: $(top_srcdir)/tests/fuzz/fuzz_dns_bpf.c bpf/dns_guard.skel.h \
-		$(top_srcdir)/bpf/toolguard_abi.h config.h
+tests/fuzz/fuzz_dns_bpf: $(top_srcdir)/tests/fuzz/fuzz_dns_bpf.c bpf/dns_guard.skel.h $(FUZZ_BPF_DEPS)
 	@$(MKDIR_P) tests/fuzz
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) -I$(top_srcdir)/bpf -I$(top_builddir)/bpf $(FUZZ_CFLAGS) \
-		$(LIBBPF_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_dns_bpf.c $(LIBBPF_LIBS)
+		$(LIBBPF_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_dns_bpf.c $(FUZZ_BPF_HARNESS) $(LIBBPF_LIBS)
 
-tests/fuzz/fuzz_stream_bpf: $(top_srcdir)/tests/fuzz/fuzz_stream_bpf.c bpf/stream_guard.skel.h \
-		$(top_srcdir)/bpf/toolguard_abi.h config.h
+tests/fuzz/fuzz_stream_bpf: $(top_srcdir)/tests/fuzz/fuzz_stream_bpf.c bpf/stream_guard.skel.h $(FUZZ_BPF_DEPS)
 	@$(MKDIR_P) tests/fuzz
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) -I$(top_srcdir)/bpf -I$(top_builddir)/bpf $(FUZZ_CFLAGS) \
-		$(LIBBPF_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_stream_bpf.c $(LIBBPF_LIBS)
+		$(LIBBPF_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_stream_bpf.c $(FUZZ_BPF_HARNESS) \
+		$(LIBBPF_LIBS)
 
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
@@ -71,6 +74,8 @@ EXTRA_DIST += \
 	tests/fuzz/fuzz_dnsmsg.c \
 	tests/fuzz/fuzz_dns_bpf.c \
 	tests/fuzz/fuzz_stream_bpf.c \
+	tests/fuzz/bpf_harness.c \
+	tests/fuzz/bpf_harness.h \
 	tests/fuzz/gen-net-seeds.py \
 	tests/fuzz/README.md \
 	tests/fuzz/policy.dict \

@@ -9,7 +9,8 @@ TG_UNIT_TESTS = \
 	tests/unit/test_protocol \
 	tests/unit/test_compile \
 	tests/unit/test_notice \
-	tests/unit/test_dnsmsg
+	tests/unit/test_dnsmsg \
+	tests/unit/test_fetchrule
 check_PROGRAMS += $(TG_UNIT_TESTS)
 TESTS += $(TG_UNIT_TESTS)
 TG_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -DTG_TEST_POLICIES='"$(abs_top_srcdir)/tests/policies"'
@@ -43,3 +44,6 @@ tests_unit_test_notice_LDADD = $(TG_UNIT_LDADD) $(SYSTEMD_LIBS) -lutil
 # lib/dnsmsg.c: DNS answers with strict bounds (resolver of issue #4)
 tests_unit_test_dnsmsg_CFLAGS = $(TG_UNIT_CFLAGS)
 tests_unit_test_dnsmsg_LDADD = $(TG_UNIT_LDADD)
+# lib/fetchrule.c: poll jitter, failure backoff, .sig check (daemon/fetch.c, bench/fleet_poll.c)
+tests_unit_test_fetchrule_CFLAGS = $(TG_UNIT_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_fetchrule_LDADD = $(TG_UNIT_LDADD)
