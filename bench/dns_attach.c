@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The DNS program alone, for bench/run-dns-bench.sh:
- *   dns_attach CGROUP2_DIR NAME...  (a leading "*." makes a wildcard)
+ *   dns_attach [--hold] CGROUP2_DIR NAME...  (a leading "*." makes a wildcard)
  * loads dns_guard.bpf.c with private maps (nothing pinned, no connect
  * hooks), fills tg_hosts with NAMEs as an enforcing policy would, attaches
  * the program to the cgroup, prints "attached prog_id=N" and stays until it
  * is killed: the link is not pinned, so the kernel detaches the program
- * when the process ends, however it ends. */
+ * when the process ends, however it ends. With --hold it attaches nothing
+ * and prints "loaded prog_id=N": bench/hook_toggle switches it on and off
+ * (the program lives as long as either process holds it). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,10 +30,15 @@ int main(int argc, char **argv)
 	__u32 zero = 0;
 	struct bpf_prog_info info = {0};
 	__u32 info_len = sizeof(info);
+	bool hold = argc > 1 && !strcmp(argv[1], "--hold");
 	int cg, r;
 
+	if (hold) {
+		argv++;
+		argc--;
+	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: dns_attach CGROUP2_DIR NAME...\n");
+		fprintf(stderr, "usage: dns_attach [--hold] CGROUP2_DIR NAME...\n");
 		return 2;
 	}
 	skel = dns_guard__open_and_load();
@@ -63,6 +71,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dns_attach: cannot fill the maps: %s\n", strerror(errno));
 		return 1;
 	}
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(skel->progs.tg_dns_ingress), &info, &info_len) < 0)
+		info.id = 0;
+	if (hold) {
+		printf("loaded prog_id=%u\n", info.id);
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
 	cg = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg < 0) {
 		fprintf(stderr, "dns_attach: cannot open %s: %s\n", argv[1], strerror(errno));
@@ -73,8 +89,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dns_attach: cannot attach to %s: %s\n", argv[1], strerror(errno));
 		return 1;
 	}
-	if (bpf_obj_get_info_by_fd(bpf_program__fd(skel->progs.tg_dns_ingress), &info, &info_len) < 0)
-		info.id = 0;
 	printf("attached prog_id=%u\n", info.id);
 	fflush(stdout);
 	for (;;)

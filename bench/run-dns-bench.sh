@@ -1,32 +1,50 @@
 #!/bin/bash
-# DNS benchmark: a UDP query loop (bench/dns_loop) against dnsmasq with and
-# without the DNS program (dns_guard.bpf.c) attached to the cgroup v2 root;
-# rounds alternate (ABBA) and the medians are printed as ratios. Two loops
-# a condition: an allowed name (the answer is parsed and matches nothing:
-# what almost all DNS traffic costs) and a banned one (matched, its address
-# looked up in the trie on every answer and written the first time).
+# DNS benchmark: a UDP query loop (bench/dns_loop, one query in flight)
+# against dnsmasq with and without the DNS program (dns_guard.bpf.c) on the
+# cgroup v2 root, alternating in many short rounds (A B B A, B A A B, ...).
+# Two names: an allowed one (the answer is parsed and matches nothing: what
+# almost all DNS traffic costs) and a banned one (matched, its address looked
+# up in the trie on every answer, written the first time). Target: at most +3%.
 #   bench/run-dns-bench.sh [--quick]      (root; also run by run-bench.sh)
-# The program is loaded by bench/dns_attach with private maps (nothing
-# pinned, no connect hooks) holding NAMES exact names and a wildcard, and
-# is detached when that process ends. dnsmasq and the loop run in a network
-# namespace made here; the names resolve to 127.77.99.x, never connected to.
+# bench/dns_attach --hold loads the program with private maps (nothing
+# pinned, no connect hooks) holding NAMES exact names and a wildcard;
+# bench/hook_toggle attaches and detaches it between rounds in microseconds.
+# dnsmasq and the loop run in a network namespace made here, both pinned to
+# one CPU at real-time priority (when chrt works) so that other work on the
+# machine rarely preempts a round trip; the names resolve to 127.77.99.x,
+# never connected to. Printed per name: the median of the block ratios of
+# the mean round trip, with quartiles, and the kernel's own time of the
+# program per query (kernel.bpf_stats_enabled, in a separate pass, against
+# an empty program at the same hook).
+# Env: BLOCKS, QUERIES (a round), NAMES, BENCH_CPU, BENCH_RT=0, DNS_ATTACH.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 dnsloop=$top_builddir/bench/dns_loop
-dnsattach=$top_builddir/bench/dns_attach
+dnsattach=${DNS_ATTACH:-$top_builddir/bench/dns_attach} # another build of the program, to compare
+toggle=$top_builddir/bench/hook_toggle
 
-QUERIES=${QUERIES:-10000}
-ROUNDS=${ROUNDS:-10}
+BLOCKS=${BLOCKS:-30}
+QUERIES=${QUERIES:-2000}
 NAMES=${NAMES:-1000}
-[ "${1:-}" = --quick ] && { QUERIES=3000; ROUNDS=4; }
+[ "${1:-}" = --quick ] && { BLOCKS=10; QUERIES=1500; }
+CPU=${BENCH_CPU:-$(($(nproc) - 1))}
 
 [ "$(id -u)" = 0 ] || { echo "dns bench: needs root (loads BPF programs)"; exit 77; }
 command -v dnsmasq >/dev/null || { echo "dns bench: dnsmasq not installed (apt-get install dnsmasq-base) — skipped"; exit 77; }
-for f in "$dnsloop" "$dnsattach"; do
+for f in "$dnsloop" "$dnsattach" "$toggle"; do
 	[ -x "$f" ] || { echo "dns bench: $f missing: run 'make && make bench-programs' first"; exit 1; }
 done
+cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+[ -n "$cg" ] || { echo "dns bench: no cgroup2 mount"; exit 1; }
+# The programs are attached to a cgroup of the benchmark's own (the loop and
+# dnsmasq move into it), not to the root: other work on the machine neither
+# runs them nor shows in their accounting (BENCH_ROOT=1: the root, as the daemon does).
+bcg=$cg/tg-bench-$$
+[ "${BENCH_ROOT:-0}" = 1 ] && bcg=$cg
+run=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$bcg" taskset -c "$CPU") rtnote=
+if [ "${BENCH_RT:-1}" != 0 ] && chrt -f 1 true 2>/dev/null; then run+=(chrt -f 1) rtnote=" at SCHED_FIFO 1"; fi
 
 # One BPF user at a time (run-bench.sh already holds the lock when it runs this).
 if [ -z "${TG_BENCH_LOCKED:-}" ]; then
@@ -38,19 +56,25 @@ work=$(mktemp -d /tmp/tgdnsbench.XXXXXX)
 ns=tg-dnsbench-$$
 mpid=
 apid=
-stats_was=
+tpid=
+stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo 0)
 cleanup() {
-	[ -n "$apid" ] && kill "$apid" 2>/dev/null # the program is detached with it
-	[ -n "$mpid" ] && kill "$mpid" 2>/dev/null
-	[ -n "$stats_was" ] && echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled
+	[ -n "$tpid" ] && kill "$tpid" 2>/dev/null # detaches the program
+	[ -n "$tpid" ] && wait "$tpid" 2>/dev/null
+	[ -n "$apid" ] && kill "$apid" 2>/dev/null # unloads it
+	[ -n "$mpid" ] && kill "$mpid" 2>/dev/null && wait "$mpid" 2>/dev/null
+	echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null
 	rm -rf "$work"
+	[ "$bcg" = "$cg" ] || for _ in 1 2 3 4 5; do rmdir "$bcg" 2>/dev/null && break; sleep 0.2; done
 }
 trap cleanup EXIT INT TERM
+[ "$bcg" = "$cg" ] || mkdir "$bcg"
+start=$SECONDS
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-ip netns exec "$ns" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
+"${run[@]}" ip netns exec "$ns" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
 	--listen-address=127.0.0.1 --bind-interfaces --port=53 --pid-file= --user=root --group=root \
 	--host-record=allowed.bench.test,127.77.99.1 --host-record=api.anthropic.com,127.77.99.2 \
 	--log-facility="$work/dnsmasq.log" 9>&- &
@@ -65,87 +89,67 @@ ip netns exec "$ns" "$dnsloop" 1 127.0.0.1 allowed.bench.test >/dev/null ||
 # The learner looks up each answer's name and its parents.
 names=("*.anthropic.com" api.anthropic.com)
 for ((i = 0; i < NAMES; i++)); do names+=("n$i.banned.bench.test"); done
-cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
-[ -n "$cg" ] || { echo "dns bench: no cgroup2 mount"; exit 1; }
+"$dnsattach" --hold "$cg" "${names[@]}" >"$work/attach.out" 2>&1 9>&- &
+apid=$!
+for _ in $(seq 1 100); do
+	grep -q '^loaded' "$work/attach.out" && break
+	kill -0 "$apid" 2>/dev/null || break
+	sleep 0.05
+done
+id=$(sed -n 's/^loaded prog_id=\([0-9]*\).*/\1/p' "$work/attach.out")
+[ -n "$id" ] && [ "$id" != 0 ] || { echo "dns bench: the DNS program could not be loaded:"; cat "$work/attach.out"; exit 1; }
 
-attach() {
-	"$dnsattach" "$cg" "${names[@]}" >"$work/attach.out" 2>&1 9>&- &
-	apid=$!
-	for _ in $(seq 1 100); do
-		grep -q '^attached' "$work/attach.out" && return 0
-		kill -0 "$apid" 2>/dev/null || break
-		sleep 0.05
+coproc TOG { exec "$toggle" "$bcg" "$id:ingress" 2>"$work/toggle.err"; }
+tpid=$TOG_PID
+read -r line <&"${TOG[0]}" || { echo "dns bench: hook_toggle failed:"; cat "$work/toggle.err"; exit 1; }
+case $line in ready*) ;; *) echo "dns bench: hook_toggle: $line"; exit 1 ;; esac
+tog() { # on|off|nop|nopoff|stats -> reply in $reply
+	echo "$1" >&"${TOG[1]}"
+	read -r reply <&"${TOG[0]}"
+	case $reply in ok | stats*) ;; *) echo "dns bench: hook_toggle $1: $reply"; cat "$work/toggle.err"; exit 1 ;; esac
+}
+loop() { # N NAME -> "mean p50" (ns)
+	"${run[@]}" ip netns exec "$ns" "$dnsloop" "$1" 127.0.0.1 "$2" |
+		sed -n 's/.*ns_per_query=\([0-9.]*\).*p50_ns=\([0-9.]*\).*/\1 \2/p'
+}
+
+echo "DNS benchmark ($(uname -r), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
+echo "$BLOCKS blocks of 4 alternating rounds of $QUERIES UDP queries to dnsmasq (one in flight), on CPU $CPU$rtnote,"
+echo "program on the cgroup ${bcg#"$cg"}/;"
+echo "the DNS program holds $NAMES names and a wildcard"
+for name in allowed.bench.test api.anthropic.com; do
+	: >"$work/mean"
+	: >"$work/p50"
+	for ((blk = 0; blk < BLOCKS; blk++)); do
+		if ((blk % 2)); then order="B A A B"; else order="A B B A"; fi
+		for c in $order; do
+			tog "$([ "$c" = B ] && echo on || echo off)"
+			read -r mean p50 < <(loop "$QUERIES" "$name")
+			echo "$c $mean" >>"$work/mean"
+			echo "$c $p50" >>"$work/p50"
+		done
 	done
-	echo "dns bench: the DNS program could not be attached:"
-	cat "$work/attach.out"
-	exit 1
-}
-detach() {
-	kill "$apid" 2>/dev/null || true
-	wait "$apid" 2>/dev/null || true
-	apid=
-}
-
-# samples[LABEL.NAME.STAT]: one value a round; STAT mean, p10 or p50 (ns).
-declare -A samples
-one_round() { # LABEL
-	local name out
-	for name in allowed banned; do
-		out=$(ip netns exec "$ns" "$dnsloop" "$QUERIES" 127.0.0.1 \
-			"$([ $name = allowed ] && echo allowed.bench.test || echo api.anthropic.com)")
-		samples[$1.$name.mean]+="$(sed -n 's/.*ns_per_query=\([0-9.]*\).*/\1/p' <<<"$out") "
-		samples[$1.$name.p10]+="$(sed -n 's/.*p10_ns=\([0-9.]*\).*/\1/p' <<<"$out") "
-		samples[$1.$name.p50]+="$(sed -n 's/.*p50_ns=\([0-9.]*\).*/\1/p' <<<"$out") "
-	done
-}
-median() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
-pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}'; }
-
-for ((round = 0; round < ROUNDS; round++)); do
-	if ((round % 2 == 0)); then
-		one_round none
-		attach
-		one_round dns
-		detach
-	else
-		attach
-		one_round dns
-		detach
-		one_round none
-	fi
+	tog off
+	what="allowed name ($name)"
+	[ "$name" = allowed.bench.test ] || what="banned name ($name)"
+	awk -v label="$what, mean round trip" -v target=3 -v unit=ns -f "$here/stats.awk" "$work/mean"
+	awk -v label="$what, median round trip" -v target=3 -v unit=ns -f "$here/stats.awk" "$work/p50"
 done
 
-# The kernel's own accounting of the program's run time, for the record.
-per_run="? (bpftool or kernel.bpf_stats_enabled unavailable)"
-if command -v bpftool >/dev/null && [ -w /proc/sys/kernel/bpf_stats_enabled ]; then
-	stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled)
+if [ -w /proc/sys/kernel/bpf_stats_enabled ]; then
 	echo 1 >/proc/sys/kernel/bpf_stats_enabled
-	attach
-	ip netns exec "$ns" "$dnsloop" "$QUERIES" 127.0.0.1 allowed.bench.test >/dev/null
-	ip netns exec "$ns" "$dnsloop" "$QUERIES" 127.0.0.1 api.anthropic.com >/dev/null
-	id=$(sed -n 's/^attached prog_id=\([0-9]*\).*/\1/p' "$work/attach.out")
-	per_run=$(bpftool -j prog show id "$id" | python3 -c '
-import json, sys
-p = json.load(sys.stdin)
-print("%.0f ns a run over %d runs (a query to dnsmasq and its answer: 2 runs)" % (p["run_time_ns"] / p["run_cnt"], p["run_cnt"]))
-' || echo "?")
-	detach
-	echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled
-	stats_was=
-fi
-
-printf 'DNS query loop (UDP to dnsmasq, %d queries x %d alternating rounds; DNS program with %d names + a wildcard),\n' \
-	"$QUERIES" "$ROUNDS" "$NAMES"
-echo "median over the rounds of each round's mean, 10th and 50th percentile round trip (ns), without -> with the DNS program:"
-for name in allowed banned; do
-	line="  $name name:"
-	for stat in mean p10 p50; do
-		a=$(median "${samples[none.$name.$stat]}")
-		b=$(median "${samples[dns.$name.$stat]}")
-		line+="  $stat $a -> $b ratio $(ratio "$b" "$a") ($(pct "$b" "$a"))"
+	tog on
+	tog nop # the floor: an empty program at the same hook
+	loop "$QUERIES" allowed.bench.test >/dev/null # warm-up
+	for name in allowed.bench.test api.anthropic.com; do
+		tog stats; s0=$reply
+		loop "$((4 * QUERIES))" "$name" >/dev/null
+		tog stats; s1=$reply
+		echo "  kernel time a query for $name (bpf_stats, $((4 * QUERIES)) queries; a query and its answer are 2 runs):"
+		awk -v b="$s0" -v a="$s1" -v ops="$((4 * QUERIES))" -v op=query -f "$here/progcost.awk"
 	done
-	echo "$line"
-	echo "    p50 rounds without [${samples[none.$name.p50]% }] with [${samples[dns.$name.p50]% }]"
-done
-echo "  the DNS program's own time (kernel bpf_stats): $per_run"
+	tog nopoff
+	tog off
+	echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled
+fi
+echo "  ($((SECONDS - start)) s)"

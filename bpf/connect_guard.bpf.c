@@ -4,6 +4,8 @@
  * refuse (EPERM) connecting or sending to a banned destination.
  * IPv4-mapped IPv6 destinations are looked up in the IPv4 trie.
  * Exemptions see the real uid and primary gid only (no task access here).
+ * TCP to an address an allowed name also answered with (tg_shared) ignores
+ * the entry's host-name refs: stream_guard decides by SNI / CONNECT there.
  */
 #include "tg_common.bpf.h"
 #include "tg_net.bpf.h"
@@ -14,6 +16,7 @@
 #ifndef AF_INET6
 #define AF_INET6 10
 #endif
+#define TG_IPPROTO_TCP 6
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -32,6 +35,17 @@ static __always_inline bool tg_port_ok(const struct tg_abi_net_ref *r, __u16 por
 	return false;
 }
 
+/* The destination answers for an allowed name too (not expired). */
+static __always_inline bool tg_shared_addr(const __u8 *addr, __u32 family, __u64 now)
+{
+	struct tg_abi_shared_key k = {.family = family};
+	__u64 *exp;
+
+	__builtin_memcpy(k.addr, addr, 16);
+	exp = bpf_map_lookup_elem(&tg_shared, &k);
+	return exp && *exp > now;
+}
+
 /* addr: 16 bytes, IPv4 in the first 4. Returns 1 to allow, 0 to refuse. */
 static __always_inline int tg_decide_dest(struct bpf_sock_addr *ctx, bool v6, bool sendmsg)
 {
@@ -41,8 +55,8 @@ static __always_inline int tg_decide_dest(struct bpf_sock_addr *ctx, bool v6, bo
 	struct tg_who who = {};
 	struct tg_abi_gen *g;
 	__u32 gen = 0, i, flags = 0;
+	__u16 port, names = 0;
 	__u64 ug, now;
-	__u16 port;
 
 	g = tg_active(&gen);
 	if (!g)
@@ -80,6 +94,10 @@ static __always_inline int tg_decide_dest(struct bpf_sock_addr *ctx, bool v6, bo
 		return 1;
 
 	now = bpf_ktime_get_tai_ns();
+	/* ev.addr holds the destination (v4-mapped as IPv4) */
+	if (refs->flags && ctx->protocol == TG_IPPROTO_TCP &&
+	    tg_shared_addr(ev.addr, v6 && !(flags & TG_ABI_EV_V4MAPPED) ? AF_INET6 : AF_INET, now))
+		names = refs->flags;
 	ug = bpf_get_current_uid_gid();
 	who.uid = (__u32)ug;
 	who.gid = (__u32)(ug >> 32);
@@ -89,7 +107,7 @@ static __always_inline int tg_decide_dest(struct bpf_sock_addr *ctx, bool v6, bo
 		if (i >= refs->n)
 			break;
 		r = &refs->ref[i];
-		if (!tg_port_ok(r, port))
+		if ((names & TG_ABI_NET_NAME_REF(i)) || !tg_port_ok(r, port))
 			continue;
 		tg_consider(&best, gen, r->tool, r->matcher, now, &who, 0);
 	}

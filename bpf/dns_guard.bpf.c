@@ -12,7 +12,10 @@
  * starts at the question and follows CNAMEs (in any order, up to
  * DNS_MAX_CHAIN names, compared by a 64-bit hash of the lower-case name);
  * when any name of it matches tg_hosts (names of up to TG_ABI_HOST_MAX - 1
- * characters), every A/AAAA record owned by a name of the chain is learned.
+ * characters), every A/AAAA record owned by a name of the chain is learned
+ * (its refs marked as name refs); when none does, those records' addresses
+ * go into tg_shared for their TTL instead (an allowed name answers there:
+ * connect_guard leaves TCP to them to stream_guard's SNI/CONNECT check).
  * Compression pointers must point strictly before the previous one (what
  * every compressor writes), so loops and forward pointers end the parse;
  * malformed input only ever means "nothing learned" (records before the
@@ -21,6 +24,7 @@
  * (tests/system/dns-qemu.sh).
  */
 #include "tg_common.bpf.h"
+#include "tg_hosts.bpf.h"
 #include "tg_net.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -40,14 +44,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define DNS_T_CNAME	5u
 #define DNS_T_AAAA	28u
 #define REC_IN_CHAIN	1u /* a CNAME whose owner is in the chain */
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TG_ABI_HOST_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct tg_abi_host_key);
-	__type(value, struct tg_abi_net_refs);
-} tg_hosts SEC(".maps");
+#define TG_AF_INET	2
+#define TG_AF_INET6	10
 
 /* One answer record, as far as the chain needs it. */
 struct tg_dns_rec {
@@ -57,6 +55,8 @@ struct tg_dns_rec {
 	__u16 rdoff; /* message offset of the RDATA */
 	__u16 rdlen;
 	__u16 flags; /* REC_* */
+	__u32 ttl;
+	__u32 pad;
 };
 
 /*
@@ -98,6 +98,7 @@ struct tg_dns_scratch {
 	__u64 chain[DNS_MAX_CHAIN]; /* hashes of the chain's names */
 	__u8 rd[16];		    /* an answer's address */
 	__u64 hash;		    /* of the last decoded name */
+	__u64 now;		    /* bpf_ktime_get_tai_ns() of an answer to share */
 	__u32 name_ok;		    /* name holds the whole last decoded name */
 	__u32 len;		    /* bytes of msg loaded */
 	__u32 gen;
@@ -166,8 +167,8 @@ static __always_inline __u32 tg_be16(const struct tg_dns_scratch *s, __u32 off)
 	return ((__u32)s->msg[tg_mbuf(off)] << 8) | s->msg[tg_mbuf(off + 1)];
 }
 
-/* dst += src, without duplicates, as far as dst has room; returns the
- * number of refs of src that dst did not have. */
+/* dst += src, without duplicates, as far as dst has room (added refs are
+ * marked as name refs); returns the number of refs of src that dst did not have. */
 static __always_inline __u32 tg_refs_add(struct tg_abi_net_refs *dst, const struct tg_abi_net_refs *src)
 {
 	__u32 i, j, missing = 0;
@@ -189,6 +190,7 @@ static __always_inline __u32 tg_refs_add(struct tg_abi_net_refs *dst, const stru
 		if (dst->n >= TG_ABI_NET_REFS)
 			continue;
 		dst->ref[dst->n & (TG_ABI_NET_REFS - 1)] = src->ref[i];
+		dst->flags |= TG_ABI_NET_NAME_REF(dst->n & (TG_ABI_NET_REFS - 1));
 		dst->n++;
 	}
 	return missing;
@@ -198,15 +200,8 @@ static __always_inline __u32 tg_refs_add(struct tg_abi_net_refs *dst, const stru
 static __always_inline bool tg_host_lookup(struct tg_dns_scratch *s, __u32 from, __u8 wildcard)
 {
 	struct tg_abi_net_refs *refs;
-	const char *src = &s->name[tg_m127(from)];
-	__u32 j;
 
-	s->key.gen = (__u8)s->gen;
-	s->key.wildcard = wildcard;
-	/* the NUL padding comes along: name is zero after the name */
-	for (j = 0; j < TG_ABI_HOST_MAX / 8; j++)
-		*(__u64 *)&s->key.name[j * 8] = *(const __u64 *)&src[j * 8];
-	refs = bpf_map_lookup_elem(&tg_hosts, &s->key);
+	refs = tg_hosts_get(&s->key, &s->name[tg_m127(from)], s->gen, wildcard);
 	if (!refs)
 		return false;
 	if (!s->found)
@@ -382,6 +377,7 @@ static long tg_rec_step(__u32 step, void *ctx)
 	r->rdoff = (__u16)rdoff;
 	r->rdlen = (__u16)rdlen;
 	r->flags = 0;
+	r->ttl = (tg_be16(s, end + 4) << 16) | tg_be16(s, end + 6);
 	if (r->type == DNS_T_CNAME) {
 		if (tg_dns_name(rdoff))
 			r->target = s->hash;
@@ -470,7 +466,8 @@ __noinline __u32 tg_dns_learn(__u32 v6)
 			if (!tg_refs_add(&s->merged, &s->refs))
 				return 0;
 		} else {
-			s->merged = s->refs;
+			__builtin_memset(&s->merged, 0, sizeof(s->merged));
+			tg_refs_add(&s->merged, &s->refs);
 		}
 		bpf_map_update_elem(&tg_net4, &k, &s->merged, BPF_ANY);
 	} else {
@@ -483,7 +480,8 @@ __noinline __u32 tg_dns_learn(__u32 v6)
 			if (!tg_refs_add(&s->merged, &s->refs))
 				return 0;
 		} else {
-			s->merged = s->refs;
+			__builtin_memset(&s->merged, 0, sizeof(s->merged));
+			tg_refs_add(&s->merged, &s->refs);
 		}
 		bpf_map_update_elem(&tg_net6, &k, &s->merged, BPF_ANY);
 	}
@@ -507,6 +505,45 @@ static long tg_learn_step(__u32 i, void *ctx)
 	} else if (r->type == DNS_T_AAAA && r->rdlen == 16 && tg_in_chain(s, r->owner)) {
 		__builtin_memcpy(s->rd, &s->msg[off], 16);
 		tg_dns_learn(1);
+	}
+	return 0;
+}
+
+/* An answer no rule matched: its A/AAAA addresses (of chain names) answer
+ * for an allowed name, so connect_guard leaves TCP to them to the SNI check. */
+static long tg_share_step(__u32 i, void *ctx)
+{
+	struct tg_dns_scratch *s = ((struct tg_sctx *)ctx)->s;
+	struct tg_abi_shared_key k = {};
+	struct tg_dns_rec *r;
+	__u64 exp, *old;
+	__u32 off, ttl;
+
+	if (!s || i >= s->nrec || i >= DNS_MAX_RECS)
+		return 1;
+	r = &s->rec[tg_mrec(i)];
+	off = tg_mbuf(r->rdoff);
+	if (r->type == DNS_T_A && r->rdlen == 4 && tg_in_chain(s, r->owner)) {
+		k.family = TG_AF_INET;
+		__builtin_memcpy(k.addr, &s->msg[off], 4);
+	} else if (r->type == DNS_T_AAAA && r->rdlen == 16 && tg_in_chain(s, r->owner)) {
+		k.family = TG_AF_INET6;
+		__builtin_memcpy(k.addr, &s->msg[off], 16);
+	} else {
+		return 0;
+	}
+	ttl = r->ttl;
+	if (ttl < TG_ABI_SHARED_TTL_MIN)
+		ttl = TG_ABI_SHARED_TTL_MIN;
+	if (ttl > TG_ABI_SHARED_TTL_MAX)
+		ttl = TG_ABI_SHARED_TTL_MAX;
+	exp = s->now + (__u64)ttl * 1000000000ULL;
+	old = bpf_map_lookup_elem(&tg_shared, &k);
+	if (old) {
+		if (*old < exp)
+			*old = exp;
+	} else {
+		bpf_map_update_elem(&tg_shared, &k, &exp, BPF_ANY);
 	}
 	return 0;
 }
@@ -553,14 +590,18 @@ __noinline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __
 	s->rc.cnames = 0;
 	x.s = s;
 	bpf_loop(DNS_MAX_RECS, tg_rec_step, &x, 0);
-	if (!s->nrec || (!s->rc.cnames && !s->found))
+	if (!s->nrec)
 		return 0;
 	if (s->rc.cnames) {
 		bpf_loop(DNS_MAX_RECS * DNS_MAX_CHAIN, tg_chain_step, &x, 0);
 		bpf_loop(DNS_MAX_RECS, tg_target_step, &x, 0);
 	}
-	if (s->found)
+	if (s->found) {
 		bpf_loop(DNS_MAX_RECS, tg_learn_step, &x, 0);
+	} else {
+		s->now = bpf_ktime_get_tai_ns();
+		bpf_loop(DNS_MAX_RECS, tg_share_step, &x, 0);
+	}
 	return 0;
 }
 

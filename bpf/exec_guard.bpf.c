@@ -18,7 +18,9 @@
  *    are examined and an entry of 512 bytes or more ends the scan; a relative
  *    script is made absolute with the cwd ("./" stripped, ".." kept as is);
  *  - symlinks in a script argument or an invoked path are not resolved (the
- *    kernel has not opened the script yet): rules see it as written;
+ *    kernel has not opened the script yet): rules see it as written; with
+ *    scripts[].sha256 rules a script request lets the daemon judge the
+ *    resolved file after the fact (toolguard_abi.h "Script requests");
  *  - LSM backend: the new image's argv is not mapped yet; events copy the
  *    arguments of the execve/execveat call instead (native x86-64 and arm64
  *    calls only; empty for 32-bit callers and execs started by the kernel).
@@ -90,6 +92,7 @@ struct tg_exec_scratch {
 	char bufs[B_COUNT][PBUF]; /* first: offsets up to 7*512+511+256 stay inside */
 	struct tg_abi_exec_event ev;
 	struct tg_abi_hash_request hr;
+	struct tg_abi_script_request sr; /* hdr.type set: script requests wanted (scripts[].sha256) */
 	struct tg_abi_str_key key;
 	struct tg_who who;
 	struct tg_best best;
@@ -498,6 +501,8 @@ __noinline __u32 tg_scan_argv(__u32 slot, __u64 task_p, __u32 want_script, __u32
 		}
 		/* the script argument */
 		want_script = 0;
+		if (s->sr.hdr.type)
+			bpf_probe_read_kernel_str(s->sr.arg, TG_ABI_PATH_MAX, arg);
 		if (arg[0] != '/') {
 			tg_need_cwd(s, task);
 			if (!s->bufs[B_CWD][0])
@@ -515,6 +520,8 @@ __noinline __u32 tg_scan_argv(__u32 slot, __u64 task_p, __u32 want_script, __u32
 				tg_lookup_str(s->slot, TG_ABI_SPACE_EXE_NAME, B_SPATH,
 					      tg_basename_off(s->slot, B_SPATH), TG_ABI_EV_BY_INVOKED_NAME);
 			}
+			if (ldso == 2) /* the daemon's hint (it parses argv like ld.so) */
+				bpf_probe_read_kernel_str(s->hr.path, TG_ABI_PATH_MAX, s->bufs[B_SPATH]);
 		}
 	}
 	return 0;
@@ -573,6 +580,45 @@ __noinline __u32 tg_syscall_argv(__u32 slot)
 	return 0;
 }
 
+/*
+ * scripts[].sha256: tell the daemon which script this interpreter (or "#!"
+ * file, flags SHEBANG) is about to run; sr.arg, dev, ino and gen are set.
+ * Without a script argument, only a regular file on fd 0 is worth a request.
+ */
+__noinline __u32 tg_script_request(__u32 slot, __u64 task_p, __u32 flags)
+{
+	struct task_struct *task = (void *)task_p;
+	struct tg_exec_scratch *s = tg_scratch_get(slot);
+
+	if (!s)
+		return 0;
+	if (flags & TG_ABI_SCRIPT_SHEBANG) {
+		bpf_probe_read_kernel_str(s->sr.arg, TG_ABI_PATH_MAX, s->bufs[B_FILE]);
+		s->sr.path[0] = 0;
+	} else if (s->sr.arg[0]) {
+		bpf_probe_read_kernel_str(s->sr.path, TG_ABI_PATH_MAX, s->bufs[B_SPATH]);
+	} else {
+		struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+		struct file *f0 = 0;
+		__u32 mode = 0;
+
+		if (fds)
+			bpf_probe_read_kernel(&f0, sizeof(f0), &fds[0]);
+		if (f0)
+			mode = BPF_CORE_READ(f0, f_inode, i_mode);
+		if ((mode & 0170000) != 0100000) /* S_ISREG */
+			return 0;
+		flags |= TG_ABI_SCRIPT_STDIN;
+		s->sr.path[0] = 0;
+	}
+	s->sr.flags = flags;
+	s->sr.pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+	s->sr.uid = s->who.uid;
+	tg_fill_hdr(&s->sr.hdr, TG_ABI_REC_SCRIPT_REQUEST, sizeof(s->sr), s->now);
+	tg_emit(&s->sr, sizeof(s->sr));
+	return 0;
+}
+
 static __always_inline void tg_fill_who(struct tg_who *who, struct task_struct *task)
 {
 	const struct cred *cred = BPF_CORE_READ(task, real_cred);
@@ -618,7 +664,7 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 		return 0;
 	s->slot = slot;
 	scripts_only = !lsm && tg_backend() == TG_ABI_BACKEND_LSM;
-	if (scripts_only && !(g->flags & TG_ABI_GEN_SCRIPTS))
+	if (scripts_only && !(g->flags & (TG_ABI_GEN_SCRIPTS | TG_ABI_GEN_HASH_REQUESTS)))
 		return 0;
 
 	s->gen = gen;
@@ -629,6 +675,9 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 	s->best.tool = 0;
 	s->best.matcher = 0;
 	s->ev.flags = 0;
+	s->hr.hdr.type = 0;
+	s->sr.hdr.type = (g->flags & TG_ABI_GEN_SCRIPT_REQUESTS) ? TG_ABI_REC_SCRIPT_REQUEST : 0;
+	s->sr.arg[0] = 0;
 	s->ev.script[0] = 0;
 	s->ev.argc = 0;
 	for (__u32 i = 0; i < TG_ABI_ARGV_MAX; i++)
@@ -748,7 +797,7 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 	}
 
 	/* interpreters: the script they run is in argv (tracepoint only) */
-	if (!lsm && (g->flags & TG_ABI_GEN_SCRIPTS)) {
+	if (!lsm && (g->flags & (TG_ABI_GEN_SCRIPTS | TG_ABI_GEN_HASH_REQUESTS))) {
 		interp = tg_lookup_str(s->slot, TG_ABI_SPACE_INTERP, B_NAME, 0, 0);
 		if (!interp) {
 			off = tg_basename_off(s->slot, B_FILE);
@@ -765,8 +814,45 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 			ik.space = TG_ABI_INODE_EXE;
 		}
 	}
+	/* sha256 rules alone: only the dynamic loader's argument matters */
+	if (interp && !(g->flags & TG_ABI_GEN_SCRIPTS) && !((interp - 1) & TG_ABI_REFS_LDSO))
+		interp = 0;
+	if (s->sr.hdr.type) {
+		/* scripts[].sha256: the daemon judges the script by its content */
+		s->sr.dev = ik.dev;
+		s->sr.ino = ik.ino;
+		s->sr.gen = (__u8)gen;
+		if (!interp && shebang && !lsm &&
+		    !(s->best.verdict == TG_ABI_VERDICT_BLOCK && g->mode == TG_ABI_MODE_ENFORCE))
+			tg_script_request(s->slot, (__u64)task, TG_ABI_SCRIPT_SHEBANG);
+	}
 	if (interp) {
-		tg_scan_argv(s->slot, (__u64)task, 1, ((interp - 1) & TG_ABI_REFS_LDSO) ? 1 : 0);
+		__u32 ldso = ((interp - 1) & TG_ABI_REFS_LDSO) ? 1 : 0;
+
+		if (ldso && (g->flags & TG_ABI_GEN_HASH_REQUESTS)) {
+			s->hr.pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+			s->hr.uid = s->who.uid;
+			s->hr.dev = ik.dev;
+			s->hr.ino = ik.ino;
+			s->hr.seen_epoch = g->seen_epoch;
+			s->hr.gen = (__u8)gen;
+			s->hr.path[0] = 0;
+			/* sent after the decision, even without a program argument
+			 * found here: ld.so runs "-/x" (only "--" starts options) */
+			s->hr.hdr.type = TG_ABI_REC_LOADER_REQUEST;
+			ldso = 2;
+		}
+		tg_scan_argv(s->slot, (__u64)task, 1, ldso);
+		if (s->sr.hdr.type && !ldso &&
+		    !(s->best.verdict == TG_ABI_VERDICT_BLOCK && g->mode == TG_ABI_MODE_ENFORCE))
+			tg_script_request(s->slot, (__u64)task, 0);
+		/* "ld.so FILE" and sha256 rules: unless killed already, the daemon
+		 * hashes FILE (the loader maps it, no exec of it) and judges */
+		if (s->hr.hdr.type == TG_ABI_REC_LOADER_REQUEST &&
+		    !(s->best.verdict == TG_ABI_VERDICT_BLOCK && g->mode == TG_ABI_MODE_ENFORCE)) {
+			tg_fill_hdr(&s->hr.hdr, TG_ABI_REC_LOADER_REQUEST, sizeof(s->hr), s->now);
+			tg_emit(&s->hr, sizeof(s->hr));
+		}
 	} else if (s->best.verdict == TG_ABI_VERDICT_NONE) {
 		return 0;
 	} else if (!lsm) {
@@ -840,6 +926,140 @@ int BPF_PROG(tg_lsm_bprm_check, struct linux_binprm *bprm, int ret)
 	if (ret)
 		return ret;
 	return tg_exec_decide(bprm, true);
+}
+
+#define TG_PROT_EXEC 0x4ul
+
+/*
+ * LSM backend: a file mapped executable that is not the process's own exe
+ * ("ld.so FILE", which maps FILE itself) is decided like an exec of it, by
+ * its tg_inodes entry (sha256 rules, complex globs). Cost per mmap without
+ * sha256 rules: the PROT_EXEC test and two array lookups; with them, one
+ * hash lookup per executable file mapping. The exe itself was judged by
+ * bprm_check_security.
+ */
+static __always_inline int tg_map_decide(struct file *file, unsigned long prot)
+{
+	struct task_struct *task;
+	struct tg_exec_scratch *s;
+	struct tg_abi_refs *refs;
+	struct tg_abi_gen *g;
+	struct inode *inode;
+	struct file *exe;
+	struct tg_abi_inode_key ik = {};
+	struct tg_abi_seen_key sk = {};
+	struct tg_abi_seen_val *sv;
+	__u32 gen = 0, slot, len;
+	int ret = 0;
+
+	if (!file || !(prot & TG_PROT_EXEC))
+		return 0;
+	g = tg_active(&gen);
+	if (!g || !(g->flags & TG_ABI_GEN_HASH_REQUESTS))
+		return 0;
+	inode = BPF_CORE_READ(file, f_inode);
+	ik.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	ik.ino = BPF_CORE_READ(inode, i_ino);
+	ik.gen = (__u8)gen;
+	ik.space = TG_ABI_INODE_EXE;
+	refs = bpf_map_lookup_elem(&tg_inodes, &ik);
+	if (!refs)
+		return 0;
+	/* a plain value, not a BTF pointer: the global helpers take it as a u64 */
+	task = (struct task_struct *)bpf_get_current_task();
+	exe = BPF_CORE_READ(task, mm, exe_file);
+	if (!exe || BPF_CORE_READ(exe, f_inode) == inode)
+		return 0;
+	sk.dev = ik.dev;
+	sk.ino = ik.ino;
+	sv = bpf_map_lookup_elem(&tg_seen, &sk);
+	if (sv && sv->seen_epoch == g->seen_epoch && sv->i_generation != BPF_CORE_READ(inode, i_generation))
+		return 0; /* another file on a reused inode number: the daemon is asked at its exec */
+
+	slot = tg_slot_claim();
+	if (slot >= TG_SLOTS) {
+		tg_count_drop(TG_ABI_DROP_BUSY);
+		return 0;
+	}
+	s = tg_scratch_get(slot);
+	if (!s)
+		goto out;
+	s->slot = slot;
+	s->gen = gen;
+	s->now = bpf_ktime_get_tai_ns();
+	s->have_cwd = 0;
+	s->best.verdict = TG_ABI_VERDICT_NONE;
+	s->best.flags = 0;
+	s->best.tool = 0;
+	s->best.matcher = 0;
+	s->ev.flags = 0;
+	s->ev.script[0] = 0;
+	for (__u32 i = 0; i < TG_ABI_ARGV_MAX; i++)
+		s->ev.argv[i][0] = 0;
+	tg_fill_who(&s->who, task);
+	tg_consider_refs(s, refs, TG_ABI_EV_BY_INODE, TG_PASS_PLAIN, 0);
+	if (s->best.verdict == TG_ABI_VERDICT_NONE)
+		goto out;
+	s->ev.flags = s->best.flags | TG_ABI_EV_LSM | TG_ABI_EV_LOADER;
+	if (s->best.verdict == TG_ABI_VERDICT_BLOCK) {
+		if (g->mode == TG_ABI_MODE_ENFORCE) {
+			s->ev.flags |= TG_ABI_EV_DENIED;
+			ret = -EPERM;
+		} else {
+			s->ev.flags |= TG_ABI_EV_WOULD_BLOCK;
+		}
+	}
+	len = tg_build_path(slot, (__u64)BPF_CORE_READ(file, f_path.dentry), (__u64)BPF_CORE_READ(file, f_path.mnt),
+			    B_PATH);
+	if (len & (1u << 31))
+		s->ev.flags |= TG_ABI_EV_PATH_TRUNCATED;
+	tg_build_path(slot, (__u64)BPF_CORE_READ(exe, f_path.dentry), (__u64)BPF_CORE_READ(exe, f_path.mnt), B_FILE);
+	tg_scan_argv(slot, (__u64)task, 0, 0);
+
+	tg_fill_hdr(&s->ev.hdr, TG_ABI_REC_EXEC, sizeof(s->ev), s->now);
+	s->ev.policy_serial = g->policy_serial;
+	s->ev.ino = ik.ino;
+	s->ev.dev = ik.dev;
+	s->ev.pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+	s->ev.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	s->ev.uid = s->who.uid;
+	s->ev.gid = s->who.gid;
+	s->ev.argc = 0;
+	s->ev.tool = s->best.tool;
+	s->ev.matcher = s->best.matcher;
+	s->ev.verdict = (__u8)s->best.verdict;
+	s->ev.gen = (__u8)gen;
+	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	s->ev.tty[0] = 0;
+	{
+		struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+
+		if (tty)
+			bpf_probe_read_kernel_str(s->ev.tty, sizeof(s->ev.tty), &tty->name);
+	}
+	bpf_probe_read_kernel_str(s->ev.filename, TG_ABI_PATH_MAX, s->bufs[B_FILE]);
+	bpf_probe_read_kernel_str(s->ev.path, TG_ABI_PATH_MAX, s->bufs[B_PATH]);
+	tg_emit(&s->ev, sizeof(s->ev));
+out:
+	tg_slot_release(slot);
+	return ret;
+}
+
+SEC("?lsm/mmap_file")
+int BPF_PROG(tg_lsm_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot, unsigned long flags,
+	     int ret)
+{
+	if (ret)
+		return ret;
+	return tg_map_decide(file, prot);
+}
+
+SEC("?lsm/file_mprotect")
+int BPF_PROG(tg_lsm_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot, int ret)
+{
+	if (ret)
+		return ret;
+	return tg_map_decide(BPF_CORE_READ(vma, vm_file), prot);
 }
 
 SEC("tp_btf/sched_process_exec")

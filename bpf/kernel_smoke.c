@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "compile.h"
+#include "loader.h"
+#include "script_request.h"
 #include "kernel.h"
 #include "kernel_internal.h"
 
@@ -83,6 +85,40 @@ int tg_compiled_hash_request(const struct tg_compiled *c, const struct tg_abi_ha
 	ret_refs->ref[0].tool = T_BANNED;
 	ret_refs->ref[0].matcher = TG_ABI_MATCHER(TG_ABI_MK_EXE, 4);
 	return 1;
+}
+
+/* No "ld.so FILE" requests are judged in the smoke test (daemon/loader.c). */
+int tg_loader_request(const struct tg_compiled *c, const struct tg_abi_hash_request *req,
+		      struct tg_abi_refs *ret_refs, struct tg_abi_inode_key *ret_key, char *ret_path,
+		      size_t path_len)
+{
+	(void)c;
+	(void)req;
+	(void)ret_refs;
+	(void)ret_key;
+	(void)ret_path;
+	(void)path_len;
+	return 0;
+}
+
+/* No scripts[].sha256 rules in the smoke test (daemon/script_request.c). */
+int tg_script_request_judge(const struct tg_compiled *c, const struct tg_abi_script_request *req,
+			    struct tg_abi_refs *ret_refs, char *ret_path, size_t path_len)
+{
+	(void)c;
+	(void)req;
+	(void)ret_refs;
+	(void)ret_path;
+	(void)path_len;
+	return 0;
+}
+
+bool tg_loader_has_mapped(uint32_t pid, uint32_t dev, uint64_t ino)
+{
+	(void)pid;
+	(void)dev;
+	(void)ino;
+	return false;
 }
 
 /* No interpreter copies in the smoke test. */

@@ -7,7 +7,7 @@
 AM_CPPFLAGS += -I$(top_srcdir)/bpf
 
 tg_bpf_srcs = bpf/exec_guard.bpf.c bpf/connect_guard.bpf.c bpf/dns_guard.bpf.c bpf/stream_guard.bpf.c
-tg_bpf_hdrs = bpf/toolguard_abi.h bpf/tg_common.bpf.h bpf/tg_net.bpf.h bpf/vmlinux.h
+tg_bpf_hdrs = bpf/toolguard_abi.h bpf/tg_common.bpf.h bpf/tg_net.bpf.h bpf/tg_hosts.bpf.h bpf/vmlinux.h
 tg_bpf_objs = bpf/exec_guard.bpf.o bpf/connect_guard.bpf.o bpf/dns_guard.bpf.o bpf/stream_guard.bpf.o
 tg_bpf_skels = bpf/exec_guard.skel.h bpf/connect_guard.skel.h bpf/dns_guard.skel.h bpf/stream_guard.skel.h
 

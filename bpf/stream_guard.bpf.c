@@ -15,6 +15,7 @@
  * sockhash key is the 4-tuple, and the entry lives as long as the socket.
  */
 #include "tg_common.bpf.h"
+#include "tg_hosts.bpf.h"
 #include "tg_net.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -34,15 +35,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define STREAM_ENTRIES 65536u
 #define APPLY_ALL      0xffffffffu /* the verdict covers the rest of the stream */
 
-/* Same definition as in dns_guard.bpf.c: the daemon shares one map (reuse_fd). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TG_ABI_HOST_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct tg_abi_host_key);
-	__type(value, struct tg_abi_net_refs);
-} tg_hosts SEC(".maps");
-
 struct tg_stream_key {
 	__u32 family;
 	__u32 local_port;  /* host order, as sockops and sk_msg give it */
@@ -60,7 +52,8 @@ struct {
 
 struct tg_stream_scratch {
 	__u8 raw[STREAM_RAW];
-	char name[TG_ABI_HOST_MAX]; /* lower case, no trailing dot */
+	/* lower case, no trailing dot; the second half stays zero (tg_hosts_get) */
+	char name[2 * TG_ABI_HOST_MAX];
 	struct tg_abi_host_key key;
 	struct tg_abi_net_refs refs;
 	struct tg_abi_connect_host_event ev;
@@ -252,22 +245,8 @@ __noinline __u32 tg_connect_parse(__u32 have)
 static __always_inline bool tg_host_lookup(struct tg_stream_scratch *s, __u32 from, __u8 wildcard)
 {
 	struct tg_abi_net_refs *refs;
-	__u32 j;
 
-	__builtin_memset(s->key.name, 0, sizeof(s->key.name));
-	s->key.gen = (__u8)s->gen;
-	s->key.wildcard = wildcard;
-	for (j = 0; j < TG_ABI_HOST_MAX - 1; j++) {
-		char c;
-
-		if (from + j >= TG_ABI_HOST_MAX - 1)
-			break;
-		c = s->name[tg_mname(from + j)];
-		if (!c)
-			break;
-		s->key.name[tg_mname(j)] = c;
-	}
-	refs = bpf_map_lookup_elem(&tg_hosts, &s->key);
+	refs = tg_hosts_get(&s->key, &s->name[tg_mname(from)], s->gen, wildcard);
 	if (!refs)
 		return false;
 	s->refs = *refs;

@@ -20,3 +20,12 @@ struct {
 	__type(key, struct tg_abi_net6_key);
 	__type(value, struct tg_abi_net_refs);
 } tg_net6 SEC(".maps");
+
+/* Addresses an allowed name answered with (dns_guard writes, connect_guard
+ * reads): no generation, entries expire by their value. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TG_ABI_SHARED_ENTRIES);
+	__type(key, struct tg_abi_shared_key);
+	__type(value, __u64);
+} tg_shared SEC(".maps");

@@ -26,6 +26,10 @@
  *  tg_hosts    HASH         struct tg_abi_host_key -> struct tg_abi_net_refs
  *                           host names; DNS answers for them add /32 and /128
  *                           entries to tg_net4/tg_net6 (dns_guard.bpf.c)
+ *  tg_shared   LRU_HASH     struct tg_abi_shared_key -> __u64 expiry (CLOCK_TAI ns)
+ *                           addresses an ALLOWED name answered with: name refs
+ *                           do not apply to TCP there, the SNI check decides
+ *                           (no generation)
  *  tg_streams  SOCKHASH     4-tuple -> socket: connections whose first bytes
  *                           are checked (stream_guard.bpf.c; not ABI otherwise)
  *  tg_seen     LRU_HASH     struct tg_abi_seen_key -> struct tg_abi_seen_val
@@ -156,6 +160,23 @@
  * entries are written again into the new generation before every swap
  * (tg_kernel_apply_compiled calls its hook after writing generation g).
  *
+ * Name refs and CIDR refs: in a tg_net4/tg_net6 entry, bit i of refs.flags
+ * (TG_ABI_NET_NAME_REF(i)) says ref[i] came from a host NAME (learned here
+ * or resolved by the daemon), not from a CIDR rule. Compiled entries have
+ * flags 0; whoever merges refs into an entry keeps each ref's bit.
+ *
+ * Shared addresses (a CDN or front end serving a banned and an allowed
+ * name): for an answer whose chain matches NO host rule, this program
+ * records each A/AAAA address of a chain name in tg_shared {family, addr}
+ * with expiry = now + TTL (clamped to TG_ABI_SHARED_TTL_MIN..MAX seconds;
+ * later answers only extend it). A TCP connect to an address in tg_shared
+ * (not expired) ignores the entry's name refs (CIDR refs still apply), so
+ * the allowed name keeps working; stream_guard then refuses the banned name
+ * by its ClientHello server_name or CONNECT line. UDP (QUIC) to such an
+ * address is still refused by the name refs (clients fall back to TCP).
+ * Either order works: the check happens at connect time. The daemon's
+ * pre-resolved entries carry name refs too.
+ *
  * ===== Host names in streams (stream_guard.bpf.c) =====
  *
  * When TG_ABI_GEN_HOSTS is set, a sockops program on the cgroup v2 root puts
@@ -195,6 +216,45 @@
  * daemon deletes the tg_seen entry whenever its file watcher writes a
  * tg_inodes entry, since it has just judged the file now on that number.
  *
+ * ===== The dynamic loader run directly ("ld.so FILE") =====
+ *
+ * The kernel execs only the loader; the loader maps FILE itself, so FILE's
+ * inode is never an exec's. When TG_ABI_GEN_HASH_REQUESTS is set and the
+ * executed file is an interpreter entry with TG_ABI_REFS_LDSO, the exec
+ * tracepoint (both backends) emits a TG_ABI_REC_LOADER_REQUEST (struct
+ * tg_abi_hash_request: pid, uid, dev/ino/gen/seen_epoch of the LOADER,
+ * path = the program argument made absolute with the cwd, as a hint). No
+ * tg_seen de-duplication: every such exec asks. The daemon finds the file
+ * from /proc/PID (cmdline, cwd, root), hashes it, adds it to tg_inodes and
+ * kills the process (while /proc/PID/exe is still that loader) after the
+ * fact, as for a hash request. The LSM backend also has lsm/mmap_file and
+ * lsm/file_mprotect: a PROT_EXEC mapping of a file that tg_inodes (space
+ * EXE, active gen) holds, by a process whose exe_file is another inode, is
+ * decided like an exec (refs, times, exemptions) and refused with -EPERM on
+ * BLOCK; the record is TG_ABI_REC_EXEC with TG_ABI_EV_LOADER, path and
+ * ino/dev of the mapped file, filename = the process's exe. Per mmap: a
+ * PROT_EXEC and file test, then (sha256 rules only) one tg_inodes lookup.
+ *
+ * ===== Script requests (scripts[].sha256, an extension) =====
+ *
+ * When tg_gens[gen].flags has TG_ABI_GEN_SCRIPT_REQUESTS, the exec
+ * tracepoint (both backends) emits a TG_ABI_REC_SCRIPT_REQUEST for every
+ * exec of an interpreter (SPACE_INTERP name or INODE_INTERP copy) and of a
+ * "#!" file the kernel has not already decided to BLOCK: pid, uid, dev/ino of
+ * the executed file (the interpreter), arg = the script argument as written
+ * (or the invoked "#!" path, flag SHEBANG; "" and flag STDIN when there is
+ * none and fd 0 is a regular file), path = arg made absolute with the cwd
+ * (a hint). Nothing is sent for an interpreter without a script argument
+ * whose stdin is not a regular file (terminal, pipe). No de-duplication:
+ * scripts are files the kernel has not opened yet, so every run asks. The
+ * daemon opens arg relative to /proc/PID/cwd (absolute: under
+ * /proc/PID/root), or /proc/PID/fd/0, resolving symlinks, hashes it (size
+ * capped, with the hash cache), matches scripts[] sha256 rules AND path
+ * globs against the resolved path, and on BLOCK kills the process while it
+ * still runs that interpreter, after the fact (it has not read the script
+ * yet when the record is sent, but runs meanwhile). Without the flag the
+ * per-exec cost is unchanged (one flag test).
+ *
  * ===== Devices =====
  *
  * dev is the kernel's internal dev_t: (major << 20) | minor, NOT st_dev's
@@ -233,6 +293,9 @@
 #define TG_ABI_HOST_ENTRIES   16384u
 #define TG_ABI_HOST_MAX	      128u   /* bytes of a host name key, with NUL: longer names are not matched */
 #define TG_ABI_NET_ENTRIES    65536u /* per family */
+#define TG_ABI_SHARED_ENTRIES 16384u /* tg_shared LRU size (both families) */
+#define TG_ABI_SHARED_TTL_MIN 60u    /* seconds an allowed answer's address stays shared, at least */
+#define TG_ABI_SHARED_TTL_MAX 86400u /* ... at most */
 
 /* ---------- enumerations (as #defines: no enums in the ABI) ---------- */
 /* Verdicts: same numbers as enum tg_verdict (lib/matcher.h). */
@@ -293,6 +356,7 @@
 #define TG_ABI_GEN_HASH_REQUESTS (1u << 0) /* policy has sha256 rules */
 #define TG_ABI_GEN_SCRIPTS	 (1u << 1) /* policy has scripts rules: examine interpreters */
 #define TG_ABI_GEN_HOSTS	 (1u << 2) /* tg_hosts has names: learn addresses from DNS answers */
+#define TG_ABI_GEN_SCRIPT_REQUESTS (1u << 3) /* scripts[].sha256 rules: send script requests */
 
 /* tg_abi_refs.flags */
 #define TG_ABI_REFS_INTERP (1u << 0) /* SPACE_INTERP entry */
@@ -307,6 +371,15 @@
 #define TG_ABI_REC_CONNECT	2u
 #define TG_ABI_REC_HASH_REQUEST 3u
 #define TG_ABI_REC_CONNECT_HOST 4u /* struct tg_abi_connect_host_event (stream_guard.bpf.c) */
+#define TG_ABI_REC_LOADER_REQUEST                                                                            \
+	5u /* struct tg_abi_hash_request about the program a dynamic loader was                              \
+	      asked to run ("ld.so FILE"): dev/ino are the loader's; see                                     \
+	      "The dynamic loader run directly" above */
+#define TG_ABI_REC_SCRIPT_REQUEST 6u /* struct tg_abi_script_request; see "Script requests" */
+
+/* tg_abi_script_request.flags */
+#define TG_ABI_SCRIPT_STDIN   (1u << 0) /* no script argument, fd 0 a regular file: the script is stdin */
+#define TG_ABI_SCRIPT_SHEBANG (1u << 1) /* a "#!" file executed directly: arg is the invoked path */
 
 /* Record flags (exec and connect records). */
 #define TG_ABI_EV_WOULD_BLOCK	   (1u << 0) /* BLOCK not enforced: monitor mode */
@@ -327,6 +400,7 @@
 #define TG_ABI_EV_SCRIPT_RELATIVE  (1u << 15) /* script argument relative and no cwd found */
 #define TG_ABI_EV_PROXY_CONNECT	   (1u << 16) /* connect: name from an HTTP "CONNECT host:port" line */
 #define TG_ABI_EV_TLS_SNI	   (1u << 17) /* connect: name from a TLS ClientHello's server_name */
+#define TG_ABI_EV_LOADER	   (1u << 18) /* exec: decided at an executable mapping of the file (lsm/mmap_file) */
 
 /* tg_dropped indexes. */
 #define TG_ABI_DROP_RINGBUF 0u /* records lost: ring buffer full */
@@ -440,8 +514,16 @@ struct tg_abi_net_ref {
 
 struct tg_abi_net_refs {
 	__u16 n;
-	__u16 flags; /* reserved, zero */
+	__u16 flags; /* TG_ABI_NET_NAME_REF(i): ref[i] is a host name's, not a CIDR rule's */
 	struct tg_abi_net_ref ref[TG_ABI_NET_REFS];
+};
+
+#define TG_ABI_NET_NAME_REF(i) ((__u16)(1u << (i)))
+
+/* tg_shared key; the value is a __u64 expiry (CLOCK_TAI ns). */
+struct tg_abi_shared_key {
+	__u32 family; /* AF_INET (2) or AF_INET6 (10); v4-mapped IPv6 is AF_INET */
+	__u8 addr[16]; /* network order; IPv4 in addr[0..3], the rest zero */
 };
 
 struct tg_abi_seen_key {
@@ -529,6 +611,20 @@ struct tg_abi_hash_request {
 	char path[TG_ABI_PATH_MAX]; /* resolved path (hash /proc/PID/exe, not this) */
 };
 
+/* A script an interpreter is about to run (see "Script requests"). */
+struct tg_abi_script_request {
+	struct tg_abi_rec_hdr hdr;
+	__u32 pid;
+	__u32 uid;
+	__u32 dev;   /* of the executed file (the interpreter) */
+	__u32 flags; /* TG_ABI_SCRIPT_* */
+	__u64 ino;
+	__u8 gen;
+	__u8 pad[7];
+	char arg[TG_ABI_PATH_MAX];  /* the script as written, "" for stdin */
+	char path[TG_ABI_PATH_MAX]; /* arg made absolute with the cwd (hint) */
+};
+
 /* Kernel-internal dev_t (MKDEV) from userspace major/minor. */
 static inline __u32 tg_abi_dev_from_user(__u32 major_nr, __u32 minor_nr)
 {
@@ -549,7 +645,9 @@ static inline __u32 tg_abi_dev_from_user(__u32 major_nr, __u32 minor_nr)
 #define TG_ABI_SIZEOF_NET4_KEY	    12
 #define TG_ABI_SIZEOF_NET6_KEY	    24
 #define TG_ABI_SIZEOF_NET_REFS	    84
+#define TG_ABI_SIZEOF_SHARED_KEY    20
 #define TG_ABI_SIZEOF_EXEC_EVENT    1912
 #define TG_ABI_SIZEOF_CONNECT_EVENT 88
 #define TG_ABI_SIZEOF_HASH_REQUEST  304
+#define TG_ABI_SIZEOF_SCRIPT_REQUEST 560
 #define TG_ABI_SIZEOF_CONNECT_HOST_EVENT 216

@@ -418,6 +418,9 @@ static void print_status(json_object *o)
 	if (nx && ji(nx, "names") > 0)
 		row("host names", "%" PRId64 " resolved of %" PRId64 ", %" PRId64 " addresses held; next query %s",
 		    ji(nx, "names_resolved"), ji(nx, "names"), ji(nx, "addresses"), js(nx, "next_resolve", "none"));
+	if (nx && ji(nx, "shared_addresses") > 0)
+		row("shared addresses", "%" PRId64 " also answer for allowed names: TCP there is decided by the TLS "
+		    "server name or CONNECT line", ji(nx, "shared_addresses"));
 
 	section("Policy");
 	if (jb(p, "in_force")) {

@@ -117,7 +117,7 @@ const char *tc_matcher_pattern(const struct tg_tool *t, const char *matcher, cha
 	if (sscanf(matcher, "executables[%zu].%15s", &i, kind) == 2 && i < t->n_exes)
 		snprintf(buf, len, "%s", t->exes[i].value);
 	else if (sscanf(matcher, "scripts[%zu]", &i) == 1 && i < t->n_scripts)
-		snprintf(buf, len, "%s", t->scripts[i].path);
+		snprintf(buf, len, "%s", t->scripts[i].path ? t->scripts[i].path : t->scripts[i].sha256_hex);
 	else if (sscanf(matcher, "hosts[%zu]", &i) == 1 && i < t->n_hosts)
 		tc_host_rule(&t->hosts[i], buf, len);
 	return buf;
@@ -432,6 +432,11 @@ static void show_yaml(FILE *f, const struct tg_policy *p)
 		if (t->n_scripts)
 			fputs("      scripts:\n", f);
 		for (size_t k = 0; k < t->n_scripts; k++) {
+			if (!t->scripts[k].path) {
+				/* extension: judged by the daemon on each interpreter run */
+				fprintf(f, "        - sha256: %s   # kernel: script request\n", t->scripts[k].sha256_hex);
+				continue;
+			}
 			fputs("        - path: ", f);
 			yq(f, t->scripts[k].path);
 			fprintf(f, "   # kernel: %s\n", glob_form_name(t->scripts[k].path));
@@ -546,6 +551,12 @@ static json_object *tool_json(const struct tg_policy *p, const struct tg_tool *t
 	for (size_t k = 0; k < t->n_scripts; k++) {
 		json_object *x = json_object_new_object();
 
+		if (!t->scripts[k].path) {
+			json_object_object_add(x, "sha256", json_object_new_string(t->scripts[k].sha256_hex));
+			json_object_object_add(x, "kernel_form", json_object_new_string("script request"));
+			json_object_array_add(scripts, x);
+			continue;
+		}
 		json_object_object_add(x, "path", json_object_new_string(t->scripts[k].path));
 		json_object_object_add(x, "kernel_form",
 				       json_object_new_string(glob_form_name(t->scripts[k].path)));

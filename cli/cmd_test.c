@@ -1037,6 +1037,14 @@ static int test_dest(const struct toolctl *tc, bool ask_daemon, const struct tg_
 		if (from_name[0])
 			printf("  address resolved by toolguardd from: %s\n", from_name);
 		print_resolved(held);
+		if (held) {
+			json_object *sh;
+
+			if (json_object_object_get_ex(held, "shared_expires_in_sec", &sh))
+				printf("  address also answers for an allowed name (%" PRId64 " s more): TCP to it is "
+				       "decided by the TLS server name (SNI) or CONNECT line, not by the name rule\n",
+				       json_object_get_int64(sh));
+		}
 		if (at_given) {
 			char buf[64];
 

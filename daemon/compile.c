@@ -752,6 +752,7 @@ struct build {
 	struct slist strs, rstrs;
 	struct nlist net4, net6;
 	bool has_sha, has_complex_exe, has_scripts, has_exe_strs;
+	bool has_script_sha; /* scripts[].sha256 (extension): the kernel sends script requests */
 	struct tg_abi_affix_key *affix_keys; /* "P/ ** /S" globs: minimum lengths */
 	struct tg_abi_affix_val *affix_vals;
 	size_t n_affix;
@@ -925,6 +926,11 @@ static int compile_exes(struct build *b, unsigned ti)
 
 		snprintf(what, sizeof(what), "scripts[%zu].path", i);
 		b->has_scripts = true;
+		if (!t->scripts[i].path) {
+			/* content rules: judged by the daemon (script_request.c) */
+			b->has_script_sha = true;
+			continue;
+		}
 		r = add_path_glob(b, ti, TG_ABI_MK_SCRIPT, (unsigned)i, t->scripts[i].path,
 				  TG_ABI_SPACE_SCRIPT_PATH, what);
 	}
@@ -1549,6 +1555,8 @@ int tg_compile_policy_opts(const struct tg_policy *p, enum tg_mode mode,
 	/* argv is examined for scripts, and for the program a dynamic loader runs */
 	if (b.has_scripts || b.has_exe_strs)
 		c->gen.flags |= TG_ABI_GEN_SCRIPTS;
+	if (b.has_script_sha)
+		c->gen.flags |= TG_ABI_GEN_SCRIPT_REQUESTS;
 	c->next_transition = next;
 
 	slist_free(&b.strs);
@@ -1613,7 +1621,7 @@ const char *tg_compiled_matcher_name(const struct tg_compiled *c, unsigned tool_
 		break;
 	case TG_ABI_MK_SCRIPT:
 		if (idx < t->n_scripts)
-			snprintf(buf, len, "scripts[%u].path", idx);
+			snprintf(buf, len, "scripts[%u].%s", idx, t->scripts[idx].path ? "path" : "sha256");
 		break;
 	case TG_ABI_MK_HOST:
 		if (idx < t->n_hosts)
@@ -1744,6 +1752,28 @@ int tg_compiled_hash_request(const struct tg_compiled *c, const struct tg_abi_ha
 out:
 	tg_scan_result_free(&acc);
 	close(fd);
+	return r;
+}
+
+int tg_compiled_hash_fd(const struct tg_compiled *c, int fd, const char *path, struct tg_abi_refs *ret_refs)
+{
+	const struct priv *pv = c ? c->priv : NULL;
+	struct tg_scan_result acc = {0};
+	struct tg_abi_refs refs;
+	int r;
+
+	if (!pv || fd < 0 || !ret_refs)
+		return -EINVAL;
+	if (pv->rules.n_sha == 0 && pv->rules.n_exe_glob == 0)
+		return 0;
+	r = tg_scan_fd(&pv->rules, pv->hc, fd, path && path[0] == '/' ? path : NULL, &acc);
+	if (r >= 0)
+		r = acc.n_hits > 0;
+	if (r == 1) {
+		hits_to_refs(pv, acc.hits, acc.n_hits, &refs);
+		*ret_refs = refs;
+	}
+	tg_scan_result_free(&acc);
 	return r;
 }
 

@@ -14,6 +14,8 @@
  *                             content; later execs of unknown inodes: hash requests
  *  scripts[i].path            as paths, in SCRIPT_PATH; COMPLEX -> scan: tg_inodes
  *                             (SCRIPT) and tg_strs SCRIPT_PATH exact of each file found
+ *  scripts[i].sha256          no map entry: TG_ABI_GEN_SCRIPT_REQUESTS, the daemon
+ *                             judges each interpreter's script (script_request.c)
  *  interpreters               tg_strs INTERP: exact, or prefix for "name*"; other
  *                             globs by their literal prefix ("ld-linux*.so*" ->
  *                             "ld-linux", flagged LDSO), an over-approximation

@@ -381,6 +381,9 @@ static void do_status(struct tg_control *ctl, struct client *c)
 		if (rs.server[0])
 			json_object_array_add(jsv, json_object_new_string(rs.server));
 		json_object_object_add(jr, "servers", jsv);
+		/* addresses an allowed name answered with: the SNI check decides there */
+		json_object_object_add(jr, "shared_addresses",
+				       json_object_new_int64((int64_t)tg_kernel_shared_count(d->kernel)));
 		json_object_object_add(o, "resolver", jr);
 	}
 
@@ -677,6 +680,14 @@ static void do_resolved(struct tg_control *ctl, struct client *c, const struct t
 	if (!jr) {
 		send_error(c, ENOMEM, "out of memory");
 		return;
+	}
+	if (r->ip) { /* also answered for an allowed name (tg_shared): decided by SNI */
+		uint8_t a[16] = {0};
+		int64_t left = 0;
+		int fam = strchr(r->ip, ':') ? AF_INET6 : AF_INET;
+
+		if (inet_pton(fam, r->ip, a) == 1 && tg_kernel_shared_addr(ctl->d->kernel, fam, a, &left))
+			json_object_object_add(jr, "shared_expires_in_sec", json_object_new_int64(left));
 	}
 	o = ok_object();
 	json_object_object_add(o, "resolved", jr);

@@ -37,8 +37,10 @@
 #include "exec_guard.skel.h"
 #include "kernel.h"
 #include "kernel_internal.h"
+#include "loader.h"
 #include "paths.h"
 #include "procinfo.h"
+#include "script_request.h"
 #include "stream_guard.skel.h"
 #include "tamper.h"
 
@@ -60,10 +62,12 @@ _Static_assert(sizeof(struct tg_abi_affix_key) == TG_ABI_SIZEOF_AFFIX_KEY, "ABI"
 _Static_assert(sizeof(struct tg_abi_affix_val) == TG_ABI_SIZEOF_AFFIX_VAL, "ABI");
 _Static_assert(sizeof(struct tg_abi_host_key) == TG_ABI_SIZEOF_HOST_KEY, "ABI");
 _Static_assert(sizeof(struct tg_abi_net6_key) == TG_ABI_SIZEOF_NET6_KEY, "ABI");
+_Static_assert(sizeof(struct tg_abi_shared_key) == TG_ABI_SIZEOF_SHARED_KEY, "ABI");
 _Static_assert(sizeof(struct tg_abi_net_refs) == TG_ABI_SIZEOF_NET_REFS, "ABI");
 _Static_assert(sizeof(struct tg_abi_exec_event) == TG_ABI_SIZEOF_EXEC_EVENT, "ABI");
 _Static_assert(sizeof(struct tg_abi_connect_event) == TG_ABI_SIZEOF_CONNECT_EVENT, "ABI");
 _Static_assert(sizeof(struct tg_abi_hash_request) == TG_ABI_SIZEOF_HASH_REQUEST, "ABI");
+_Static_assert(sizeof(struct tg_abi_script_request) == TG_ABI_SIZEOF_SCRIPT_REQUEST, "ABI");
 _Static_assert(sizeof(struct tg_abi_connect_host_event) == TG_ABI_SIZEOF_CONNECT_HOST_EVENT, "ABI");
 _Static_assert(TG_ABI_VERDICT_BLOCK == TG_VERDICT_BLOCK && TG_ABI_VERDICT_WARN == TG_VERDICT_WARN &&
 		   TG_ABI_VERDICT_ALERT == TG_VERDICT_ALERT && TG_ABI_VERDICT_ALLOW == TG_VERDICT_ALLOW,
@@ -90,6 +94,7 @@ enum {
 	M_NET6,
 	M_HOSTS, /* from the DNS object */
 	M_STREAMS, /* sockhash of the stream object (pinned: it holds the sk_msg program) */
+	M_SHARED, /* from the connect object */
 	M__COUNT,
 	M__EXEC_COUNT = M_NET4,
 };
@@ -99,7 +104,7 @@ static const char *const map_names[M__COUNT] = {
     [M_RSTRS] = "tg_rstrs",	[M_INODES] = "tg_inodes",   [M_EXEMPT] = "tg_exempt", [M_SEEN] = "tg_seen",
     [M_EVENTS] = "tg_events",	[M_DROPPED] = "tg_dropped", [M_AFFIX] = "tg_affix",   [M_NET4] = "tg_net4",
     [M_NET6] = "tg_net6",	[M_HOSTS] = "tg_hosts",
-    [M_STREAMS] = "tg_streams",
+    [M_STREAMS] = "tg_streams", [M_SHARED] = "tg_shared",
 };
 
 /* Maps the connect object shares with the exec object. */
@@ -107,10 +112,12 @@ static const int shared_maps[] = {M_CONTROL, M_GENS, M_TOOLS, M_EXEMPT, M_EVENTS
 
 /* Maps the DNS object shares with the others. */
 static const int dns_shared_maps[] = {M_CONTROL, M_GENS,    M_TOOLS, M_EXEMPT,
-				      M_EVENTS,	 M_DROPPED, M_NET4,  M_NET6};
+				      M_EVENTS,	 M_DROPPED, M_NET4,  M_NET6, M_SHARED};
 
 /* Link pins. */
 #define L_LSM  "lsm_bprm_check"
+#define L_LSM_MMAP "lsm_mmap_file" /* with L_LSM: "ld.so FILE" of a known banned FILE */
+#define L_LSM_MPROT "lsm_file_mprotect"
 #define L_EXEC "exec"
 #define L_DNS  "dns_ingress"
 #define L_STREAM "stream_sockops"
@@ -366,6 +373,8 @@ static int load_exec(struct tg_kernel *k, enum tg_exec_backend backend, bool raw
 	if (!s)
 		return set_why(why, why_len, -errno, "cannot open the exec BPF object: %s", strerror(errno));
 	bpf_program__set_autoload(s->progs.tg_lsm_bprm_check, backend == TG_EXEC_BACKEND_LSM);
+	bpf_program__set_autoload(s->progs.tg_lsm_mmap_file, backend == TG_EXEC_BACKEND_LSM);
+	bpf_program__set_autoload(s->progs.tg_lsm_file_mprotect, backend == TG_EXEC_BACKEND_LSM);
 	bpf_program__set_autoload(s->progs.tg_exec_tp, !raw);
 	bpf_program__set_autoload(s->progs.tg_exec_raw, raw);
 	r = exec_guard__load(s);
@@ -376,7 +385,11 @@ static int load_exec(struct tg_kernel *k, enum tg_exec_backend backend, bool raw
 	}
 	if (backend == TG_EXEC_BACKEND_LSM) {
 		s->links.tg_lsm_bprm_check = bpf_program__attach(s->progs.tg_lsm_bprm_check);
-		if (!s->links.tg_lsm_bprm_check) {
+		if (s->links.tg_lsm_bprm_check)
+			s->links.tg_lsm_mmap_file = bpf_program__attach(s->progs.tg_lsm_mmap_file);
+		if (s->links.tg_lsm_mmap_file)
+			s->links.tg_lsm_file_mprotect = bpf_program__attach(s->progs.tg_lsm_file_mprotect);
+		if (!s->links.tg_lsm_file_mprotect) {
 			r = -errno;
 			exec_guard__destroy(s);
 			return set_why(why, why_len, r, "cannot attach the BPF LSM program: %s",
@@ -491,7 +504,7 @@ static int load_dns(struct tg_kernel *k, char *why, size_t why_len)
 static int load_stream(struct tg_kernel *k, char *why, size_t why_len)
 {
 	static const int shared[] = {M_CONTROL, M_GENS, M_TOOLS, M_EXEMPT, M_EVENTS,
-				     M_DROPPED, M_NET4, M_NET6,	 M_HOSTS};
+				     M_DROPPED, M_NET4, M_NET6,	 M_HOSTS, M_SHARED};
 	struct stream_guard *s = stream_guard__open();
 	int cg, r;
 
@@ -557,6 +570,16 @@ static int pin_all(struct tg_kernel *k, const char *dir, char *why, size_t why_l
 	if (k->exec->links.tg_lsm_bprm_check) {
 		snprintf(path, sizeof(path), "%s/links/%s", dir, L_LSM);
 		r = bpf_link__pin(k->exec->links.tg_lsm_bprm_check, path);
+		if (r < 0)
+			return set_why(why, why_len, r, "cannot pin %s: %s", path, strerror(-r));
+	}
+	if (k->exec->links.tg_lsm_mmap_file && k->exec->links.tg_lsm_file_mprotect) {
+		snprintf(path, sizeof(path), "%s/links/%s", dir, L_LSM_MMAP);
+		r = bpf_link__pin(k->exec->links.tg_lsm_mmap_file, path);
+		if (r >= 0) {
+			snprintf(path, sizeof(path), "%s/links/%s", dir, L_LSM_MPROT);
+			r = bpf_link__pin(k->exec->links.tg_lsm_file_mprotect, path);
+		}
 		if (r < 0)
 			return set_why(why, why_len, r, "cannot pin %s: %s", path, strerror(-r));
 	}
@@ -669,6 +692,7 @@ static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts,
 	if (r == 0) {
 		k->fds[M_NET4] = fcntl(bpf_map__fd(k->connect->maps.tg_net4), F_DUPFD_CLOEXEC, 3);
 		k->fds[M_NET6] = fcntl(bpf_map__fd(k->connect->maps.tg_net6), F_DUPFD_CLOEXEC, 3);
+		k->fds[M_SHARED] = fcntl(bpf_map__fd(k->connect->maps.tg_shared), F_DUPFD_CLOEXEC, 3);
 		if (load_dns(k, cwhy, sizeof(cwhy)) < 0 && opts->verbose)
 			fprintf(stderr, "toolguard: DNS learning unavailable: %s\n", cwhy);
 		if (load_stream(k, cwhy, sizeof(cwhy)) < 0 && opts->verbose)
@@ -1288,6 +1312,58 @@ int tg_kernel_net_fd(const struct tg_kernel *k, int family)
 	return family == 2 /* AF_INET */ ? k->fds[M_NET4] : k->fds[M_NET6];
 }
 
+int tg_kernel_shared_fd(const struct tg_kernel *k)
+{
+	return k ? k->fds[M_SHARED] : -1;
+}
+
+static uint64_t tai_now_ns(void)
+{
+	struct timespec t;
+
+	if (clock_gettime(CLOCK_TAI, &t) < 0)
+		return 0;
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+size_t tg_kernel_shared_count(const struct tg_kernel *k)
+{
+	struct tg_abi_shared_key key, next;
+	int fd = tg_kernel_shared_fd(k);
+	uint64_t now = tai_now_ns(), exp;
+	bool first = true;
+	size_t n = 0;
+
+	/* bounded: an LRU map changes while it is walked */
+	for (unsigned i = 0; fd >= 0 && i < 2 * TG_ABI_SHARED_ENTRIES; i++) {
+		if (bpf_map_get_next_key(fd, first ? NULL : &key, &next) < 0)
+			break;
+		key = next;
+		first = false;
+		if (bpf_map_lookup_elem(fd, &key, &exp) == 0 && exp > now)
+			n++;
+	}
+	return n;
+}
+
+bool tg_kernel_shared_addr(const struct tg_kernel *k, int family, const uint8_t *addr, int64_t *ret_left_sec)
+{
+	struct tg_abi_shared_key key;
+	int fd = tg_kernel_shared_fd(k);
+	uint64_t now = tai_now_ns(), exp;
+
+	if (fd < 0 || (family != 2 /* AF_INET */ && family != 10 /* AF_INET6 */))
+		return false;
+	memset(&key, 0, sizeof(key));
+	key.family = (__u32)family;
+	memcpy(key.addr, addr, family == 2 ? 4 : 16);
+	if (bpf_map_lookup_elem(fd, &key, &exp) < 0 || exp <= now)
+		return false;
+	if (ret_left_sec)
+		*ret_left_sec = (int64_t)((exp - now) / 1000000000u);
+	return true;
+}
+
 int tg_kernel_active_gen(struct tg_kernel *k)
 {
 	struct tg_abi_control ctl;
@@ -1598,8 +1674,10 @@ static enum tg_verdict state_verdict(enum tg_tool_state s)
 }
 
 /* The kernel could not know this file (sha256 rules): hash it, remember the
- * answer in tg_inodes, and act as the kernel would have. */
-static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_request *req)
+ * answer in tg_inodes, and act as the kernel would have. judged: refs already
+ * found for a script request (the interpreter's inode is then not banned). */
+static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_request *req,
+				const struct tg_abi_refs *judged)
 {
 	struct tg_kernel_event *e = &k->ev;
 	struct tg_abi_refs refs = {0};
@@ -1610,12 +1688,32 @@ static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_re
 	enum tg_verdict best = TG_VERDICT_NONE;
 	unsigned best_i = 0;
 	bool best_exempt = false, interp_script = false;
+	bool loader = req->hdr.type == TG_ABI_REC_LOADER_REQUEST;
+	char loaded[TG_ABI_PATH_MAX] = "";
 	struct timespec now;
 	int r;
 
 	if (!k->compiled || !k->policy)
 		return;
-	r = tg_compiled_hash_request(k->compiled, req, &refs);
+	if (judged) {
+		refs = *judged;
+		interp_script = true;
+		r = 1;
+	} else if (loader) {
+		/* "ld.so FILE": FILE (not the loader) is hashed and remembered */
+		struct tg_abi_refs known;
+
+		if (tg_loader_request(k->compiled, req, &refs, &ik, loaded, sizeof(loaded)) != 1)
+			return;
+		ik.gen = req->gen;
+		/* LSM: lsm/mmap_file refused the mapping of a file already known */
+		if (k->backend == TG_EXEC_BACKEND_LSM && k->fds[M_INODES] >= 0 &&
+		    bpf_map_lookup_elem(k->fds[M_INODES], &ik, &known) == 0 && known.n > 0)
+			return;
+		r = 1;
+	} else {
+		r = tg_compiled_hash_request(k->compiled, req, &refs);
+	}
 	if (r == 1 && (refs.flags & TG_ABI_REFS_INTERP)) {
 		/* a copy of an interpreter (same sha256) under another name: from
 		 * now on the kernel examines its script argument */
@@ -1690,7 +1788,10 @@ static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_re
 	e->pid = req->pid;
 	e->uid = uid;
 	e->gid = n_gids ? gids[0] : 0;
-	copy_str(e->exe, sizeof(e->exe), req->path, sizeof(req->path));
+	if (loader)
+		copy_str(e->exe, sizeof(e->exe), loaded, sizeof(loaded));
+	else
+		copy_str(e->exe, sizeof(e->exe), req->path, sizeof(req->path));
 	{
 		char p[64];
 		int fd;
@@ -1708,6 +1809,10 @@ static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_re
 	e->policy_serial = k->compiled->gen.policy_serial;
 	/* the record has no parent, command line nor terminal: read them before the kill */
 	(void)tg_proc_fill_event(e);
+	/* LSM, "ld.so FILE" not mapped yet: now that tg_inodes has FILE,
+	 * lsm/mmap_file refuses (and reports) its mapping; do neither here */
+	if (loader && k->backend == TG_EXEC_BACKEND_LSM && !tg_loader_has_mapped(req->pid, ik.dev, ik.ino))
+		return;
 	if (best == TG_VERDICT_BLOCK) {
 		if (k->compiled->gen.mode == TG_ABI_MODE_ENFORCE) {
 			char p[64];
@@ -1724,6 +1829,20 @@ static void handle_hash_request(struct tg_kernel *k, const struct tg_abi_hash_re
 	}
 	if (k->fn)
 		k->fn(e, k->fn_data);
+}
+
+/* scripts[].sha256 (script_request.c): the script an interpreter is about to
+ * run, judged by content and resolved path; acted upon like a hash request
+ * (the process must still run the interpreter, req.ino, to be killed). */
+static void handle_script_request(struct tg_kernel *k, const struct tg_abi_script_request *sr)
+{
+	struct tg_abi_hash_request req = {.hdr = sr->hdr, .pid = sr->pid, .uid = sr->uid, .dev = sr->dev,
+					  .ino = sr->ino, .gen = sr->gen};
+	struct tg_abi_refs refs;
+
+	if (k->compiled && k->policy &&
+	    tg_script_request_judge(k->compiled, sr, &refs, req.path, sizeof(req.path)) == 1)
+		handle_hash_request(k, &req, &refs);
 }
 
 static int handle_record(void *ctx, void *data, size_t size)
@@ -1750,8 +1869,13 @@ static int handle_record(void *ctx, void *data, size_t size)
 		decode_connect_host(k, data);
 		break;
 	case TG_ABI_REC_HASH_REQUEST:
+	case TG_ABI_REC_LOADER_REQUEST:
 		if (h->size == sizeof(struct tg_abi_hash_request))
-			handle_hash_request(k, data);
+			handle_hash_request(k, data, NULL);
+		return 0;
+	case TG_ABI_REC_SCRIPT_REQUEST:
+		if (h->size == sizeof(struct tg_abi_script_request))
+			handle_script_request(k, data);
 		return 0;
 	default:
 		return 0;

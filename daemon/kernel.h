@@ -89,6 +89,12 @@ bool tg_kernel_dns_learning(const struct tg_kernel *k);
  * and TLS server names (sockops + sk_msg programs loaded; added by sni). */
 bool tg_kernel_stream_checks(const struct tg_kernel *k);
 bool tg_kernel_adopted(const struct tg_kernel *k); /* pins existed at open */
+/* Addresses an allowed host name answered with (tg_shared, dns_guard.bpf.c):
+ * TCP to them is decided by the TLS server name / CONNECT line, not by the
+ * name rules. The number not expired (0 without the connect hooks), and
+ * whether addr (4 or 16 bytes by family) is one, with the seconds left. */
+size_t tg_kernel_shared_count(const struct tg_kernel *k);
+bool tg_kernel_shared_addr(const struct tg_kernel *k, int family, const uint8_t *addr, int64_t *ret_left_sec);
 /* Why the exec backend is not the LSM one ("" when it is, or when adopted):
  * for `toolctl status` and the start-up log (added by C1). */
 const char *tg_kernel_backend_note(const struct tg_kernel *k);

@@ -79,6 +79,9 @@ void tg_compiled_free(struct tg_compiled *c);
  * when it matches, 0 when not, -errno on error (process gone etc.). */
 int tg_compiled_hash_request(const struct tg_compiled *c, const struct tg_abi_hash_request *req,
 			     struct tg_abi_refs *ret_refs);
+/* The same judgement for a file the caller opened (path: for path globs, may
+ * be NULL): 1 with refs, 0 not matched, -errno (daemon/loader.c). */
+int tg_compiled_hash_fd(const struct tg_compiled *c, int fd, const char *path, struct tg_abi_refs *ret_refs);
 
 /* The hash request was a copy of an interpreter (refs.flags has
  * TG_ABI_REFS_INTERP) the kernel did not know yet: judge the script argument
@@ -123,5 +126,7 @@ typedef void (*tg_kernel_apply_hook_fn)(struct tg_kernel *k, const struct tg_com
 void tg_kernel_set_apply_hook(struct tg_kernel *k, tg_kernel_apply_hook_fn fn, void *userdata);
 /* tg_net4 (AF_INET) / tg_net6 fd owned by k, -1 without the connect hooks. */
 int tg_kernel_net_fd(const struct tg_kernel *k, int family);
+/* tg_shared (addresses an allowed name answered with), -1 when not loaded. */
+int tg_kernel_shared_fd(const struct tg_kernel *k);
 /* The active generation (0/1) or -errno. */
 int tg_kernel_active_gen(struct tg_kernel *k);

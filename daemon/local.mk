@@ -12,6 +12,8 @@ daemon_toolguardd_SOURCES = \
 	daemon/compile.h daemon/compile.c \
 	daemon/scan.h daemon/scan.c \
 	daemon/hashcache.h daemon/hashcache.c \
+	daemon/loader.h daemon/loader.c \
+	daemon/script_request.h daemon/script_request.c \
 	daemon/curl_loop.h daemon/curl_loop.c \
 	daemon/curl_setup.h daemon/curl_setup.c \
 	daemon/fetch.h daemon/fetch.c \

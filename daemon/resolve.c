@@ -270,7 +270,8 @@ static bool ref_eq(const struct tg_abi_net_ref *a, const struct tg_abi_net_ref *
 	return memcmp(a, b, sizeof(*a)) == 0;
 }
 
-static void refs_add(struct tg_abi_net_refs *v, const struct tg_abi_net_ref *ref, bool *overflow)
+/* name: the ref is a host name's (TG_ABI_NET_NAME_REF), which a shared address ignores. */
+static void refs_add(struct tg_abi_net_refs *v, const struct tg_abi_net_ref *ref, bool name, bool *overflow)
 {
 	for (unsigned i = 0; i < v->n; i++)
 		if (ref_eq(&v->ref[i], ref))
@@ -279,6 +280,8 @@ static void refs_add(struct tg_abi_net_refs *v, const struct tg_abi_net_ref *ref
 		*overflow = true;
 		return;
 	}
+	if (name)
+		v->flags |= TG_ABI_NET_NAME_REF(v->n);
 	v->ref[v->n++] = *ref;
 }
 
@@ -391,12 +394,12 @@ static int sync_entry(struct tg_kernel *k, const struct tg_compiled *c, unsigned
 	val = base;
 	n_base = val.n;
 	for (size_t i = 0; i < n_held; i++)
-		refs_add(&val, &held[i], overflow);
+		refs_add(&val, &held[i], true, overflow);
 	/* LPM lookup: the entry itself, or the covering CIDR's (its refs are in base already) */
 	if (bpf_map_lookup_elem(fd, &key, &old) == 0)
 		for (unsigned i = 0; i < old.n && i < TG_ABI_NET_REFS; i++)
 			if (!is_name_ref(c, &old.ref[i]))
-				refs_add(&val, &old.ref[i], overflow);
+				refs_add(&val, &old.ref[i], (old.flags & TG_ABI_NET_NAME_REF(i)) != 0, overflow);
 	if (val.n == n_base && !exact) {
 		if (bpf_map_delete_elem(fd, &key) < 0 && errno != ENOENT)
 			return -errno;

@@ -22,6 +22,8 @@
  *   scripts[] glob naming a path means that file, whatever its format.
  *   `env node x.js` needs nothing special: env's own exec of node is a
  *   second query. `python3 -m mod` and `node -e/-p` run no script file.
+ *   scripts[].sha256 (extension) hashes the script (its realpath when it
+ *   exists) through q->sha256, else the executed file as for executables[].
  * - Loader (basename "ld-*.so*", e.g. ld-linux-x86-64.so.2): the program it
  *   loads is the "script" and is also checked against executables[] name and
  *   path rules, so `ld-linux.so /path/claude` is caught like `/path/claude`
@@ -439,6 +441,9 @@ struct exec_ctx {
 	bool sha_tried;
 	bool sha_ok;
 	uint8_t sha[32];
+	bool script_sha_tried; /* scripts[].sha256: content of the script argument */
+	bool script_sha_ok;
+	uint8_t script_sha[32];
 };
 
 struct hit {
@@ -455,6 +460,19 @@ static bool sha256_of_exec(struct exec_ctx *c)
 		c->sha_ok = c->q->sha256 && path && c->q->sha256(c->q->sha256_ctx, path, c->sha) == 0;
 	}
 	return c->sha_ok;
+}
+
+/* The script's content: what the interpreter opens (symlinks followed), hashed once. */
+static bool sha256_of_script(struct exec_ctx *c)
+{
+	const char *path = c->script_real ? c->script_real : c->script_abs;
+
+	if (!c->script_sha_tried) {
+		c->script_sha_tried = true;
+		c->script_sha_ok = c->q->sha256 && path && path[0] == '/' &&
+				   c->q->sha256(c->q->sha256_ctx, path, c->script_sha) == 0;
+	}
+	return c->script_sha_ok;
 }
 
 static bool exec_tool_hit(struct exec_ctx *c, const struct tg_tool *t, struct hit *h)
@@ -500,6 +518,21 @@ static bool exec_tool_hit(struct exec_ctx *c, const struct tg_tool *t, struct hi
 		/* the interpreter's script first, then the executed file itself ("#!" run directly) */
 		const char *paths[4] = {c->script_abs, c->script_real, c->invoked_abs, c->resolved};
 
+		if (!m->path) {
+			/* sha256 (extension): the script's content, else the executed file's ("#!") */
+			const char *subject = NULL;
+
+			if (sha256_of_script(c) && memcmp(c->script_sha, m->sha256, 32) == 0)
+				subject = c->script_real ? c->script_real : c->script_abs;
+			else if (sha256_of_exec(c) && memcmp(c->sha, m->sha256, 32) == 0)
+				subject = c->resolved ? c->resolved : c->invoked_abs;
+			if (subject) {
+				snprintf(h->matcher, sizeof(h->matcher), "scripts[%zu].sha256", i);
+				h->subject = subject;
+				return true;
+			}
+			continue;
+		}
 		for (size_t k = 0; k < 4; k++)
 			if (paths[k] && tg_glob_match(m->path, paths[k])) {
 				snprintf(h->matcher, sizeof(h->matcher), "scripts[%zu].path", i);

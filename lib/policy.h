@@ -130,8 +130,11 @@ struct tg_exe_match {
 };
 
 struct tg_script_match {
-	char *path; /* glob */
+	char *path; /* glob; NULL for a sha256 entry */
 	struct tg_pos pos;
+	/* extension ("scripts: - sha256: HEX"): the script's content hash; path is then NULL */
+	char *sha256_hex; /* lower-case hex digest, NULL for a path entry */
+	uint8_t sha256[32];
 };
 
 enum tg_host_kind {

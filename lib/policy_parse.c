@@ -52,8 +52,10 @@ static void free_tool(struct tg_tool *t)
 	for (size_t i = 0; i < t->n_exes; i++)
 		free(t->exes[i].value);
 	free(t->exes);
-	for (size_t i = 0; i < t->n_scripts; i++)
+	for (size_t i = 0; i < t->n_scripts; i++) {
 		free(t->scripts[i].path);
+		free(t->scripts[i].sha256_hex);
+	}
 	free(t->scripts);
 	for (size_t i = 0; i < t->n_hosts; i++) {
 		free(t->hosts[i].name);
@@ -300,16 +302,46 @@ static bool parse_exe(struct pctx *pc, const struct yw_node *n, const char *what
 	return e->value != NULL;
 }
 
+/* 64 hex digits into lower-case *ret_hex (malloc'd) and raw[32]; false with an error. */
+static bool parse_sha256(struct pctx *pc, const struct yw_node *n, const char *what, char **ret_hex,
+			 uint8_t raw[32])
+{
+	const char *s = yw_scalar(&pc->y, n, what);
+	char *hex;
+
+	if (!s)
+		return false;
+	if (strlen(s) != 64 || strspn(s, "0123456789abcdefABCDEF") != 64) {
+		yw_error(&pc->y, n, "invalid sha256 \"%.80s\": expected 64 hexadecimal digits", s);
+		return false;
+	}
+	hex = yw_strdup(&pc->y, n, what);
+	if (!hex)
+		return false;
+	for (size_t i = 0; i < 64; i++)
+		hex[i] = (char)("0123456789abcdef"[hexval(s[i])]);
+	for (size_t i = 0; i < 32; i++)
+		raw[i] = (uint8_t)(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
+	*ret_hex = hex;
+	return true;
+}
+
 static bool parse_script(struct pctx *pc, const struct yw_node *n, const char *what,
 			 struct tg_script_match *sm)
 {
-	struct yw_key k[] = {{.name = "path"}};
+	struct yw_key k[] = {{.name = "path"}, {.name = "sha256"}};
 
 	if (!yw_map(&pc->y, n, what, k, ARRAY_SIZE(k)))
 		return false;
-	if (!yw_require(&pc->y, n, &k[0], what, "expected path: GLOB"))
+	if (k[0].val && k[1].val) {
+		yw_error(&pc->y, n, "%s has both path and sha256: write one entry for each", what);
 		return false;
+	}
 	sm->pos = n->pos;
+	if (k[1].val)
+		return parse_sha256(pc, k[1].val, what, &sm->sha256_hex, sm->sha256);
+	if (!yw_require(&pc->y, n, &k[0], what, "expected path: GLOB or sha256: HEX"))
+		return false;
 	sm->path = parse_glob(pc, k[0].val, "script path", true);
 	return sm->path != NULL;
 }

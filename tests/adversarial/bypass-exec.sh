@@ -27,6 +27,12 @@ cp "$(readlink -f "$node")" "$T/x/n" # the interpreter under another name (made 
 cp /bin/true "$T/x/t" # an unrelated renamed binary: must keep running
 cp "$T/s/banned.js" "$T/elsewhere/copied.js"
 ln -s "$T/s/banned.js" "$T/x/link.js"
+ln -s "$T/elsewhere/copied.js" "$T/x/link2.js"
+script_sum=$(sha256sum "$T/s/banned.js" | cut -d' ' -f1)
+# A script banned by path only (no sha256 rule names it): a copy elsewhere is another script.
+mkdir -p "$T/p"
+echo 'console.log("tgadv path-only script ran")' >"$T/p/ponly.js"
+cp "$T/p/ponly.js" "$T/elsewhere/ponly-copy.js"
 
 # Without toolguard each of these runs (otherwise a "refused" below proves nothing).
 for c in "$banned" "$T/x/hardlink" "$T/x/symlink"; do
@@ -57,6 +63,13 @@ tools:
     match:
       scripts:
         - path: "$T/s/**"
+        - sha256: $script_sum
+  - id: tgadv-ponly
+    name: Adversarial test script banned by path only
+    action: block
+    match:
+      scripts:
+        - path: "$T/p/**"
 YAML
 # $T/x stands for an install location: scanned at start (the copy of node
 # made before start is recognised by content there), watched afterwards.
@@ -97,11 +110,31 @@ adv_refused "memfd + fexecve" tgadv-bin -- "$ADV_EXEC" memfd "$banned"
 ldso=$(file -L "$banned" 2>/dev/null | sed -n 's/.*interpreter \([^,]*\),.*/\1/p')
 [ -x "$ldso" ] || ldso=
 if [ -n "$ldso" ]; then
-	ldso_why="the loader maps the file itself (no exec of it): its argument is judged by name and path rules, but sha256 rules need an exec of the file to be hashed"
 	tried "$ldso $banned (the loader run directly on the banned file itself)"
 	adv_refused "dynamic loader run directly (banned path)" tgadv-bin -- "$ldso" "$banned"
-	tried "$ldso $T/x/renamed-before"
-	adv_known "dynamic loader run directly (renamed copy)" "$ldso_why" '^tgadv-ran' -- "$ldso" "$T/x/renamed-before"
+	# Banned only by sha256: the loader maps the file itself (no exec of it).
+	# Tracepoint backend: the exec of the loader asks the daemon, which
+	# hashes the program argument and kills after the fact; LSM backend:
+	# lsm/mmap_file refuses the executable mapping of a known banned inode
+	# (tests/system/lsm-qemu.sh).
+	tried "$ldso $T/x/renamed-before (renamed copy banned only by sha256; backend $TG_BACKEND)"
+	t0=$(date +%s%N)
+	adv_refused "dynamic loader run directly (renamed copy, $TG_BACKEND backend)" tgadv-bin -- "$ldso" "$T/x/renamed-before"
+	diag "ld.so renamed-before: exit $RUN_RC after $((($(date +%s%N) - t0) / 1000000)) ms (the test binary waits 5 s before printing)"
+	ev=$(events_find kind=exec verdict=blocked tool=tgadv-bin pid="$RUN_PID" | head -n1)
+	case $(json_field matcher <<<"$ev") in
+	*sha256*) pass "dynamic loader run directly (renamed copy): the event names the sha256 rule" ;;
+	*) fail "dynamic loader run directly (renamed copy): the event names the sha256 rule (got: $(head -c 300 <<<"$ev"))" ;;
+	esac
+	mkdir -p "$T/x/-"
+	cp "$T/x/renamed-before" "$T/x/-/r2"
+	tried "cd $T/x && $ldso -/r2 (a new copy, run through a path that looks like an option)"
+	adv_refused "dynamic loader run directly (new copy, '-/r2')" tgadv-bin -- bash -c 'cd "$1" && exec "$2" -/r2' _ "$T/x" "$ldso"
+	cp "$ldso" "$T/elsewhere/l"
+	tried "cp $ldso $T/elsewhere/l && $T/elsewhere/l $T/x/renamed-before (a copy of the loader under another name)"
+	adv_known "a copy of the dynamic loader under another name" \
+		"a loader is recognised by the interpreter list (name) only: a renamed copy of it is not asked about (the LSM backend refuses the mapping of a known banned file whatever maps it)" \
+		'^tgadv-ran' -- "$T/elsewhere/l" "$T/x/renamed-before"
 else
 	skip "dynamic loader run directly" "no PT_INTERP loader found for $banned"
 fi
@@ -183,15 +216,33 @@ ok "$(is_refused_status "$RUN_RC" && [ ! -s "$RUN_OUT" ]; echo $?)" \
 sleep 1
 tried "cp node $T/elsewhere/n3 && $T/elsewhere/n3 $T/s/banned.js at once; then again"
 adv_refused "interpreter copied as 'n3' and run at once: the next run" tgadv-script -- "$T/elsewhere/n3" "$T/s/banned.js"
-tried "cp $T/s/banned.js $T/elsewhere/copied.js && node $T/elsewhere/copied.js"
-adv_known "script copied elsewhere" "scripts are matched by path only (no sha256 rule for scripts): a copy outside the banned paths is another script" \
-	'tgadv script ran' -- "$node" "$T/elsewhere/copied.js"
+# Scripts judged by content (scripts: - sha256:, an extension): the kernel
+# sends a script request for each interpreter run; the daemon opens the
+# script as the process sees it (symlinks resolved; stdin when it is a
+# regular file), hashes it and kills the process after the fact.
+tried "cp $T/s/banned.js $T/elsewhere/copied.js && node $T/elsewhere/copied.js (sha256 rule; backend $TG_BACKEND)"
+adv_refused "script copied elsewhere (sha256 rule)" tgadv-script -- "$node" "$T/elsewhere/copied.js"
 tried "ln -s $T/s/banned.js $T/x/link.js && node $T/x/link.js"
-adv_known "script through a symlink" "the kernel matches the script argument as written: it has not opened the script yet, so symlinks are not resolved" \
-	'tgadv script ran' -- "$node" "$T/x/link.js"
+adv_refused "script through a symlink" tgadv-script -- "$node" "$T/x/link.js"
+tried "ln -s $T/elsewhere/copied.js $T/x/link2.js && cd $T/x && node ./link2.js (a symlink to a copy, relative)"
+adv_refused "symlink to a copy, relative" tgadv-script -- bash -c 'cd x && exec "$1" ./link2.js' _ "$node"
 tried "node - < $T/s/banned.js (the script on stdin)"
-adv_known "script on stdin" "a script read from stdin or -e has no path to match" \
-	'tgadv script ran' -- bash -c 'exec "$1" - <"$2"' _ "$node" "$T/s/banned.js"
+adv_refused "script on stdin" tgadv-script -- bash -c 'exec "$1" - <"$2"' _ "$node" "$T/s/banned.js"
+tried "node < $T/elsewhere/copied.js (a copy on stdin, no argument)"
+adv_refused "copy on stdin, no argument" tgadv-script -- bash -c 'exec "$1" <"$2"' _ "$node" "$T/elsewhere/copied.js"
+tried "$T/x/n $T/x/link.js (the renamed interpreter through a symlink)"
+adv_refused "renamed interpreter, script through a symlink" tgadv-script -- "$T/x/n" "$T/x/link.js"
+run_direct "$node" -e 'console.log("fine")'
+ok "$([ "$RUN_RC" -eq 0 ] && grep -qx fine "$RUN_OUT"; echo $?)" "node still runs other code with script requests on (exit $RUN_RC)"
+tried "cat $T/s/banned.js | node (the script through a pipe)"
+adv_known "script piped on stdin" "a pipe cannot be read by the daemon without taking the bytes from the interpreter" \
+	'tgadv script ran' -- bash -c 'cat "$2" | exec "$1"' _ "$node" "$T/s/banned.js"
+tried "cp $T/p/ponly.js $T/elsewhere/ponly-copy.js && node $T/elsewhere/ponly-copy.js (path rule only)"
+adv_known "script copied elsewhere (path rule only)" "a path rule names a place: a copy elsewhere is another script (ban it by sha256)" \
+	'tgadv path-only script ran' -- "$node" "$T/elsewhere/ponly-copy.js"
+tried "node -e \"\$(cat $T/s/banned.js)\" (the script's text as -e code)"
+adv_known "script text as -e code" "code given with -e/-p/-c has no file to hash" \
+	'tgadv script ran' -- bash -c 'exec "$1" -e "$(cat "$2")"' _ "$node" "$T/s/banned.js"
 
 # The daemon killed first: the pinned programs and maps keep enforcing.
 crash_daemon

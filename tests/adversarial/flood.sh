@@ -82,8 +82,13 @@ ok $? "every exec of the flood was refused ($er of $ea)"
 [ "${ca:-0}" -gt 0 ] && [ "$cr" = "$ca" ]
 ok $? "every connect of the flood was refused ($cr of $ca)"
 lat=$(awk "BEGIN{printf \"%.2f\", $t1 - $t0}")
-[ "$src" -eq 0 ] && awk "BEGIN{exit !($lat < 5)}"
-ok $? "toolctl status answered during the flood, in $lat s (< 5 s)"
+if [ "$TG_SANITIZED" = 1 ] && [ "$src" -eq 0 ]; then
+	# ASan/UBSan slow the daemon's event handling 2-3x: a latency bound says nothing there
+	skip "toolctl status answered during the flood, in $lat s" "the 5 s bound: ASan/UBSan build"
+else
+	[ "$src" -eq 0 ] && awk "BEGIN{exit !($lat < 5)}"
+	ok $? "toolctl status answered during the flood, in $lat s (< 5 s)"
+fi
 
 # --- 2. flood with the daemon stopped: the ring buffer overflows ---
 tried "the same for $SECS s with the daemon stopped (SIGSTOP), so that the ring buffer fills"

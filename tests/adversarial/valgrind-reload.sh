@@ -19,6 +19,8 @@ tg_unload() {
 
 RELOADS=${TG_VALGRIND_RELOADS:-50}
 require_bpf
+# The ASan/UBSan run of this reload loop is reload.sh; valgrind cannot run an ASan binary.
+skip_all_if_sanitized "valgrind cannot run an AddressSanitizer binary (its shadow memory)"
 require_cmd valgrind
 setup_tmp
 T=$TG_TMP

@@ -3,14 +3,17 @@
 # components in a network namespace made here: dnsmasq on its 127.0.0.1
 # serves api.anthropic.com, claude.ai, x.y.anthropic.com, a CNAME
 # alias.allowed.test -> api.anthropic.com and allowed names (one address
-# shared by two of them), all pointing at 127.77.10.x / fd77::10:x where nginx
+# shared by two of them, and cdn.allowed.test on claude.ai's address), all
+# pointing at 127.77.10.x / fd77::10:x where nginx
 # serves TLS with a test CA made here. `ip netns exec` bind-mounts
 # /etc/netns/NAME/{resolv.conf,hosts,nsswitch.conf}, so every resolver
 # inside asks dnsmasq. Under a policy banning Anthropic's hosts, with no
 # address known in advance: resolving then connecting at once (one process)
 # fails with EPERM, so does curl, for the exact, wildcard and CNAME names,
 # over UDP and TCP DNS, IPv4 and IPv6; allowed names work; each refusal is an
-# event naming the host rule. With the real Claude Code installed: a run
+# event naming the host rule. An address shared by claude.ai and the allowed
+# cdn.allowed.test (either answer first): the allowed name works, claude.ai
+# is refused by its TLS server name (SNI). With the real Claude Code installed: a run
 # pointed at https://api.anthropic.com cannot connect; an exempt user's run
 # reaches nginx. The daemon runs outside the namespace (the hooks are on the
 # cgroup root); only 127.77.10.0/24 and fd77::10:0/112 are ever learned.
@@ -51,6 +54,7 @@ nsx dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --
 	--host-record=x.y.anthropic.com,127.77.10.3,fd77::10:3 \
 	--host-record=allowed.test,127.77.10.9,fd77::10:9 \
 	--host-record=shared.allowed.test,127.77.10.9,fd77::10:9 \
+	--host-record=cdn.allowed.test,127.77.10.2,fd77::10:2 \
 	--cname=alias.allowed.test,api.anthropic.com \
 	>"$TG_TMP/dnsmasq.out" 2>&1 9>&- &
 bg_pid $!
@@ -69,7 +73,7 @@ mkdir -p "$K" "$TG_TMP/nginx"
 		-days 2 -subj /CN=toolguard-dns-test-ca &&
 		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr \
 			-subj /CN=api.anthropic.com &&
-		printf 'subjectAltName=DNS:api.anthropic.com,DNS:claude.ai,DNS:x.y.anthropic.com,DNS:alias.allowed.test,DNS:allowed.test,DNS:shared.allowed.test\n' >srv.ext &&
+		printf 'subjectAltName=DNS:api.anthropic.com,DNS:claude.ai,DNS:x.y.anthropic.com,DNS:alias.allowed.test,DNS:allowed.test,DNS:shared.allowed.test,DNS:cdn.allowed.test\n' >srv.ext &&
 		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile srv.ext
 ) >"$TG_TMP/openssl.log" 2>&1 || { diag_file "$TG_TMP/openssl.log" 20; bail "openssl could not make the test CA"; }
 chmod 755 "$K" && chmod 644 "$K"/*
@@ -224,8 +228,28 @@ curl_works() {
 	ok $? "$1: curl -$3 https://$2/ works (exit $RUN_RC: $(head -c 80 "$RUN_OUT" | tr '\n' ' ')$(head -c 120 "$RUN_ERR"))"
 }
 
+# curl_sni_blocked DESC NAME FAMILY ADDR: the connect goes through (the
+# address is shared with an allowed name), the ClientHello naming NAME is
+# refused (EACCES: curl's send fails, nginx sees nothing), and an event
+# names NAME.
+curl_sni_blocked() {
+	local ev0 n0 n1
+	ev0=$(wc -l <"$TG_EVENTS" 2>/dev/null || echo 0)
+	n0=$(grep -c "^$2 " "$TG_TMP/nginx/access.log")
+	run_cmd ip netns exec "$NS" curl -sS -v --max-time 10 --cacert "$CA" "-$3" "https://$2/"
+	n1=$(grep -c "^$2 " "$TG_TMP/nginx/access.log")
+	if [ "$RUN_RC" != 0 ] && [ "$RUN_RC" != 7 ] && grep -q "Connected to" "$RUN_ERR" &&
+		grep -q "Permission denied" "$RUN_ERR" && [ "$n0" = "$n1" ]; then
+		pass "$1: curl -$3 https://$2/ connects to the shared address, its TLS hello is refused (exit $RUN_RC: $(grep -m1 'Permission denied' "$RUN_ERR" | tr -d '*' | head -c 120))"
+	else
+		fail "$1: curl -$3 https://$2/ refused by SNI after connecting (got exit $RUN_RC, nginx requests $n0 -> $n1)"
+		diag_file "$RUN_ERR" 8
+	fi
+	EV_SKIP=$ev0 event_names "$1 (SNI)" "$4" "$2"
+}
+
 # ---------- without toolguard: everything connects ----------
-for n in api.anthropic.com claude.ai x.y.anthropic.com alias.allowed.test allowed.test shared.allowed.test; do
+for n in api.anthropic.com claude.ai x.y.anthropic.com alias.allowed.test allowed.test shared.allowed.test cdn.allowed.test; do
 	for f in 4 6; do
 		out=$(nsx curl -sS --max-time 10 --cacert "$CA" "-$f" "https://$n/" 2>&1)
 		[ "$out" = "hello from $n" ] || bail "baseline without toolguard: curl -$f https://$n/ gave '$out'"
@@ -301,6 +325,46 @@ all_q=$(grep 'query\[' "$TG_TMP/dnsmasq.log" | tail -n +$((q0 + 1)) | grep -c .)
 [ "$tcp_q" -gt 0 ] && [ "$tcp_q" = "$all_q" ]
 ok $? "TCP DNS phase: dnsmasq answered all $all_q queries over TCP ($tcp_q from its TCP children)"
 use_udp_dns
+
+# ---------- an address shared by a banned and an allowed name ----------
+# claude.ai and cdn.allowed.test both answer 127.77.10.2 / fd77::10:2. The
+# allowed name's answer marks the address shared (tg_shared): TCP to it is
+# no longer refused for the name rule, the TLS server name decides.
+fresh_daemon
+run_cmd ip netns exec "$NS" getent ahosts claude.ai
+curl_blocked "shared address, banned name resolved first" claude.ai 4 127.77.10.2 claude.ai
+curl_works "shared address, banned name resolved first: the allowed name on it" cdn.allowed.test 4
+curl_works "shared address, banned name resolved first: the allowed name on it" cdn.allowed.test 6
+curl_sni_blocked "shared address, banned name resolved first" claude.ai 4 127.77.10.2
+curl_sni_blocked "shared address, banned name resolved first" claude.ai 6 fd77::10:2
+fresh_daemon
+curl_works "shared address, allowed name resolved first" cdn.allowed.test 4
+curl_works "shared address, allowed name resolved first" cdn.allowed.test 6
+curl_sni_blocked "shared address, allowed name resolved first" claude.ai 4 127.77.10.2
+curl_sni_blocked "shared address, allowed name resolved first" claude.ai 6 fd77::10:2
+curl_works "shared address, allowed name resolved first: still works after the banned answer" cdn.allowed.test 4
+# UDP to the shared address stays refused by the name rule (no SNI to check there)
+run_cmd ip netns exec "$NS" "$PYTHON" -c 'import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+try:
+    s.sendto(b"x",("127.77.10.2",443)); print("sent")
+except OSError as e:
+    print(e.strerror)'
+[ "$(cat "$RUN_OUT")" = "Operation not permitted" ]
+ok $? "shared address: UDP (QUIC) to 127.77.10.2:443 is still refused by the claude.ai rule (got: $(head -c 80 "$RUN_OUT"))"
+tc() { timeout 20 "$TOOLCTL" --socket "$TG_TMP/control.sock" "$@"; }
+status=$(tc status --json 2>&1 | "$PYTHON" -c 'import json,sys
+try: print(json.load(sys.stdin)["resolver"]["shared_addresses"])
+except Exception as e: print("?", e)')
+[ "${status%% *}" -ge 2 ] 2>/dev/null
+ok $? "toolctl status --json: resolver.shared_addresses counts 127.77.10.2 and fd77::10:2 (got: $status)"
+out=$(tc status 2>&1)
+grep -q "shared addresses.*allowed names" <<<"$out"
+ok $? "toolctl status: $(grep 'shared addresses' <<<"$out" | sed 's/^ *//' | head -c 160)"
+out=$(tc test --ip 127.77.10.2:443 2>&1)
+grep -q "also answers for an allowed name" <<<"$out"
+ok $? "toolctl test --ip 127.77.10.2:443 explains the shared address"
+diag "$out"
 
 # ---------- the real Claude Code ----------
 claude_bin=$TG_TOOLS_DIR/node_modules/.bin/claude

@@ -175,6 +175,48 @@ require_ai_tools() {
 	fi
 }
 
+# ---------- sanitizer builds (configure --enable-sanitizers) ----------
+
+# Every ASan/LSan report of any instrumented program a test runs (the daemon,
+# toolctl, helpers; also ones whose stderr a test discards) goes to a file
+# under $TG_TMP/san (log_path); at exit, tg_san_check turns each report into a
+# failure. Options from the caller (e.g. .ci/run) come first, log_path last.
+TG_SANITIZED=0
+"$top_builddir/config.status" --config 2>/dev/null | grep -q -- '--enable-sanitizers' && TG_SANITIZED=1
+# A check that means nothing in a sanitizer build (RSS, valgrind, timing):
+# skip it there, with the reason; normal builds are unaffected.
+skip_all_if_sanitized() { # REASON
+	[ "$TG_SANITIZED" = 1 ] && skip_all "ASan/UBSan build (configure --enable-sanitizers): $*"
+	return 0
+}
+tg_san_setup() {
+	[ "$TG_SANITIZED" = 1 ] || return 0
+	mkdir -m 1777 "$TG_TMP/san" || bail "cannot create $TG_TMP/san"
+	chmod 1777 "$TG_TMP/san" # test users' programs write reports there too
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$TG_TMP/san/asan:log_exe_name=1"
+	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$TG_TMP/san/ubsan:log_exe_name=1"
+}
+# GCC's UBSan ignores log_path when linked with ASan: its reports go to
+# stderr (and, with -fno-sanitize-recover, end the program with status 1), so
+# the daemon logs and the tests' saved stderr/output files are searched too.
+TG_SAN_RE='ERROR: (AddressSanitizer|LeakSanitizer)|:[0-9]+:[0-9]+: runtime error: '
+# Returns 1 (after a "not ok" line and the reports as diag lines) when any
+# instrumented program reported.
+tg_san_check() {
+	[ "$TG_SANITIZED" = 1 ] && [ -n "$TG_TMP" ] && [ -d "$TG_TMP" ] || return 0
+	local f found=0
+	for f in $(find "$TG_TMP/san" -type f -size +0 2>/dev/null) \
+		$(find "$TG_TMP" -maxdepth 3 -type f \( -name '*.log' -o -name '*.err' -o -name '*.out' \) -size -64M \
+			-not -path "$TG_TMP/san/*" -exec grep -lE "$TG_SAN_RE" {} + 2>/dev/null); do
+		found=1
+		tap_n=$((tap_n + 1))
+		echo "not ok $tap_n - no sanitizer report (ASan/LSan/UBSan): ${f#"$TG_TMP"/}"
+		grep -m1 -E 'ERROR: |runtime error:' "$f" | sed 's/^/# /'
+		head -n 60 "$f" | sed 's/^/#   /'
+	done
+	[ "$found" = 0 ]
+}
+
 # ---------- temp dir, cleanup, watchdog ----------
 
 # A helper process of this test (listener, loop): disowned (no job notices),
@@ -210,7 +252,10 @@ tg_cleanup() {
 	[ -f "$TG_TMP/bg.pids" ] && kill -KILL $(cat "$TG_TMP/bg.pids") 2>/dev/null
 	rm -f "$TG_TMP/bg.pids"
 	pkill -KILL -P $$ 2>/dev/null
+	# A sanitizer report fails the file (also as exit status: it may come after the plan).
+	tg_san_check || TG_SAN_FAILED=1
 	[ -n "$TG_TMP" ] && [ "${TG_IT_KEEP:-0}" != 1 ] && rm -rf "$TG_TMP"
+	[ -z "${TG_SAN_FAILED:-}" ] || exit 1
 	return $rc
 }
 
@@ -223,6 +268,7 @@ tg_on_signal() {
 setup_tmp() {
 	TG_TMP=$(mktemp -d /tmp/tg-it.XXXXXX) || bail "mktemp failed"
 	chmod 755 "$TG_TMP" # test users must reach the binaries inside
+	tg_san_setup
 	trap tg_cleanup EXIT
 	trap 'tg_on_signal TERM' TERM
 	trap 'tg_on_signal INT' INT
@@ -442,6 +488,8 @@ ref_test() { # POLICY [toolctl test options...] -- PROG ARGS
 	[ -x "$TOOLCTL" ] || return 2
 	REF_OUT=$(timeout 30 "$TOOLCTL" test --policy "$policy" "$@" 2>&1)
 	REF_RC=$?
+	# (exit 1 is also "blocked": keep a sanitizer report for tg_san_check)
+	[ "$TG_SANITIZED" = 1 ] && grep -qE "$TG_SAN_RE" <<<"$REF_OUT" && echo "$REF_OUT" >"$TG_TMP/san/toolctl-test.$RANDOM"
 	return 0
 }
 

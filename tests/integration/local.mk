@@ -5,6 +5,7 @@
 integration_tests = \
 	tests/integration/exec-claude.sh \
 	tests/integration/exec-scripts.sh \
+	tests/integration/exec-script-sha.sh \
 	tests/integration/exec-exempt.sh \
 	tests/integration/exec-time.sh \
 	tests/integration/exec-hash.sh \

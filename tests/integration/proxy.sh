@@ -236,8 +236,10 @@ run_direct "$PYTHON" "$TG_TMP/raw.py" split "$ALLOWED" "$ADDR" "$PORT"
 ok $? "a ClientHello for $ALLOWED written in two pieces: answered (got: $(cat "$RUN_OUT"))"
 
 # The user's terminal gets the notice, as for a refused exec (the first block
-# on a terminal: the ones above ran without one).
-out=$(script -qec "curl -sS --max-time 10 --cacert '$K/ca.pem' --proxy '$PROXY' 'https://$BANNED:$PORT/'; sleep 1.5" /dev/null 2>&1)
+# on a terminal: the ones above ran without one). An ASan/UBSan daemon is slower to write it.
+nwait=1.5
+[ "$TG_SANITIZED" = 1 ] && nwait=5
+out=$(script -qec "curl -sS --max-time 10 --cacert '$K/ca.pem' --proxy '$PROXY' 'https://$BANNED:$PORT/'; sleep $nwait" /dev/null 2>&1)
 grep -q "\\[toolguard\\]" <<<"$out" && grep -q "Connection: $BANNED" <<<"$out"
 ok $? "a refused CONNECT in a terminal: the notice there names $BANNED ($(grep -m1 -o 'Connection: [^)]*)' <<<"$out"))"
 grep -q "Connection: $BANNED" <<<"$out" || diag "$out"

@@ -9,7 +9,10 @@
 # status counts them; when dnsmasq moves a name and the TTL passes the old
 # address is released (connects again) and the new one banned; a rule removed
 # on reload releases its addresses at once; a DNS server that never answers
-# delays neither the start nor any decision. Only 127.77.20.0/24,
+# delays neither the start nor any decision. A pre-resolved address that
+# also answers for an allowed name (a DNS answer from port 53 the kernel
+# sees) is shared: TCP connects again (SNI decides), UDP and a CIDR rule's
+# address stay refused. Only 127.77.20.0/24,
 # 127.77.21.0/24 and fd77::20:1 (added to lo here) are ever banned.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -292,6 +295,44 @@ ok $? "after the reload api.anthropic.com's address is still banned in the new g
 got=$(conn 127.77.20.4)
 [[ $got == EPERM* ]]
 ok $? "after the reload moved.tg-resolve.test's address is still banned (got: $got)"
+
+# ---------- a pre-resolved address shared with an allowed name ----------
+# An answer for cdn.tg-allowed.example carrying 127.77.20.4 (the daemon's
+# pre-resolved moved.tg-resolve.test) and 127.77.21.1 (a CIDR rule), sent
+# from port 53 to a local socket: the kernel's DNS learner sees it.
+cat >"$TG_TMP/shared_answer.py" <<'PY'
+import socket, struct
+name = b"".join(bytes([len(l)]) + l for l in b"cdn.tg-allowed.example".split(b".")) + b"\0"
+m = struct.pack(">HHHHHH", 0x5151, 0x8180, 1, 2, 0, 0) + name + struct.pack(">HH", 1, 1)
+for a in ("127.77.20.4", "127.77.21.1"):
+    m += struct.pack(">HHHIH", 0xC00C, 1, 1, 300, 4) + socket.inet_aton(a)
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.bind(("127.0.0.1", 0))
+c.settimeout(3)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.77.22.53", 53))
+s.sendto(m, c.getsockname())
+print(len(c.recv(4096)))
+PY
+out=$(timeout 10 "$PYTHON" "$TG_TMP/shared_answer.py" 2>&1)
+got=$(conn 127.77.20.4)
+[ "$got" = OK ]
+ok $? "allowed name answered with pre-resolved 127.77.20.4: TCP connects (SNI decides there) (got: $got; answer: $out)"
+got=$(timeout 10 "$PYTHON" -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.sendto(b"x", ("127.77.20.4", 443)); print("sent")
+except OSError as e:
+    print(e.strerror)' 2>&1)
+[ "$got" = "Operation not permitted" ]
+ok $? "shared 127.77.20.4: UDP is still refused by the name rule (got: $got)"
+got=$(conn 127.77.21.1)
+[[ $got == EPERM* ]]
+ok $? "shared 127.77.21.1: its CIDR rule still refuses TCP (got: $got)"
+out=$(tc test --ip 127.77.20.4 2>&1)
+grep -q "also answers for an allowed name" <<<"$out"
+ok $? "toolctl test --ip 127.77.20.4 says the address is shared"
+diag "$out"
 stop_daemon
 tg_unload
 

@@ -507,6 +507,66 @@ static void good_answers(void)
 	expect_none("127.77.1.42", "rcode NXDOMAIN");
 }
 
+/* Expiry (CLOCK_TAI ns) of addr in tg_shared, 0 when it is not there. */
+static uint64_t shared_until(const char *addr)
+{
+	struct tg_abi_shared_key k = {0};
+	uint64_t v = 0;
+
+	if (strchr(addr, ':')) {
+		k.family = AF_INET6;
+		inet_pton(AF_INET6, addr, k.addr);
+	} else {
+		k.family = AF_INET;
+		inet_pton(AF_INET, addr, k.addr);
+	}
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.tg_shared), &k, &v) < 0)
+		return 0;
+	return v;
+}
+
+/* Answers for allowed names mark their addresses shared (TTL 300 s here);
+ * answers that match a rule never do; learned refs are marked name refs. */
+static void shared_answers(void)
+{
+	struct tg_abi_net_refs v;
+	struct timespec ts;
+	struct msg m;
+	uint64_t now, until;
+	bool marks = true;
+
+	clock_gettime(CLOCK_TAI, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	response(&m, "cdn.allowed.test", 1, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, "127.77.1.2");
+	run_msg(UDP4, &m);
+	until = shared_until("127.77.1.2");
+	ok(until > now + 290000000000ull && until < now + 310000000000ull,
+	   "allowed answer: 127.77.1.2 in tg_shared for its TTL (%lld s left)",
+	   until ? (long long)((until - now) / 1000000000u) : -1LL);
+	expect_none("127.77.1.2", "allowed answer (shared, not learned)");
+
+	response(&m, "cdn.allowed.test", 28, 1);
+	put_ptr(&m, 12);
+	rr_aaaa(&m, "fd77::5:1");
+	run_msg(TCP6, &m);
+	ok(shared_until("fd77::5:1") > now, "allowed AAAA answer over TCP: fd77::5:1 in tg_shared");
+
+	ok(shared_until("127.77.1.20") == 0 && shared_until("127.77.1.22") == 0 &&
+	       shared_until("fd77::1:11") == 0,
+	   "answers for banned names never mark their addresses shared");
+	ok(shared_until("127.77.1.30") == 0 && shared_until("127.77.1.31") == 0,
+	   "a CNAME chain into a banned name marks nothing shared (nor records outside the chain)");
+
+	v = learned("127.77.3.5");
+	for (unsigned i = 0; i < v.n && i < TG_ABI_NET_REFS; i++)
+		if (!!(v.flags & TG_ABI_NET_NAME_REF(i)) != (v.ref[i].tool == T_CLAUDE))
+			marks = false;
+	ok(v.n == 2 && marks, "learned entry under a CIDR rule: the name's ref is marked, the CIDR's is not (flags 0x%x)",
+	   v.flags);
+}
+
 static void bad_answers(void)
 {
 	static uint8_t pkt[8192];
@@ -767,6 +827,7 @@ int main(void)
 		return 0;
 	}
 	good_answers();
+	shared_answers();
 	bad_answers();
 	fuzz();
 	timing();

@@ -93,6 +93,18 @@ build_image() {
 		[ "$a" = busybox ] || ln -s busybox "bin/$a" || return 1
 	done
 	copy_with_libs "$daemon" /usr/sbin/toolguardd || return 1
+	# "ld.so FILE" (issue 8): dynamically linked programs banned only by sha256
+	# (copies with random bytes appended: nothing else matches), with the loader.
+	mkdir -p opt/tgsha || return 1
+	copy_with_libs /bin/echo /usr/bin/echo || return 1
+	copy_with_libs /bin/sleep /usr/bin/sleep || return 1
+	for p in echo sleep; do
+		cp "/bin/$p" "opt/tgsha/sha-$p" && head -c 64 /dev/urandom >>"opt/tgsha/sha-$p" || return 1
+	done
+	sha_echo=$(sha256sum opt/tgsha/sha-echo | cut -d' ' -f1)
+	sha_sleep=$(sha256sum opt/tgsha/sha-sleep | cut -d' ' -f1)
+	ldso=$(ldd /bin/echo | sed -n 's|^[[:space:]]*\(/[^ ]*ld-linux[^ ]*\) .*|\1|p' | head -n 1)
+	[ -n "$ldso" ] && [ -n "$sha_echo" ] && [ -n "$sha_sleep" ] || return 1
 	printf 'root:x:0:0:root:/root:/bin/sh\n' >etc/passwd
 	printf 'root:x:0:\n' >etc/group
 
@@ -111,11 +123,19 @@ build_image() {
 	      executables:
 	        - name: banned-tool
 	        - path: "/tmp/t/globbed/**"
+	        - sha256: SHA_ECHO
+	        - sha256: SHA_SLEEP
 	      scripts:
 	        - path: "/tmp/t/scripts/**"
+	        - sha256: SHA_SCRIPT
 	interpreters:
 	  - ash
+	  - "ld-linux*.so*"
 	EOF
+	# scripts[].sha256 (extension): the content of /tmp/t/else/copy.sh below
+	sha_script=$(printf 'sleep 2\necho script-sha-ran\n' | sha256sum | cut -d' ' -f1)
+	sed -i "s/SHA_ECHO/$sha_echo/; s/SHA_SLEEP/$sha_sleep/; s/SHA_SCRIPT/$sha_script/" etc/tg/policy.yaml || return 1
+	echo "$ldso" >etc/tg/ldso
 	cat >etc/tg/toolguard.conf <<-'EOF'
 	mode: enforce
 	policy:
@@ -165,6 +185,28 @@ build_image() {
 	printf 'echo script-ran\n' >/tmp/t/allowed/ok.sh
 	printf '#!/tmp/t/interp/ash\necho script-ran\n' >/tmp/t/scripts/direct
 	chmod 0755 /tmp/t/scripts/direct
+	# A script banned by sha256 only, outside the banned paths, and a symlink to it.
+	mkdir -p /tmp/t/else
+	printf 'sleep 2\necho script-sha-ran\n' >/tmp/t/else/copy.sh
+	ln -s /tmp/t/else/copy.sh /tmp/t/link.sh
+	# Renamed copies banned by sha256: /tmp/t/sha is scanned (known inodes);
+	# /fresh, a file system the daemon does not watch, is not (a copy the
+	# daemon first meets when it runs).
+	ldso=$(cat /etc/tg/ldso)
+	mkdir -p /tmp/t/sha /fresh
+	mount -t tmpfs tmpfs /fresh
+	cp /opt/tgsha/sha-echo /tmp/t/sha/e
+	cp /opt/tgsha/sha-sleep /tmp/t/sha/s
+	export TOOLGUARD_SCAN_EXTRA=/tmp/t/sha
+	# ldrun NAME FILE ARG...: "ld.so FILE ARG..." (prints ld-ran if FILE ran)
+	ldrun() {
+	        name=$1
+	        shift
+	        t0=$(cut -d' ' -f1 /proc/uptime)
+	        out=$("$ldso" "$@" 2>&1)
+	        rc=$?
+	        mark "$name rc=$rc ran=$(echo "$out" | grep -c ld-ran) after=$(cut -d' ' -f1 /proc/uptime)-$t0 err=$(echo "$out" | head -n 1)"
+	}
 
 	try() { # name command...: run it, report rc and the shell's error
 	        name=$1
@@ -243,6 +285,34 @@ build_image() {
 	try shebang /tmp/t/scripts/direct
 	try script-allowed /tmp/t/interp/ash /tmp/t/allowed/ok.sh
 	events event 1 4
+	# "ld.so FILE": the loader maps FILE itself; lsm/mmap_file refuses the
+	# executable mapping of a known banned inode before FILE runs.
+	nb=$(blocked)
+	try sha-exec /tmp/t/sha/e ld-ran
+	ldrun ldso-known /tmp/t/sha/e ld-ran
+	ldrun ldso-allowed /usr/bin/echo ld-ran
+	# A copy the daemon has not seen: the exec of the loader asks the
+	# daemon, which hashes FILE and kills the process after the fact.
+	cp /opt/tgsha/sha-sleep /fresh/s2
+	ldrun ldso-fresh /fresh/s2 4
+	ldrun ldso-fresh-again /fresh/s2 4
+	events ldso-event $((nb + 1)) $((nb + 4))
+	# scripts[].sha256: the tracepoint's script request, judged by the daemon
+	# (the script's content, symlink resolved), killed after the fact.
+	ns=$(blocked)
+	try script-sha /tmp/t/interp/ash /tmp/t/else/copy.sh
+	try script-sha-link /tmp/t/interp/ash /tmp/t/link.sh
+	events script-sha-event $((ns + 1)) $((ns + 2))
+	# Cost of the LSM programs (kernel.bpf_stats_enabled): run counts and
+	# time of each program after 30 runs of a dynamically linked program.
+	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+	i=0
+	while [ $i -lt 30 ]; do /usr/bin/echo x >/dev/null; i=$((i + 1)); done
+	for f in /proc/$pid/fdinfo/*; do
+	        grep -q '^prog_type:' "$f" 2>/dev/null || continue
+	        mark "progstat $(grep -E '^(prog_type|run_time_ns|run_cnt):' "$f" | tr -s '\t\n' '  ')"
+	done
+	echo 0 >/proc/sys/kernel/bpf_stats_enabled
 	# Pinned programs keep enforcing after the daemon stops.
 	stop
 	try after-stop /tmp/t/banned-tool true
@@ -257,7 +327,8 @@ build_image() {
 	try tp-banned /tmp/t/banned-tool true
 	try tp-allowed /tmp/t/allowed/busybox true
 	try tp-script /tmp/t/interp/ash /tmp/t/scripts/tool.sh
-	events tp-event $((nlsm + 1)) $((nlsm + 2))
+	ldrun tp-ldso /tmp/t/sha/s 4
+	events tp-event $((nlsm + 1)) $((nlsm + 3))
 	stop
 	unload
 	finish
@@ -294,7 +365,7 @@ has_all() {
 	done
 }
 
-echo "1..18"
+echo "1..29"
 echo "# backend: lsm (qemu, Debian kernel $kver)"
 echo "# image built in $((t1 - t0)) s, guest ran $((t2 - t1)) s (qemu exit $qrc, timeout $timeout_s s)"
 [ $qrc = 124 ] && echo "# qemu was stopped by the $timeout_s s timeout (TG_QEMU_TIMEOUT)"
@@ -329,6 +400,26 @@ check "the script event names the script and the interpreter's argv" \
 	has '^event .*"matcher": *"scripts\[0\]\.path".*"exe": *"/tmp/t/scripts/tool\.sh".*"argv": *\[ *"/tmp/t/interp/ash", *"/tmp/t/scripts/tool\.sh" *\]'
 check "shebang script of a banned tool refused with EPERM" has "^shebang $eperm"
 check "allowed script run by the same interpreter runs (rc 0)" has '^script-allowed rc=0 '
+# "ld.so FILE" of a file banned only by sha256 (issue 8).
+check "renamed copy banned by sha256, exec'd: refused with EPERM" has "^sha-exec $eperm"
+check "ld.so FILE (known banned inode): the executable mapping is refused, FILE never runs (ld.so rc 127)" \
+	has '^ldso-known rc=127 ran=0 '
+check "ld.so FILE: the refusal is recorded with the sha256 match and the file's path" \
+	has '^ldso-event .*"verdict": *"blocked".*"matcher": *"executables\[2\]\.sha256".*"exe": *"/tmp/t/sha/e"'
+check "ld.so with an allowed program runs it (rc 0)" has '^ldso-allowed rc=0 ran=1 '
+# The daemon learns FILE either after the loader mapped it (then it kills:
+# rc 137) or before (then lsm/mmap_file refuses the mapping: rc 127).
+check "ld.so FILE (a new copy, first run): stopped, FILE did not finish (rc 137 killed by the daemon, or 127 refused)" \
+	has '^ldso-fresh rc=(137|127) ran=0 '
+check "ld.so FILE (a new copy): one event per run (2 runs)" \
+	test "$(grep -c '^ldso-event .*"exe": *"/fresh/s2"' "$marks")" = 2
+check "ld.so FILE (a new copy): the decision is recorded with the sha256 match" \
+	has '^ldso-event .*"verdict": *"blocked".*"matcher": *"executables\[3\]\.sha256".*"exe": *"/fresh/s2"'
+check "ld.so FILE (the new copy, again): now refused in the kernel (rc 127)" has '^ldso-fresh-again rc=127 ran=0 '
+check "LSM backend: a copy of a script banned by sha256, and a symlink to it, killed after the fact (rc 137)" \
+	has_all '^script-sha rc=137 ' '^script-sha-link rc=137 '
+check "LSM backend: the script events name the sha256 rule and the copy" \
+	has '^script-sha-event .*"verdict": *"blocked".*"matcher": *"scripts\[1\]\.sha256".*"exe": *"/tmp/t/else/copy\.sh"'
 check "pinned programs keep refusing after SIGTERM to the daemon" has "^after-stop $eperm"
 check "toolguardd --unload lifts the ban" has_all '^lsm unload rc=0$' '^after-unload rc=127 '
 check "--force-tracepoint on the same kernel: backend tracepoint" \
@@ -338,7 +429,13 @@ check "tracepoint backend lets the allowed copy run" has '^tp-allowed rc=0 '
 check "tracepoint backend kills the banned script's interpreter (rc 137)" has '^tp-script rc=137 '
 check "tracepoint backend records the kill in events.jsonl" \
 	has '^tp-event .*"kind": *"exec".*"verdict": *"blocked".*"tool": *"banned-tool"'
+check "tracepoint backend: ld.so FILE (sha256) killed after the fact (rc 137)" has '^tp-ldso rc=137 '
 
+# BPF program costs in the guest (TCG: emulated, many times slower than a real CPU).
+sed -n 's/^progstat prog_type: *\([0-9]*\) run_time_ns: *\([0-9]*\) run_cnt: *\([0-9]*\).*/\1 \2 \3/p' "$marks" |
+	while read -r type ns cnt; do
+		[ "$cnt" -gt 0 ] 2>/dev/null && echo "# cost: prog_type $type: $cnt runs, $((ns / cnt)) ns per run (TCG)"
+	done
 sed 's/^/# /' "$marks"
 if [ $failed = 1 ]; then
 	echo "# --- last 60 console lines (full log: $diaglog) ---"

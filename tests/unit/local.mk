@@ -47,3 +47,10 @@ tests_unit_test_dnsmsg_LDADD = $(TG_UNIT_LDADD)
 # lib/fetchrule.c: poll jitter, failure backoff, .sig check (daemon/fetch.c, bench/fleet_poll.c)
 tests_unit_test_fetchrule_CFLAGS = $(TG_UNIT_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_fetchrule_LDADD = $(TG_UNIT_LDADD)
+# daemon/loader.c: "ld.so FILE" program argument and executable mappings (issue 8)
+check_PROGRAMS += tests/unit/test_loader
+TESTS += tests/unit/test_loader
+tests_unit_test_loader_SOURCES = daemon/test_loader.c daemon/loader.c daemon/loader.h daemon/kernel_internal.h
+tests_unit_test_loader_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon -I$(top_srcdir)/bpf
+tests_unit_test_loader_CFLAGS = $(TG_UNIT_CFLAGS)
+tests_unit_test_loader_LDADD = $(TG_UNIT_LDADD)

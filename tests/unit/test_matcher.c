@@ -674,6 +674,70 @@ static void test_exec_sha256(void **state)
 	tg_policy_free(p);
 }
 
+/* Extension scripts[].sha256: digest 0x44 for any path ending in "pkg/cli.js", else 0x55. */
+static int path_sha256(void *ctx, const char *path, uint8_t out[32])
+{
+	struct shactx *c = ctx;
+	size_t n = strlen(path);
+
+	c->calls++;
+	snprintf(c->last_path, sizeof(c->last_path), "%s", path);
+	memset(out, n >= 10 && strcmp(path + n - 10, "pkg/cli.js") == 0 ? 0x44 : 0x55, 32);
+	return 0;
+}
+
+static void test_script_sha256(void **state)
+{
+	struct tg_policy *p =
+	    parse(HDR "tools:\n"
+		      "  - id: qw\n"
+		      "    match:\n"
+		      "      scripts:\n"
+		      "        - path: /nowhere/cli.js\n"
+		      "        - sha256: 4444444444444444444444444444444444444444444444444444444444444444\n");
+	struct shactx sc = {0};
+	struct tg_exec_query q;
+	struct tg_decision d;
+
+	(void)state;
+	/* through a symlink: the target's content is hashed (its realpath) */
+	q = exec_q("/usr/bin/node", "/usr/bin/node", tmpdir, ARGV("node", "--no-warnings", ".bin/qwen"));
+	q.sha256 = path_sha256;
+	q.sha256_ctx = &sc;
+	d = exec1(p, &q);
+	expect(&d, TG_VERDICT_BLOCK, "qw", "scripts[1].sha256", tmp_path("pkg/cli.js"));
+	assert_string_equal(sc.last_path, tmp_path("pkg/cli.js"));
+
+	/* another script: no match, the script and then node hashed once each */
+	sc.calls = 0;
+	q = exec_q("/usr/bin/node", "/usr/bin/node", "/", ARGV("node", "/tmp/other.js"));
+	q.sha256 = path_sha256;
+	q.sha256_ctx = &sc;
+	d = exec1(p, &q);
+	expect(&d, TG_VERDICT_NONE, NULL, NULL, NULL);
+	assert_int_equal(sc.calls, 2);
+
+	/* "#!" script executed directly: the executed file is the script */
+	q = exec_q(tmp_path(".bin/qwen"), tmp_path("pkg/cli.js"), "/", ARGV("qwen"));
+	q.sha256 = path_sha256;
+	q.sha256_ctx = &sc;
+	d = exec1(p, &q);
+	expect(&d, TG_VERDICT_BLOCK, "qw", "scripts[1].sha256", tmp_path("pkg/cli.js"));
+
+	/* node -e: no script file */
+	q = exec_q("/usr/bin/node", "/usr/bin/node", "/", ARGV("node", "-e", "1"));
+	q.sha256 = path_sha256;
+	q.sha256_ctx = &sc;
+	d = exec1(p, &q);
+	expect(&d, TG_VERDICT_NONE, NULL, NULL, NULL);
+
+	/* without a callback sha256 rules never match */
+	q = exec_q("/usr/bin/node", "/usr/bin/node", tmpdir, ARGV("node", ".bin/qwen"));
+	d = exec1(p, &q);
+	expect(&d, TG_VERDICT_NONE, NULL, NULL, NULL);
+	tg_policy_free(p);
+}
+
 static void test_sha256_skipped_when_decided(void **state)
 {
 	/* a block by name in the first tool: the later tools cannot win, so nothing is hashed */
@@ -1227,6 +1291,7 @@ int main(void)
 	    cmocka_unit_test(test_exec_loader),
 	    cmocka_unit_test(test_exec_sha256),
 	    cmocka_unit_test(test_sha256_skipped_when_decided),
+	    cmocka_unit_test(test_script_sha256),
 	    cmocka_unit_test(test_timeline_block),
 	    cmocka_unit_test(test_timeline_variants),
 	    cmocka_unit_test(test_bare_date_local_time),

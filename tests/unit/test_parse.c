@@ -433,6 +433,32 @@ static void test_defaults_and_names(void **state)
 
 /* ---------- all errors of a file ---------- */
 
+/* Extension: scripts[].sha256, the content hash of a script file. */
+static void test_script_sha256(void **state)
+{
+	char text[1024];
+	struct tg_policy *p;
+
+	(void)state;
+	snprintf(text, sizeof(text),
+		 "%stools:\n  - id: t\n    match:\n      scripts:\n        - path: /opt/t/cli.js\n"
+		 "        - sha256: 00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff\n",
+		 HDR);
+	p = parse_ok(text);
+	assert_int_equal(p->tools[0].n_scripts, 2);
+	assert_string_equal(p->tools[0].scripts[0].path, "/opt/t/cli.js");
+	assert_null(p->tools[0].scripts[0].sha256_hex);
+	assert_null(p->tools[0].scripts[1].path);
+	assert_string_equal(p->tools[0].scripts[1].sha256_hex,
+			    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+	assert_int_equal(p->tools[0].scripts[1].sha256[0], 0x00);
+	assert_int_equal(p->tools[0].scripts[1].sha256[10], 0xaa);
+	assert_int_equal(p->tools[0].scripts[1].sha256[31], 0xff);
+	assert_int_equal(p->tools[0].scripts[1].pos.line, 10);
+	assert_int_equal(p->tools[0].scripts[1].pos.col, 11);
+	tg_policy_free(p);
+}
+
 static void test_three_errors(void **state)
 {
 	static const char text[] = "apiVersion: toolguard/v1\n"
@@ -816,6 +842,7 @@ int main(void)
 	    cmocka_unit_test(test_features_values),
 	    cmocka_unit_test(test_json_flow_values),
 	    cmocka_unit_test(test_defaults_and_names),
+	    cmocka_unit_test(test_script_sha256),
 	    cmocka_unit_test(test_three_errors),
 	    cmocka_unit_test(test_diag_cap),
 	    cmocka_unit_test(test_diag_api),
