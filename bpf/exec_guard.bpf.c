@@ -639,6 +639,36 @@ static __always_inline void tg_fill_who(struct tg_who *who, struct task_struct *
 	}
 }
 
+/* The exec record's common part: header, ids, the decision, comm, tty and
+ * the path in B_PATH. For an exec and for an executable mapping (mmap_file,
+ * file_mprotect); flags, argv, script and filename are the caller's. */
+static __always_inline void tg_fill_exec_event(struct tg_exec_scratch *s, const struct tg_abi_gen *g,
+					       struct task_struct *task, const struct tg_abi_inode_key *ik,
+					       __u32 argc, __u32 gen)
+{
+	struct tty_struct *tty;
+
+	tg_fill_hdr(&s->ev.hdr, TG_ABI_REC_EXEC, sizeof(s->ev), s->now);
+	s->ev.policy_serial = g->policy_serial;
+	s->ev.ino = ik->ino;
+	s->ev.dev = ik->dev;
+	s->ev.pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+	s->ev.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	s->ev.uid = s->who.uid;
+	s->ev.gid = s->who.gid;
+	s->ev.argc = argc;
+	s->ev.tool = s->best.tool;
+	s->ev.matcher = s->best.matcher;
+	s->ev.verdict = (__u8)s->best.verdict;
+	s->ev.gen = (__u8)gen;
+	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	s->ev.tty[0] = 0;
+	tty = BPF_CORE_READ(task, signal, tty);
+	if (tty)
+		bpf_probe_read_kernel_str(s->ev.tty, sizeof(s->ev.tty), &tty->name);
+	bpf_probe_read_kernel_str(s->ev.path, TG_ABI_PATH_MAX, s->bufs[B_PATH]);
+}
+
 /*
  * The one decision for both backends. lsm: called from bprm_check_security
  * (returns -EPERM to refuse), else from sched_process_exec (sends SIGKILL).
@@ -880,28 +910,7 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 		}
 	}
 
-	tg_fill_hdr(&s->ev.hdr, TG_ABI_REC_EXEC, sizeof(s->ev), s->now);
-	s->ev.policy_serial = g->policy_serial;
-	s->ev.ino = ik.ino;
-	s->ev.dev = ik.dev;
-	s->ev.pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
-	s->ev.ppid = BPF_CORE_READ(task, real_parent, tgid);
-	s->ev.uid = s->who.uid;
-	s->ev.gid = s->who.gid;
-	s->ev.argc = (__u32)BPF_CORE_READ(bprm, argc);
-	s->ev.tool = s->best.tool;
-	s->ev.matcher = s->best.matcher;
-	s->ev.verdict = (__u8)s->best.verdict;
-	s->ev.gen = (__u8)gen;
-	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
-	s->ev.tty[0] = 0;
-	{
-		struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
-
-		if (tty)
-			bpf_probe_read_kernel_str(s->ev.tty, sizeof(s->ev.tty), &tty->name);
-	}
-	bpf_probe_read_kernel_str(s->ev.path, TG_ABI_PATH_MAX, s->bufs[B_PATH]);
+	tg_fill_exec_event(s, g, task, &ik, (__u32)BPF_CORE_READ(bprm, argc), gen);
 	tg_emit(&s->ev, sizeof(s->ev));
 	return ret;
 }
@@ -1016,29 +1025,8 @@ static __always_inline int tg_map_decide(struct file *file, unsigned long prot)
 	tg_build_path(slot, (__u64)BPF_CORE_READ(exe, f_path.dentry), (__u64)BPF_CORE_READ(exe, f_path.mnt), B_FILE);
 	tg_scan_argv(slot, (__u64)task, 0, 0);
 
-	tg_fill_hdr(&s->ev.hdr, TG_ABI_REC_EXEC, sizeof(s->ev), s->now);
-	s->ev.policy_serial = g->policy_serial;
-	s->ev.ino = ik.ino;
-	s->ev.dev = ik.dev;
-	s->ev.pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
-	s->ev.ppid = BPF_CORE_READ(task, real_parent, tgid);
-	s->ev.uid = s->who.uid;
-	s->ev.gid = s->who.gid;
-	s->ev.argc = 0;
-	s->ev.tool = s->best.tool;
-	s->ev.matcher = s->best.matcher;
-	s->ev.verdict = (__u8)s->best.verdict;
-	s->ev.gen = (__u8)gen;
-	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
-	s->ev.tty[0] = 0;
-	{
-		struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
-
-		if (tty)
-			bpf_probe_read_kernel_str(s->ev.tty, sizeof(s->ev.tty), &tty->name);
-	}
 	bpf_probe_read_kernel_str(s->ev.filename, TG_ABI_PATH_MAX, s->bufs[B_FILE]);
-	bpf_probe_read_kernel_str(s->ev.path, TG_ABI_PATH_MAX, s->bufs[B_PATH]);
+	tg_fill_exec_event(s, g, task, &ik, 0, gen);
 	tg_emit(&s->ev, sizeof(s->ev));
 out:
 	tg_slot_release(slot);

@@ -29,7 +29,10 @@ tests_integration_notify_server_LDADD = $(SYSTEMD_LIBS)
 # test_dns_guard: bpf/dns_guard.bpf.c on crafted packets (BPF_PROG_TEST_RUN;
 # private maps, never attached). dns.sh: DNS learning end to end with dnsmasq.
 check_PROGRAMS += tests/integration/test_dns_guard
-tests_integration_test_dns_guard_SOURCES = tests/integration/test_dns_guard.c
+# tg_fuzz_add_host from the fuzz targets' shared BPF harness (one copy)
+tests_integration_test_dns_guard_SOURCES = tests/integration/test_dns_guard.c tests/fuzz/bpf_harness.c \
+	tests/fuzz/bpf_harness.h
+tests_integration_test_dns_guard_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz
 tests_integration_test_dns_guard_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
 tests_integration_test_dns_guard_LDADD = $(LIBBPF_LIBS)
 $(tests_integration_test_dns_guard_OBJECTS): $(tg_bpf_skels)

@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 
 #include "toolguard_abi.h"
+#include "bpf_harness.h"
 #include "dns_guard.skel.h"
 
 static int tap_n, tap_failed;
@@ -271,17 +272,6 @@ static bool has_ref(const struct tg_abi_net_refs *v, unsigned tool, unsigned mat
 #define T_CIDR	 3
 #define M(i)	 TG_ABI_MATCHER(TG_ABI_MK_HOST, i)
 
-static int add_host(const char *name, bool wildcard, unsigned tool, unsigned matcher)
-{
-	struct tg_abi_host_key k = {.gen = 0, .wildcard = wildcard ? 1 : 0};
-	struct tg_abi_net_refs v = {.n = 1};
-
-	strncpy(k.name, name, sizeof(k.name) - 1);
-	v.ref[0].tool = (__u16)tool;
-	v.ref[0].matcher = (__u16)matcher;
-	return bpf_map_update_elem(fdh, &k, &v, BPF_ANY);
-}
-
 static int setup(char *why, size_t why_len)
 {
 	struct tg_abi_control ctl = {.active_gen = 0, .abi_version = TG_ABI_VERSION};
@@ -309,8 +299,9 @@ static int setup(char *why, size_t why_len)
 	fdh = bpf_map__fd(skel->maps.tg_hosts);
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.tg_control), &zero, &ctl, BPF_ANY) < 0 ||
 	    bpf_map_update_elem(bpf_map__fd(skel->maps.tg_gens), &zero, &g, BPF_ANY) < 0 ||
-	    add_host("claude.ai", false, T_CLAUDE, M(0)) < 0 || add_host("api.anthropic.com", false, T_CLAUDE, M(1)) < 0 ||
-	    add_host("anthropic.com", true, T_WILD, M(2)) < 0) {
+	    tg_fuzz_add_host(fdh, "claude.ai", false, T_CLAUDE, M(0)) < 0 ||
+	    tg_fuzz_add_host(fdh, "api.anthropic.com", false, T_CLAUDE, M(1)) < 0 ||
+	    tg_fuzz_add_host(fdh, "anthropic.com", true, T_WILD, M(2)) < 0) {
 		snprintf(why, why_len, "cannot fill the test maps: %s", strerror(errno));
 		return -errno;
 	}
