@@ -24,7 +24,10 @@
 int main(int argc, char **argv)
 {
 	struct tg_abi_control ctl = {.active_gen = 0, .abi_version = TG_ABI_VERSION};
-	struct tg_abi_gen g = {.mode = TG_ABI_MODE_ENFORCE, .flags = TG_ABI_GEN_HOSTS, .policy_serial = 1};
+	/* with the name lengths, as the daemon writes them (kernel.c host_lens) */
+	struct tg_abi_gen g = {.mode = TG_ABI_MODE_ENFORCE,
+			       .flags = TG_ABI_GEN_HOSTS | TG_ABI_GEN_HOST_LENS,
+			       .policy_serial = 1};
 	struct dns_guard *skel;
 	struct bpf_link *link;
 	__u32 zero = 0;
@@ -47,8 +50,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = bpf_map_update_elem(bpf_map__fd(skel->maps.tg_control), &zero, &ctl, BPF_ANY);
-	if (!r)
-		r = bpf_map_update_elem(bpf_map__fd(skel->maps.tg_gens), &zero, &g, BPF_ANY);
 	for (int i = 2; !r && i < argc; i++) {
 		struct tg_abi_host_key k = {.gen = 0};
 		struct tg_abi_net_refs v = {.n = 1};
@@ -63,10 +64,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		memcpy(k.name, name, strlen(name));
+		(k.wildcard ? g.wild_lens : g.host_lens)[strlen(name) / 64] |= 1ULL << (strlen(name) % 64);
 		v.ref[0].tool = 0;
 		v.ref[0].matcher = TG_ABI_MATCHER(TG_ABI_MK_HOST, (unsigned)(i - 2) & TG_ABI_MATCHER_INDEX_MAX);
 		r = bpf_map_update_elem(bpf_map__fd(skel->maps.tg_hosts), &k, &v, BPF_ANY);
 	}
+	if (!r)
+		r = bpf_map_update_elem(bpf_map__fd(skel->maps.tg_gens), &zero, &g, BPF_ANY);
 	if (r) {
 		fprintf(stderr, "dns_attach: cannot fill the maps: %s\n", strerror(errno));
 		return 1;

@@ -47,7 +47,7 @@ cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
 # runs them nor shows in their accounting (BENCH_ROOT=1: the root, as the daemon does).
 bcg=$cg/tg-bench-$$
 [ "${BENCH_ROOT:-0}" = 1 ] && bcg=$cg
-run=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$bcg" taskset -c "$CPU") rtnote=
+run=(taskset -c "$CPU") rtnote=
 if [ "${BENCH_RT:-1}" != 0 ] && chrt -f 1 true 2>/dev/null; then run+=(chrt -f 1) rtnote=" at SCHED_FIFO 1"; fi
 
 # One BPF user at a time (run-bench.sh already holds the lock when it runs this).
@@ -155,7 +155,17 @@ series() {
 	tog "${5:-off}"
 	awk -v label="$1, ns a connect" -v target="$4" -v unit=ns -f "$here/stats.awk" "$work/rounds"
 }
-loop() { "${run[@]}" "$connloop" "$CONNECTS" 127.0.0.1 | sed -n 's/.*ns_per_connect=\([0-9.]*\).*/\1/p'; }
+# LOOP_ARGS: "--join" alone = the client ends only in the programs' cgroup
+# (the listener is made outside it, like a server on another machine);
+# otherwise the whole loop runs in it.
+LOOP_ARGS=()
+loop() {
+	if [ "${LOOP_ARGS[0]:-}" = --join ]; then
+		"${run[@]}" "$connloop" "$CONNECTS" 127.0.0.1 --join "$bcg" "${LOOP_ARGS[@]:1}"
+	else
+		sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$bcg" "${run[@]}" "$connloop" "$CONNECTS" 127.0.0.1 "${LOOP_ARGS[@]}"
+	fi | sed -n 's/.*ns_per_connect=\([0-9.]*\).*/\1/p'
+}
 prog_costs() { # BEFORE AFTER OPS
 	awk -v b="$1" -v a="$2" -v ops="$3" -v op=connect -f "$here/progcost.awk"
 }
@@ -172,6 +182,14 @@ for pol in $POLICIES; do
 	*) what="10,000 CIDR rules (the same programs, no host names)" ;;
 	esac
 	series "$what" on "$BLOCKS" 2
+	if [ "$pol" = hosts ]; then
+		LOOP_ARGS=(--join)
+		series "the same, client ends only (the listener outside the cgroup, as on another machine)" on "$BLOCKS" 2
+		# an inspected port: every connection goes through the sockhash (no target: for scale)
+		LOOP_ARGS=(--join --port 443)
+		series "the same, to port 443 (in network.inspect_ports: TLS server name read)" on $(((BLOCKS + 1) / 2)) ""
+		LOOP_ARGS=()
+	fi
 	if [ -n "$PARTS" ] && [ "$pol" = hosts ]; then
 		# one program at a time: where the overhead comes from
 		for p in tg_connect4 tg_dns_ingress tg_stream_socko; do

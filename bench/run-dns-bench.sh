@@ -16,7 +16,7 @@
 # the mean round trip, with quartiles, and the kernel's own time of the
 # program per query (kernel.bpf_stats_enabled, in a separate pass, against
 # an empty program at the same hook).
-# Env: BLOCKS, QUERIES (a round), NAMES, BENCH_CPU, BENCH_RT=0, DNS_ATTACH.
+# Env: BLOCKS, QUERIES (a round), NAMES, ALL_LENGTHS=1, BENCH_CPU, BENCH_RT=0, DNS_ATTACH.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
@@ -89,6 +89,15 @@ ip netns exec "$ns" "$dnsloop" 1 127.0.0.1 allowed.bench.test >/dev/null ||
 # The learner looks up each answer's name and its parents.
 names=("*.anthropic.com" api.anthropic.com)
 for ((i = 0; i < NAMES; i++)); do names+=("n$i.banned.bench.test"); done
+# ALL_LENGTHS=1: also an exact name and a wildcard of every length 1..127,
+# so the program's "no rule name this long" test never saves a lookup (the
+# worst case, as with a very large policy)
+lens_note=
+if [ "${ALL_LENGTHS:-0}" = 1 ]; then
+	z=$(printf 'z%.0s' $(seq 1 127))
+	for ((l = 1; l < 128; l++)); do names+=("${z:0:l}" "*.${z:0:l}"); done
+	lens_note=", plus names of every length (ALL_LENGTHS=1)"
+fi
 "$dnsattach" --hold "$cg" "${names[@]}" >"$work/attach.out" 2>&1 9>&- &
 apid=$!
 for _ in $(seq 1 100); do
@@ -116,7 +125,7 @@ loop() { # N NAME -> "mean p50" (ns)
 echo "DNS benchmark ($(uname -r), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
 echo "$BLOCKS blocks of 4 alternating rounds of $QUERIES UDP queries to dnsmasq (one in flight), on CPU $CPU$rtnote,"
 echo "program on the cgroup ${bcg#"$cg"}/;"
-echo "the DNS program holds $NAMES names and a wildcard"
+echo "the DNS program holds $NAMES names and a wildcard$lens_note"
 for name in allowed.bench.test api.anthropic.com; do
 	: >"$work/mean"
 	: >"$work/p50"

@@ -36,6 +36,7 @@ END {
 	ma = pctile(a, nall_a, 0.5); mb = pctile(b, nall_b, 0.5)
 	verdict = (med - 1) * 100 <= target + 0 ? "MET" : "NOT MET"
 	printf "  %s: %.0f -> %.0f %s (medians of %d rounds each)\n", label, ma, mb, unit, nall_a
-	printf "    ratio %.3f (%+.1f%%)  quartiles %.3f..%.3f  min %.3f max %.3f  (%d blocks)  target +%s%%: %s\n", \
-		med, (med - 1) * 100, pctile(r, nr, 0.25), pctile(r, nr, 0.75), r[1], r[nr], nr, target, verdict
+	printf "    ratio %.3f (%+.1f%%)  quartiles %.3f..%.3f  min %.3f max %.3f  (%d blocks)%s\n", \
+		med, (med - 1) * 100, pctile(r, nr, 0.25), pctile(r, nr, 0.75), r[1], r[nr], nr, \
+		target == "" ? "" : sprintf("  target +%s%%: %s", target, verdict)
 }

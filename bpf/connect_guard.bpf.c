@@ -35,17 +35,6 @@ static __always_inline bool tg_port_ok(const struct tg_abi_net_ref *r, __u16 por
 	return false;
 }
 
-/* The destination answers for an allowed name too (not expired). */
-static __always_inline bool tg_shared_addr(const __u8 *addr, __u32 family, __u64 now)
-{
-	struct tg_abi_shared_key k = {.family = family};
-	__u64 *exp;
-
-	__builtin_memcpy(k.addr, addr, 16);
-	exp = bpf_map_lookup_elem(&tg_shared, &k);
-	return exp && *exp > now;
-}
-
 /* addr: 16 bytes, IPv4 in the first 4. Returns 1 to allow, 0 to refuse. */
 static __always_inline int tg_decide_dest(struct bpf_sock_addr *ctx, bool v6, bool sendmsg)
 {
@@ -98,6 +87,9 @@ static __always_inline int tg_decide_dest(struct bpf_sock_addr *ctx, bool v6, bo
 	if (refs->flags && ctx->protocol == TG_IPPROTO_TCP &&
 	    tg_shared_addr(ev.addr, v6 && !(flags & TG_ABI_EV_V4MAPPED) ? AF_INET6 : AF_INET, now))
 		names = refs->flags;
+	/* the name refs are skipped here: the server name decides, whatever the port */
+	if (names && ctx->sk)
+		(void)bpf_sk_storage_get(&tg_inspect_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	ug = bpf_get_current_uid_gid();
 	who.uid = (__u32)ug;
 	who.gid = (__u32)(ug >> 32);

@@ -69,7 +69,6 @@ struct tg_name_ctx {
 	__u64 hash;  /* FNV-1a of the dotted lower-case name */
 	__u32 i;     /* next message byte */
 	__u32 o;     /* next byte of s->name */
-	__u32 left;  /* bytes left in the current label */
 	__u32 end;   /* offset after the name where it was written, 0 = not yet known */
 	__u32 lim;   /* a pointer must point below this */
 	__u32 hops;  /* pointers followed */
@@ -107,6 +106,9 @@ struct tg_dns_scratch {
 	__u32 nchain;
 	__u32 changed;
 	__u32 ndots;
+	__u32 lens_ok; /* host_lens, wild_lens: the generation's (TG_ABI_GEN_HOST_LENS) */
+	__u64 host_lens[TG_ABI_HOST_MAX / 64];
+	__u64 wild_lens[TG_ABI_HOST_MAX / 64];
 	struct tg_name_ctx nc; /* tg_dns_name */
 	struct tg_rec_ctx rc;  /* the record loop */
 };
@@ -200,6 +202,19 @@ static __always_inline __u32 tg_refs_add(struct tg_abi_net_refs *dst, const stru
 static __always_inline bool tg_host_lookup(struct tg_dns_scratch *s, __u32 from, __u8 wildcard)
 {
 	struct tg_abi_net_refs *refs;
+	__u32 len = tg_m127(s->nc.o - from);
+	__u64 w;
+
+	/* no name of this length in tg_hosts: no lookup (a hash bucket in a
+	 * large table is a cache miss or two) */
+	if (s->lens_ok) {
+		if (wildcard)
+			w = len < 64 ? s->wild_lens[0] : s->wild_lens[1];
+		else
+			w = len < 64 ? s->host_lens[0] : s->host_lens[1];
+		if (!(w & (1ULL << (len & 63))))
+			return false;
+	}
 
 	refs = tg_hosts_get(&s->key, &s->name[tg_m127(from)], s->gen, wildcard);
 	if (!refs)
@@ -236,13 +251,14 @@ static __always_inline void tg_name_char(struct tg_dns_scratch *s, struct tg_nam
 	c->o = o + 1;
 }
 
-/* One step of a name: a label byte, a length byte or a pointer (bpf_loop
- * callback: 6.1's verifier cannot follow an unrolled loop this long). */
+/* One step of a name: a whole label, or a pointer (bpf_loop callback:
+ * 6.1's verifier cannot follow a loop over a whole name; a label is at
+ * most 63 bytes, and a step a label keeps the callbacks few). */
 static long tg_name_step(__u32 step, void *ctx)
 {
 	struct tg_dns_scratch *s = ((struct tg_sctx *)ctx)->s;
 	struct tg_name_ctx *c;
-	__u32 i, ptr;
+	__u32 i, ptr, k;
 	__u8 ch;
 
 	if (!s)
@@ -252,14 +268,6 @@ static long tg_name_step(__u32 step, void *ctx)
 	if (i >= s->len || i >= DNS_BUF)
 		goto bad;
 	ch = s->msg[tg_mbuf(i)];
-	if (c->left) {
-		if (ch >= 'A' && ch <= 'Z')
-			ch += 'a' - 'A';
-		tg_name_char(s, c, ch);
-		c->left--;
-		c->i = i + 1;
-		return 0;
-	}
 	if ((ch & 0xc0) == 0xc0) {
 		if (i + 1 >= s->len)
 			goto bad;
@@ -288,8 +296,20 @@ static long tg_name_step(__u32 step, void *ctx)
 		s->ndots++;
 		tg_name_char(s, c, '.');
 	}
-	c->left = ch;
-	c->i = i + 1;
+	/* the label's ch bytes (1..63), lower-cased */
+	if (i + ch >= s->len)
+		goto bad;
+	for (k = 1; k <= 63; k++) {
+		__u8 b;
+
+		if (k > ch)
+			break;
+		b = s->msg[tg_mbuf(i + k)];
+		if (b >= 'A' && b <= 'Z')
+			b += 'a' - 'A';
+		tg_name_char(s, c, b);
+	}
+	c->i = i + 1 + ch;
 	return 0;
 bad:
 	c->done = 2;
@@ -552,6 +572,7 @@ static long tg_share_step(__u32 i, void *ctx)
 __noinline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __u32 gen)
 {
 	struct tg_dns_scratch *s;
+	struct tg_abi_gen *g;
 	struct tg_sctx x;
 	__u32 len, qend, an;
 
@@ -576,6 +597,13 @@ __noinline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __
 	s->nrec = 0;
 	s->nchain = 0;
 	s->changed = 0;
+	s->lens_ok = 0;
+	g = bpf_map_lookup_elem(&tg_gens, &gen);
+	if (g && (g->flags & TG_ABI_GEN_HOST_LENS)) {
+		__builtin_memcpy(s->host_lens, g->host_lens, sizeof(s->host_lens));
+		__builtin_memcpy(s->wild_lens, g->wild_lens, sizeof(s->wild_lens));
+		s->lens_ok = 1;
+	}
 
 	qend = tg_dns_name(DNS_HDR_LEN);
 	if (!qend)
@@ -611,7 +639,25 @@ int tg_dns_ingress(struct __sk_buff *skb)
 	struct tg_abi_gen *g;
 	__u32 gen = 0, off, proto, end;
 	__u16 ports[2];
+	__u32 rport;
 
+	/* Cheapest test first: a socket with a peer (TCP, connected UDP) only
+	 * receives from that peer, so a peer port other than 53 cannot bring
+	 * an answer, and a TCP socket without one is a listener, which gets
+	 * no answers either. remote_port is in network order, in the upper
+	 * half on little-endian kernels; 0 = no peer. */
+	rport = skb->remote_port;
+	if (rport != bpf_htons(53) && rport != (__u32)bpf_htons(53) << 16) {
+		struct bpf_sock *sk;
+
+		if (rport)
+			return 1;
+		sk = skb->sk;
+		if (sk)
+			sk = bpf_sk_fullsock(sk);
+		if (sk && sk->protocol == TG_IPPROTO_TCP)
+			return 1;
+	}
 	g = tg_active(&gen);
 	if (!g || !(g->flags & TG_ABI_GEN_HOSTS))
 		return 1;

@@ -19,6 +19,13 @@ command -v python3 >/dev/null || { echo "1..0 # SKIP python3 missing (socket tes
 if [ ! -x "$SMOKE" ]; then echo "1..0 # SKIP $SMOKE not built (make bpf/kernel_smoke)"; exit 0; fi
 if [ ! -r /sys/kernel/btf/vmlinux ]; then echo "1..0 # SKIP kernel without BTF"; exit 0; fi
 
+# One kernel test at a time on this machine (the integration suites' lock):
+# another test's programs ban addresses this one expects to reach.
+if command -v flock >/dev/null; then
+	exec 9>>/run/lock/toolguard-integration.lock
+	flock -w 1800 9 || { echo "1..0 # SKIP the integration-test lock stayed busy for 30 min"; exit 0; }
+fi
+
 T=$(mktemp -d /tmp/tgsmoke.XXXXXX) || exit 1
 RUNPID=
 cleanup() {

@@ -3,7 +3,8 @@
  * The first bytes an outgoing TCP connection sends, checked against the host
  * name rules ("Host names in streams" in toolguard_abi.h):
  *  - sockops on the cgroup v2 root: when a connection this machine opened is
- *    established (and the policy has host rules), the socket goes into the
+ *    established (and the policy has host rules) to an inspected port or to
+ *    an address shared with an allowed name, the socket goes into the
  *    tg_streams sockhash (bounded; the kernel drops an entry when its socket
  *    closes);
  *  - sk_msg on tg_streams: the first sendmsg of such a socket is parsed as an
@@ -370,6 +371,28 @@ static __always_inline bool tg_port_ok(const struct tg_abi_net_ref *r, __u16 por
 
 /* ---------- programs ---------- */
 
+/* Whether an established connection goes into tg_streams: see "Host names
+ * in streams" in toolguard_abi.h. */
+static __always_inline bool tg_inspect(const struct tg_abi_gen *g, struct bpf_sock_ops *ops)
+{
+	struct bpf_sock *sk;
+	__u16 port;
+	__u32 i;
+
+	if (g->flags & TG_ABI_GEN_INSPECT_ALL)
+		return true;
+	port = (__u16)bpf_ntohl(ops->remote_port);
+	for (i = 0; i < TG_ABI_INSPECT_PORTS; i++) {
+		if (!g->inspect_ports[i])
+			break;
+		if (g->inspect_ports[i] == port)
+			return true;
+	}
+	/* connect_guard's mark: a shared address with host-name refs */
+	sk = ops->sk;
+	return sk && bpf_sk_storage_get(&tg_inspect_sk, sk, 0, 0);
+}
+
 SEC("sockops")
 int tg_stream_sockops(struct bpf_sock_ops *ops)
 {
@@ -400,6 +423,8 @@ int tg_stream_sockops(struct bpf_sock_ops *ops)
 	} else {
 		return 1;
 	}
+	if (!tg_inspect(g, ops))
+		return 1;
 	/* full map or a socket another sockmap user owns: not inspected */
 	(void)bpf_sock_hash_update(ops, &tg_streams, &key, BPF_NOEXIST);
 	return 1;

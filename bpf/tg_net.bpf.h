@@ -29,3 +29,25 @@ struct {
 	__type(key, struct tg_abi_shared_key);
 	__type(value, __u64);
 } tg_shared SEC(".maps");
+
+/* Sockets connect_guard let through to a shared address although the
+ * address has host-name refs: stream_guard inspects those whatever their
+ * port (the value is unused; the entry lives and dies with the socket). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} tg_inspect_sk SEC(".maps");
+
+/* The destination answers for an allowed name too (not expired).
+ * addr: 16 bytes, IPv4 in the first 4. */
+static __always_inline bool tg_shared_addr(const __u8 *addr, __u32 family, __u64 now)
+{
+	struct tg_abi_shared_key k = {.family = family};
+	__u64 *exp;
+
+	__builtin_memcpy(k.addr, addr, 16);
+	exp = bpf_map_lookup_elem(&tg_shared, &k);
+	return exp && *exp > now;
+}

@@ -32,6 +32,9 @@
  *                           (no generation)
  *  tg_streams  SOCKHASH     4-tuple -> socket: connections whose first bytes
  *                           are checked (stream_guard.bpf.c; not ABI otherwise)
+ *  tg_inspect_sk SK_STORAGE socket -> __u32: connect_guard marks a TCP socket it
+ *                           let through to a tg_shared address whose entry has
+ *                           name refs; stream_guard inspects it on any port
  *  tg_seen     LRU_HASH     struct tg_abi_seen_key -> struct tg_abi_seen_val
  *                           inodes already sent as hash requests (no generation)
  *  tg_events   RINGBUF      TG_ABI_RINGBUF_BYTES; records below
@@ -180,8 +183,14 @@
  * ===== Host names in streams (stream_guard.bpf.c) =====
  *
  * When TG_ABI_GEN_HOSTS is set, a sockops program on the cgroup v2 root puts
- * every TCP connection this machine opens, once established, into the
- * tg_streams SOCKHASH (key: 4-tuple; bounded; the kernel drops an entry when
+ * the TCP connections this machine opens, once established, into the
+ * tg_streams SOCKHASH when their destination port is one of the generation's
+ * inspect_ports (the configuration's network.inspect_ports: HTTPS and the
+ * usual proxy ports by default), connect_guard marked the socket in
+ * tg_inspect_sk (it skipped name refs for a shared address), or the
+ * generation has TG_ABI_GEN_INSPECT_ALL. Other connections
+ * skip the sockhash, whose insert and teardown cost more than the rest of
+ * the connect path's programs together (key: 4-tuple; bounded; the kernel drops an entry when
  * its socket closes). The sk_msg program on tg_streams parses the FIRST
  * sendmsg of each: an HTTP "CONNECT host:port HTTP/1.x" line (port = the one
  * requested) or a TLS ClientHello's server_name (port = the socket's), both
@@ -268,7 +277,7 @@
 #include <linux/types.h>
 #endif
 
-#define TG_ABI_VERSION 1u
+#define TG_ABI_VERSION 2u
 
 /* ---------- limits ---------- */
 #define TG_ABI_MAX_TOOLS      4096u /* == TG_POLICY_MAX_TOOLS */
@@ -357,6 +366,9 @@
 #define TG_ABI_GEN_SCRIPTS	 (1u << 1) /* policy has scripts rules: examine interpreters */
 #define TG_ABI_GEN_HOSTS	 (1u << 2) /* tg_hosts has names: learn addresses from DNS answers */
 #define TG_ABI_GEN_SCRIPT_REQUESTS (1u << 3) /* scripts[].sha256 rules: send script requests */
+#define TG_ABI_GEN_INSPECT_ALL	   (1u << 4) /* stream_guard: every TCP connection, not inspect_ports */
+#define TG_ABI_INSPECT_PORTS	   16u	     /* tg_abi_gen.inspect_ports */
+#define TG_ABI_GEN_HOST_LENS	   (1u << 5) /* host_lens/wild_lens are filled in */
 
 /* tg_abi_refs.flags */
 #define TG_ABI_REFS_INTERP (1u << 0) /* SPACE_INTERP entry */
@@ -426,6 +438,15 @@ struct tg_abi_gen {
 	__u32 flags;	     /* TG_ABI_GEN_* */
 	__u32 seen_epoch;    /* hash requests: tg_seen entries of another epoch are stale */
 	__u32 n_tools;
+	/* stream_guard inspects TCP connections to these destination ports (host
+	 * order, 0 ends the list), those marked in tg_inspect_sk, or every one with
+	 * TG_ABI_GEN_INSPECT_ALL; from the daemon configuration, not the policy */
+	__u16 inspect_ports[TG_ABI_INSPECT_PORTS];
+	/* with TG_ABI_GEN_HOST_LENS: bit L (of word L / 64) set when tg_hosts
+	 * of this generation has an exact name (host_lens) or a "*." suffix
+	 * (wild_lens) of L characters; names of other lengths need no lookup */
+	__u64 host_lens[TG_ABI_HOST_MAX / 64];
+	__u64 wild_lens[TG_ABI_HOST_MAX / 64];
 	__u64 reserved;
 };
 
@@ -633,7 +654,7 @@ static inline __u32 tg_abi_dev_from_user(__u32 major_nr, __u32 minor_nr)
 
 /* Expected sizes; the daemon asserts them with _Static_assert. */
 #define TG_ABI_SIZEOF_CONTROL	    16
-#define TG_ABI_SIZEOF_GEN	    32
+#define TG_ABI_SIZEOF_GEN	    96
 #define TG_ABI_SIZEOF_TOOL	    48
 #define TG_ABI_SIZEOF_STR_KEY	    260
 #define TG_ABI_SIZEOF_REFS	    32

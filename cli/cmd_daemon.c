@@ -411,6 +411,23 @@ static void print_status(json_object *o)
 	if (js(k, "exec_backend_note", NULL))
 		row("", "%s", js(k, "exec_backend_note", ""));
 	row("connect backend", "%s", js(k, "connect_backend", "?"));
+	nx = jo(k, "stream_checks"); /* older daemons have none */
+	if (nx && !jb(nx, "loaded")) {
+		row("CONNECT/SNI", "not checked (sockops/sk_msg unavailable in this kernel)");
+	} else if (nx && jb(nx, "all_ports")) {
+		row("CONNECT/SNI", "checked on every TCP connection (network.inspect_ports: all)");
+	} else if (nx) {
+		json_object *ports = NULL;
+		char list[16 * 7] = "";
+		size_t o2 = 0;
+
+		if (json_object_object_get_ex(nx, "ports", &ports) && json_object_is_type(ports, json_type_array))
+			for (size_t i = 0; i < json_object_array_length(ports) && i < 16; i++)
+				o2 += (size_t)snprintf(list + o2, sizeof(list) - o2, "%s%d", i ? "," : "",
+						       json_object_get_int(json_object_array_get_idx(ports, i)));
+		row("CONNECT/SNI", "checked on ports %s and to shared addresses (network.inspect_ports)",
+		    list[0] ? list : "none");
+	}
 	row("lockdown", "%s", js(k, "lockdown", "?"));
 	row("pinned", "%s (%s; enforcement survives a daemon restart)", jb(k, "pinned") ? "yes" : "no",
 	    js(k, "pin_dir", "?"));

@@ -363,6 +363,20 @@ static void do_status(struct tg_control *ctl, struct client *c)
 	json_object_object_add(jk, "pin_dir", json_object_new_string(pin_dir));
 	json_object_object_add(jk, "adopted",
 			       json_object_new_boolean(d->kernel && tg_kernel_adopted(d->kernel)));
+	{ /* which TCP connections have their CONNECT line / TLS server name checked */
+		json_object *jsc = json_object_new_object(), *jports = json_object_new_array();
+		bool loaded = d->kernel && tg_kernel_stream_checks(d->kernel);
+
+		json_object_object_add(jsc, "loaded", json_object_new_boolean(loaded));
+		json_object_object_add(jsc, "all_ports",
+				       json_object_new_boolean(d->config && d->config->inspect_all));
+		for (unsigned i = 0; d->config && !d->config->inspect_all && i < TG_CONFIG_INSPECT_PORTS_MAX &&
+				     d->config->inspect_ports[i];
+		     i++)
+			json_object_array_add(jports, json_object_new_int(d->config->inspect_ports[i]));
+		json_object_object_add(jsc, "ports", jports);
+		json_object_object_add(jk, "stream_checks", jsc);
+	}
 	json_object_object_add(o, "kernel", jk);
 
 	{ /* policy host names resolved ahead of time (resolve.c) */

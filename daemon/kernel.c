@@ -52,6 +52,7 @@
 
 _Static_assert(sizeof(struct tg_abi_control) == TG_ABI_SIZEOF_CONTROL, "ABI");
 _Static_assert(sizeof(struct tg_abi_gen) == TG_ABI_SIZEOF_GEN, "ABI");
+_Static_assert(TG_ABI_INSPECT_PORTS == TG_CONFIG_INSPECT_PORTS_MAX, "network.inspect_ports");
 _Static_assert(sizeof(struct tg_abi_tool) == TG_ABI_SIZEOF_TOOL, "ABI");
 _Static_assert(sizeof(struct tg_abi_str_key) == TG_ABI_SIZEOF_STR_KEY, "ABI");
 _Static_assert(sizeof(struct tg_abi_refs) == TG_ABI_SIZEOF_REFS, "ABI");
@@ -95,6 +96,7 @@ enum {
 	M_HOSTS, /* from the DNS object */
 	M_STREAMS, /* sockhash of the stream object (pinned: it holds the sk_msg program) */
 	M_SHARED, /* from the connect object */
+	M_INSPECT_SK, /* from the connect object */
 	M__COUNT,
 	M__EXEC_COUNT = M_NET4,
 };
@@ -104,7 +106,7 @@ static const char *const map_names[M__COUNT] = {
     [M_RSTRS] = "tg_rstrs",	[M_INODES] = "tg_inodes",   [M_EXEMPT] = "tg_exempt", [M_SEEN] = "tg_seen",
     [M_EVENTS] = "tg_events",	[M_DROPPED] = "tg_dropped", [M_AFFIX] = "tg_affix",   [M_NET4] = "tg_net4",
     [M_NET6] = "tg_net6",	[M_HOSTS] = "tg_hosts",
-    [M_STREAMS] = "tg_streams", [M_SHARED] = "tg_shared",
+    [M_STREAMS] = "tg_streams", [M_SHARED] = "tg_shared", [M_INSPECT_SK] = "tg_inspect_sk",
 };
 
 /* Maps the connect object shares with the exec object. */
@@ -133,6 +135,8 @@ struct tg_kernel {
 	enum tg_exec_backend backend;
 	bool connect_ok;
 	bool adopted;
+	uint16_t inspect_ports[TG_ABI_INSPECT_PORTS]; /* written into every generation */
+	bool inspect_all;
 	bool replace_pins;	/* pinned in pin_new: move into pin_dir after the first apply */
 	char pin_dir[256];	/* TG_PIN_DIR unless the options say otherwise (tests) */
 	char backend_note[320]; /* why not the LSM backend, or "" */
@@ -503,8 +507,8 @@ static int load_dns(struct tg_kernel *k, char *why, size_t why_len)
  * program hangs on tg_streams itself (no link: the pinned map holds it). */
 static int load_stream(struct tg_kernel *k, char *why, size_t why_len)
 {
-	static const int shared[] = {M_CONTROL, M_GENS, M_TOOLS, M_EXEMPT, M_EVENTS,
-				     M_DROPPED, M_NET4, M_NET6,	 M_HOSTS, M_SHARED};
+	static const int shared[] = {M_CONTROL, M_GENS,	 M_TOOLS,  M_EXEMPT, M_EVENTS,	   M_DROPPED,
+				     M_NET4,	M_NET6,	 M_HOSTS,  M_SHARED, M_INSPECT_SK};
 	struct stream_guard *s = stream_guard__open();
 	int cg, r;
 
@@ -693,6 +697,7 @@ static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts,
 		k->fds[M_NET4] = fcntl(bpf_map__fd(k->connect->maps.tg_net4), F_DUPFD_CLOEXEC, 3);
 		k->fds[M_NET6] = fcntl(bpf_map__fd(k->connect->maps.tg_net6), F_DUPFD_CLOEXEC, 3);
 		k->fds[M_SHARED] = fcntl(bpf_map__fd(k->connect->maps.tg_shared), F_DUPFD_CLOEXEC, 3);
+		k->fds[M_INSPECT_SK] = fcntl(bpf_map__fd(k->connect->maps.tg_inspect_sk), F_DUPFD_CLOEXEC, 3);
 		if (load_dns(k, cwhy, sizeof(cwhy)) < 0 && opts->verbose)
 			fprintf(stderr, "toolguard: DNS learning unavailable: %s\n", cwhy);
 		if (load_stream(k, cwhy, sizeof(cwhy)) < 0 && opts->verbose)
@@ -1099,6 +1104,26 @@ static int write_hosts(struct tg_kernel *k, const struct tg_compiled *c, unsigne
 	return written;
 }
 
+/* The lengths of the names write_hosts() wrote, for dns_guard's quick
+ * "no name this long" test; returns TG_ABI_GEN_HOST_LENS. */
+static __u32 host_lens(const struct tg_compiled *c, struct tg_abi_gen *g)
+{
+	const struct tg_compiled_host *hosts = NULL;
+	size_t n = tg_compiled_hosts(c, &hosts);
+
+	memset(g->host_lens, 0, sizeof(g->host_lens));
+	memset(g->wild_lens, 0, sizeof(g->wild_lens));
+	for (size_t i = 0; i < n; i++) {
+		size_t len = hosts[i].name ? strlen(hosts[i].name) : 0;
+		__u64 *bits = hosts[i].wildcard ? g->wild_lens : g->host_lens;
+
+		if (len == 0 || len >= TG_ABI_HOST_MAX)
+			continue; /* not written (write_hosts) */
+		bits[len / 64] |= 1ULL << (len % 64);
+	}
+	return TG_ABI_GEN_HOST_LENS;
+}
+
 static int write_gen(struct tg_kernel *k, const struct tg_compiled *c, unsigned gen, char *why,
 		     size_t why_len)
 {
@@ -1195,11 +1220,14 @@ int tg_kernel_apply_compiled(struct tg_kernel *k, const struct tg_policy *p, str
 	}
 	gen_val = c->gen;
 	if (r > 0)
-		gen_val.flags |= TG_ABI_GEN_HOSTS;
+		gen_val.flags |= TG_ABI_GEN_HOSTS | host_lens(c, &gen_val);
 	if (k->apply_hook) /* addresses the daemon resolved: in force from the swap on, no gap */
 		k->apply_hook(k, c, g, k->apply_hook_data);
 	gen_val.seen_epoch = cur.seen_epoch + 1; /* new rules: ask about every inode again */
 	gen_val.n_tools = (__u32)c->n_tools;
+	memcpy(gen_val.inspect_ports, k->inspect_ports, sizeof(gen_val.inspect_ports));
+	if (k->inspect_all)
+		gen_val.flags |= TG_ABI_GEN_INSPECT_ALL;
 	gi = g;
 	if (bpf_map_update_elem(k->fds[M_GENS], &gi, &gen_val, BPF_ANY) < 0) {
 		r = -errno;
@@ -1228,6 +1256,13 @@ int tg_kernel_apply_compiled(struct tg_kernel *k, const struct tg_policy *p, str
 		w = NULL;
 	watch_swap(k, w);
 	return 0;
+}
+
+void tg_kernel_set_inspect(struct tg_kernel *k, const uint16_t *ports, size_t n, bool all)
+{
+	memset(k->inspect_ports, 0, sizeof(k->inspect_ports));
+	memcpy(k->inspect_ports, ports, (n < TG_ABI_INSPECT_PORTS ? n : TG_ABI_INSPECT_PORTS) * sizeof(*ports));
+	k->inspect_all = all;
 }
 
 int tg_kernel_apply_policy(struct tg_kernel *k, const struct tg_policy *p, enum tg_mode mode, char *why,

@@ -592,8 +592,12 @@ int tg_daemon_reload(struct tg_daemon *d)
 		r = -ENODEV;
 		goto fail;
 	}
+	/* the configuration's network.inspect_ports go into the new generation */
+	tg_kernel_set_inspect(d->kernel, c->inspect_ports, TG_CONFIG_INSPECT_PORTS_MAX, c->inspect_all);
 	r = apply(d, p, mode);
 	if (r < 0) {
+		tg_kernel_set_inspect(d->kernel, d->config->inspect_ports, TG_CONFIG_INSPECT_PORTS_MAX,
+				      d->config->inspect_all);
 		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "policy %s could not be applied",
 			 path);
 		tg_policy_free(p);
@@ -926,8 +930,25 @@ static int run(struct tg_daemon *d)
 		log_info("Kernel: exec backend %s, connect backend %s, programs loaded and pinned under %s",
 			 tg_exec_backend_name(tg_kernel_exec_backend(d->kernel)),
 			 tg_kernel_connect_backend(d->kernel), d->pin_dir ? d->pin_dir : TG_PIN_DIR);
-	log_info("Kernel: host names %s in HTTP CONNECT lines and TLS server names",
-		 tg_kernel_stream_checks(d->kernel) ? "checked" : "NOT checked (sockops/sk_msg unavailable)");
+	tg_kernel_set_inspect(d->kernel, d->config->inspect_ports, TG_CONFIG_INSPECT_PORTS_MAX,
+			      d->config->inspect_all);
+	if (!tg_kernel_stream_checks(d->kernel))
+		log_info("Kernel: host names NOT checked in HTTP CONNECT lines and TLS server names "
+			 "(sockops/sk_msg unavailable)");
+	else if (d->config->inspect_all)
+		log_info("Kernel: host names checked in HTTP CONNECT lines and TLS server names of every TCP "
+			 "connection");
+	else {
+		char ports[TG_CONFIG_INSPECT_PORTS_MAX * 6 + 1] = "";
+		size_t o = 0;
+
+		for (unsigned i = 0; i < TG_CONFIG_INSPECT_PORTS_MAX && d->config->inspect_ports[i]; i++)
+			o += (size_t)snprintf(ports + o, sizeof(ports) - o, "%s%u", i ? "," : "",
+					      d->config->inspect_ports[i]);
+		log_info("Kernel: host names checked in HTTP CONNECT lines and TLS server names on ports %s "
+			 "and to addresses shared with allowed names (network.inspect_ports)",
+			 ports);
+	}
 	/* Host names of the policy resolved ahead of time, on the loop (never blocks it). */
 	r = tg_resolver_new(d, &d->resolver);
 	if (r < 0)

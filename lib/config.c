@@ -47,6 +47,11 @@ void tg_config_free(struct tg_config *c)
 	free(c);
 }
 
+/* HTTPS and the usual forward-proxy ports (squid, tinyproxy, privoxy, ...). */
+static const uint16_t default_inspect_ports[] = {80, 443, 3128, 8000, 8080, 8118, 8443, 8888};
+_Static_assert(sizeof(default_inspect_ports) / sizeof(default_inspect_ports[0]) <= TG_CONFIG_INSPECT_PORTS_MAX,
+	       "default_inspect_ports");
+
 int tg_config_defaults(struct tg_config **ret)
 {
 	struct tg_config *c;
@@ -69,6 +74,7 @@ int tg_config_defaults(struct tg_config **ret)
 	c->report_spool = strdup(TG_REPORT_SPOOL);
 	c->report_spool_max = TG_CONFIG_REPORT_SPOOL_DEFAULT;
 	c->report_retry_max = TG_CONFIG_REPORT_RETRY_DEFAULT;
+	memcpy(c->inspect_ports, default_inspect_ports, sizeof(default_inspect_ports));
 	if (!c->policy_file || !c->policy_cache || !c->events_log || !c->control_socket || !c->admin_group ||
 	    !c->report_spool) {
 		tg_config_free(c);
@@ -262,15 +268,70 @@ static void parse_report_section(struct yw_ctx *y, const struct yw_node *n, stru
 			 "report.client_key needs report.client_cert (the certificate it belongs to)");
 }
 
+/* network.inspect_ports: a list of 1..TG_CONFIG_INSPECT_PORTS_MAX ports, or "all". */
+static void parse_network_section(struct yw_ctx *y, const struct yw_node *n, struct tg_config *c)
+{
+	struct yw_key k[] = {{.name = "inspect_ports"}};
+	uint16_t ports[TG_CONFIG_INSPECT_PORTS_MAX] = {0};
+	const struct yw_node *v;
+	size_t i, j, n_ports = 0;
+	unsigned before = y->errors;
+	const char *s;
+
+	if (!yw_map(y, n, "network", k, ARRAY_SIZE(k)) || !(v = k[0].val))
+		return;
+	if (v->kind == YW_SCALAR && (s = yw_scalar(y, v, "network.inspect_ports"))) {
+		if (strcmp(s, "all") == 0) {
+			c->inspect_all = true;
+			return;
+		}
+		yw_error(y, v,
+			 "invalid network.inspect_ports \"%.40s\": expected a list of ports like [443, 3128] "
+			 "or all",
+			 s);
+		return;
+	}
+	if (!yw_seq(y, v, "network.inspect_ports"))
+		return;
+	if (v->n == 0 || v->n > TG_CONFIG_INSPECT_PORTS_MAX) {
+		yw_error(y, v,
+			 "network.inspect_ports has %zu entries: expected 1 to %u ports, or all to inspect every "
+			 "connection",
+			 v->n, TG_CONFIG_INSPECT_PORTS_MAX);
+		return;
+	}
+	for (i = 0; i < v->n; i++) {
+		uint64_t port;
+
+		if (!yw_uint(y, v->kids[i], "network.inspect_ports entry", 65535, &port))
+			continue;
+		if (port == 0) {
+			yw_error(y, v->kids[i],
+				 "network.inspect_ports: port 0 is not a destination port: expected 1 .. 65535");
+			continue;
+		}
+		for (j = 0; j < n_ports && ports[j] != port; j++)
+			;
+		if (j == n_ports)
+			ports[n_ports++] = (uint16_t)port;
+	}
+	if (y->errors != before)
+		return;
+	c->inspect_all = false;
+	memcpy(c->inspect_ports, ports, sizeof(ports));
+}
+
 static void parse_root(struct yw_ctx *y, const struct yw_node *root, struct tg_config *c)
 {
-	enum { K_MODE, K_POLICY, K_NOTICES, K_EVENTS, K_CONTROL, K_REPORT, K_REPORT_URL };
+	enum { K_MODE, K_POLICY, K_NOTICES, K_EVENTS, K_CONTROL, K_REPORT, K_REPORT_URL, K_NETWORK };
 	struct yw_key k[] = {
 	    [K_MODE] = {.name = "mode"},       [K_POLICY] = {.name = "policy"},
 	    [K_NOTICES] = {.name = "notices"}, [K_EVENTS] = {.name = "events"},
 	    [K_CONTROL] = {.name = "control"},
 	    /* extension: reporting events to a collector */
 	    [K_REPORT] = {.name = "report"},   [K_REPORT_URL] = {.name = "report_url"},
+	    /* extension: which connections the stream checks see */
+	    [K_NETWORK] = {.name = "network"},
 	};
 	const char *s;
 
@@ -296,6 +357,8 @@ static void parse_root(struct yw_ctx *y, const struct yw_node *root, struct tg_c
 		set_report_url(y, k[K_REPORT_URL].val, "report_url", c);
 	if (k[K_REPORT].val)
 		parse_report_section(y, k[K_REPORT].val, c);
+	if (k[K_NETWORK].val)
+		parse_network_section(y, k[K_NETWORK].val, c);
 	if (k[K_NOTICES].val) {
 		struct yw_key nk[] = {{.name = "tty"}, {.name = "desktop"}, {.name = "interval"}, {.name = "opener"}};
 

@@ -235,6 +235,8 @@ enum tg_mode {
 	TG_MODE_MONITOR,
 };
 
+#define TG_CONFIG_INSPECT_PORTS_MAX 16u /* network.inspect_ports entries (the kernel's list) */
+
 struct tg_config {
 	enum tg_mode mode;
 	char *policy_file;
@@ -262,6 +264,11 @@ struct tg_config {
 	char *report_ca_file;	    /* NULL = policy.ca_file */
 	char *report_client_cert;   /* NULL = policy.client_cert */
 	char *report_client_key;    /* NULL = policy.client_key */
+	/* network.inspect_ports: TCP destination ports whose first bytes (TLS
+	 * server_name, HTTP CONNECT line) are checked against host rules; 0 ends
+	 * the list. inspect_all: every TCP connection (network.inspect_ports: all). */
+	uint16_t inspect_ports[TG_CONFIG_INSPECT_PORTS_MAX];
+	bool inspect_all;
 };
 
 /* Defaults (see paths.h). */

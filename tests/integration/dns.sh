@@ -337,7 +337,13 @@ curl_works "shared address, banned name resolved first: the allowed name on it" 
 curl_works "shared address, banned name resolved first: the allowed name on it" cdn.allowed.test 6
 curl_sni_blocked "shared address, banned name resolved first" claude.ai 4 127.77.10.2
 curl_sni_blocked "shared address, banned name resolved first" claude.ai 6 fd77::10:2
+# Port 443 is not in network.inspect_ports here: the shared address alone
+# sends the connection to the server-name check.
+TG_EXTRA_CONF=$'network:\n  inspect_ports: [1]'
 fresh_daemon
+TG_EXTRA_CONF=
+grep -q 'TLS server names on ports 1 and to addresses shared' "$TG_DAEMON_LOG"
+ok $? "network.inspect_ports: [1] is in force (daemon log: $(grep -o 'TLS server names on ports [^(]*' "$TG_DAEMON_LOG" | head -n1))"
 curl_works "shared address, allowed name resolved first" cdn.allowed.test 4
 curl_works "shared address, allowed name resolved first" cdn.allowed.test 6
 curl_sni_blocked "shared address, allowed name resolved first" claude.ai 4 127.77.10.2

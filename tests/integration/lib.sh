@@ -304,6 +304,7 @@ events:
   log: $TG_EVENTS
 control:
   socket: $TG_TMP/control.sock
+${TG_EXTRA_CONF:-}
 EOF
 }
 

@@ -34,6 +34,8 @@ events:
   log: $TG_EVENTS
 control:
   socket: $TG_TMP/control.sock
+network:
+  inspect_ports: ${INSPECT:-[$PPORT, $PORT]}
 EOF
 }
 PIN_ARGS=(--pin-dir "$TG_PIN_DIR")
@@ -249,6 +251,21 @@ run_direct setpriv --reuid=65534 --regid=65534 --clear-groups -- curl -sS --max-
 	--proxy "$PROXY" "https://$BANNED:$PORT/"
 [ "$RUN_RC" -ne 0 ] && grep -q "Permission denied" "$RUN_ERR"
 ok $? "as nobody through the proxy: refused (curl exit $RUN_RC)"
+
+# ---------- network.inspect_ports: which connections are inspected ----------
+# The runs above listed both ports. With only the proxy's port, a direct TLS
+# connection to port $PORT of $ADDR (no DNS answer made it a shared address)
+# is not inspected, as documented; "all" inspects every connection.
+stop_daemon
+INSPECT="[$PPORT]" start_or_bail "$pol" "${PIN_ARGS[@]}"
+curl_case "inspect_ports [$PPORT]: $BANNED through the proxy" blocked "$BANNED" --proxy "$PROXY" "https://$BANNED:$PORT/"
+curl_case "inspect_ports [$PPORT]: direct TLS, SNI $BANNED to port $PORT (not inspected)" ok "" \
+	--resolve "$BANNED:$PORT:$ADDR" "https://$BANNED:$PORT/"
+stop_daemon
+INSPECT=all start_or_bail "$pol" "${PIN_ARGS[@]}"
+curl_case "inspect_ports all: direct TLS, SNI $BANNED to port $PORT" blocked "$BANNED" \
+	--resolve "$BANNED:$PORT:$ADDR" "https://$BANNED:$PORT/"
+curl_case "inspect_ports all: $BANNED through the proxy" blocked "$BANNED" --proxy "$PROXY" "https://$BANNED:$PORT/"
 
 # ---------- monitor mode: recorded, not refused ----------
 stop_daemon

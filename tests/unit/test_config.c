@@ -71,6 +71,13 @@ static void check_defaults(const struct tg_config *c)
 	assert_string_equal(c->events_log, TG_EVENTS_LOG);
 	assert_string_equal(c->control_socket, TG_CONTROL_SOCKET);
 	assert_string_equal(c->admin_group, TG_ADMIN_GROUP);
+	/* HTTPS and the usual proxy ports */
+	assert_false(c->inspect_all);
+	assert_int_equal(c->inspect_ports[0], 80);
+	assert_int_equal(c->inspect_ports[1], 443);
+	assert_int_equal(c->inspect_ports[2], 3128);
+	assert_int_equal(c->inspect_ports[7], 8888);
+	assert_int_equal(c->inspect_ports[8], 0);
 }
 
 static void test_defaults(void **state)
@@ -191,6 +198,14 @@ static void test_errors(void **state)
 	    {"mode: enforce\n---\nmode: monitor\n", 2, 1, "a second YAML document is not allowed"},
 	    {"mode: [enforce\n", 2, 1, "YAML syntax error"},
 	    {"mode: \"\xc3\x28\"\n", 1, 9, "invalid UTF-8"},
+	    {"network:\n  inspect_ports: some\n", 2, 18, "invalid network.inspect_ports \"some\""},
+	    {"network:\n  inspect_ports: []\n", 2, 18, "has 0 entries: expected 1 to 16 ports"},
+	    {"network:\n  inspect_ports: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]\n", 2, 18,
+	     "has 17 entries: expected 1 to 16 ports, or all"},
+	    {"network:\n  inspect_ports: [443, 0]\n", 2, 24, "port 0 is not a destination port"},
+	    {"network:\n  inspect_ports: [443, 65536]\n", 2, 24, "network.inspect_ports entry"},
+	    {"network:\n  inspect_ports: [\"443\"]\n", 2, 19, "remove the quotes"},
+	    {"network:\n  ports: [443]\n", 2, 3, "unknown key \"ports\" in network"},
 	};
 	struct tg_diags d = {0};
 
@@ -213,6 +228,29 @@ static void test_all_errors_reported(void **state)
 	expect_diag(&d, 3, 13, "invalid duration");
 	expect_diag(&d, 5, 8, "expected true or false for notices.tty, got a number");
 	tg_diags_free(&d);
+}
+
+static void test_network(void **state)
+{
+	struct tg_config *c = NULL;
+	struct tg_diags d = {0};
+
+	(void)state;
+	static const char list[] = "network:\n  inspect_ports: [8443, 443, 8443, 3128]\n";
+	static const char all[] = "network:\n  inspect_ports: all\n";
+
+	assert_int_equal(tg_config_parse(list, sizeof(list) - 1, NULL, &c, &d), 0);
+	assert_false(c->inspect_all);
+	assert_int_equal(c->inspect_ports[0], 8443); /* duplicates dropped, order kept */
+	assert_int_equal(c->inspect_ports[1], 443);
+	assert_int_equal(c->inspect_ports[2], 3128);
+	assert_int_equal(c->inspect_ports[3], 0);
+	tg_config_free(c);
+	c = NULL;
+	assert_int_equal(tg_config_parse(all, sizeof(all) - 1, NULL, &c, &d), 0);
+	assert_true(c->inspect_all);
+	tg_config_free(c);
+	assert_int_equal(d.n, 0);
 }
 
 static void test_load_file(void **state)
@@ -349,7 +387,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults),  cmocka_unit_test(test_empty_is_defaults),
 	    cmocka_unit_test(test_full),      cmocka_unit_test(test_partial_keeps_defaults),
 	    cmocka_unit_test(test_errors),    cmocka_unit_test(test_all_errors_reported),
-	    cmocka_unit_test(test_load_file),
+	    cmocka_unit_test(test_load_file),    cmocka_unit_test(test_network),
 	    cmocka_unit_test(test_fetch_extensions),
 	    cmocka_unit_test(test_report),
 	};
