@@ -169,47 +169,36 @@ static int add_nops(void)
 	return 0;
 }
 
-/* Attach the programs named like sub, detach the others (which == 1 only). */
-static int set_only(const char *sub)
+/* Attach (on) or detach the programs of kind which (1: the taken-over ones,
+ * 2: the empty ones). With sub, only those whose name contains sub: the
+ * others are switched the other way ("only S": on = 1, which = 1). */
+static int set_hooks(int on, int which, const char *sub)
 {
 	int r = 0;
 
 	for (int i = 0; i < n_hooks; i++) {
 		struct hook *h = &hooks[i];
-		struct bpf_prog_info pi = {0};
-		__u32 len = sizeof(pi);
-		int on;
+		int want = on;
 
-		if (h->attachable != 1 || bpf_obj_get_info_by_fd(h->fd, &pi, &len) < 0)
+		if (h->attachable != which)
 			continue;
-		on = strstr(pi.name, sub) != NULL;
-		if (h->on == on)
+		if (sub) {
+			struct bpf_prog_info pi = {0};
+			__u32 len = sizeof(pi);
+
+			if (bpf_obj_get_info_by_fd(h->fd, &pi, &len) < 0)
+				continue;
+			want = (strstr(pi.name, sub) != NULL) == on;
+		}
+		if (h->on == want)
 			continue;
-		if (on ? bpf_prog_attach(h->fd, cg, h->type, BPF_F_ALLOW_MULTI) : bpf_prog_detach2(h->fd, cg, h->type)) {
-			fprintf(stderr, "hook_toggle: %s: %s\n", on ? "attach" : "detach", strerror(errno));
+		if (want ? bpf_prog_attach(h->fd, cg, h->type, BPF_F_ALLOW_MULTI)
+			 : bpf_prog_detach2(h->fd, cg, h->type)) {
+			fprintf(stderr, "hook_toggle: %s: %s\n", want ? "attach" : "detach", strerror(errno));
 			r = -1;
 			continue;
 		}
-		h->on = on;
-	}
-	return r;
-}
-
-static int set_all(int on, int which)
-{
-	int r = 0;
-
-	for (int i = 0; i < n_hooks; i++) {
-		struct hook *h = &hooks[i];
-
-		if (h->attachable != which || h->on == on)
-			continue;
-		if (on ? bpf_prog_attach(h->fd, cg, h->type, BPF_F_ALLOW_MULTI) : bpf_prog_detach2(h->fd, cg, h->type)) {
-			fprintf(stderr, "hook_toggle: %s: %s\n", on ? "attach" : "detach", strerror(errno));
-			r = -1;
-			continue;
-		}
-		h->on = on;
+		h->on = want;
 	}
 	return r;
 }
@@ -286,31 +275,31 @@ int main(int argc, char **argv)
 	if (!r)
 		r = add_nops();
 	if (r) {
-		set_all(0, 1);
-		set_all(0, 2);
+		set_hooks(0, 1, NULL);
+		set_hooks(0, 2, NULL);
 		return 1;
 	}
 	printf("ready %d programs\n", n_hooks);
 	fflush(stdout);
 	while (!stop && fgets(line, sizeof(line), stdin)) {
 		if (!strcmp(line, "on\n"))
-			printf(set_all(1, 1) ? "error\n" : "ok\n");
+			printf(set_hooks(1, 1, NULL) ? "error\n" : "ok\n");
 		else if (!strcmp(line, "off\n"))
-			printf(set_all(0, 1) ? "error\n" : "ok\n");
+			printf(set_hooks(0, 1, NULL) ? "error\n" : "ok\n");
 		else if (!strncmp(line, "only ", 5) && strlen(line) > 6) {
 			line[strcspn(line, "\n")] = 0;
-			printf(set_only(line + 5) ? "error\n" : "ok\n");
+			printf(set_hooks(1, 1, line + 5) ? "error\n" : "ok\n");
 		} else if (!strcmp(line, "nop\n"))
-			printf(set_all(1, 2) ? "error\n" : "ok\n");
+			printf(set_hooks(1, 2, NULL) ? "error\n" : "ok\n");
 		else if (!strcmp(line, "nopoff\n"))
-			printf(set_all(0, 2) ? "error\n" : "ok\n");
+			printf(set_hooks(0, 2, NULL) ? "error\n" : "ok\n");
 		else if (!strncmp(line, "stats", 5))
 			print_stats();
 		else
 			printf("error unknown command\n");
 		fflush(stdout);
 	}
-	r = set_all(0, 1);
-	r |= set_all(0, 2);
+	r = set_hooks(0, 1, NULL);
+	r |= set_hooks(0, 2, NULL);
 	return r ? 1 : 0;
 }

@@ -12,7 +12,7 @@ bench_hook_toggle_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
 bench_hook_toggle_LDADD = $(LIBBPF_LIBS)
 CLEANFILES += $(EXTRA_PROGRAMS)
 EXTRA_DIST += bench/run-bench.sh bench/README.md bench/run-dns-bench.sh bench/run-stream-bench.sh \
-	bench/run-connect-bench.sh bench/stats.awk bench/progcost.awk
+	bench/run-connect-bench.sh bench/stats.awk bench/progcost.awk bench/lib.sh
 .PHONY: bench bench-programs bench-connect bench-dns
 bench-programs: $(EXTRA_PROGRAMS)
 bench: bench-programs all

@@ -8,9 +8,8 @@
 # run-connect-bench.sh (10,000 host-name rules) and run-dns-bench.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
-daemon=$top_builddir/daemon/toolguardd
+. "$here/lib.sh"
+bench_init bench
 execloop=$top_builddir/bench/exec_loop
 connloop=$top_builddir/bench/connect_loop
 
@@ -19,17 +18,10 @@ CONNECTS=${CONNECTS:-20000}
 ROUNDS=${ROUNDS:-5}
 [ "${1:-}" = --quick ] && { EXECS=500; CONNECTS=3000; ROUNDS=3; }
 
-[ "$(id -u)" = 0 ] || { echo "bench: needs root (loads BPF programs)"; exit 77; }
-for f in "$daemon" "$execloop" "$connloop"; do
-	[ -x "$f" ] || { echo "bench: $f missing: run 'make && make bench-programs' first"; exit 1; }
-done
+bench_need_root
+bench_need_programs "$daemon" "$execloop" "$connloop"
+bench_lock
 
-# One BPF user at a time: the integration tests take the same lock.
-exec 9>>/run/lock/toolguard-integration.lock
-flock -w 900 9 || { echo "bench: the integration-test lock stayed busy for 15 min"; exit 1; }
-
-work=$(mktemp -d /tmp/tgbench.XXXXXX)
-dpid=
 fpid=
 fa_saved=
 fa_restore() {
@@ -37,15 +29,11 @@ fa_restore() {
 	rm -rf /etc/fapolicyd && cp -a "$fa_saved" /etc/fapolicyd && { fagenrules --load >/dev/null 2>&1 || true; }
 	fa_saved=
 }
-cleanup() {
+bench_cleanup_first() {
 	[ -n "$fpid" ] && kill "$fpid" 2>/dev/null
 	fa_restore
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
-	[ -n "$fpid" ] && kill "$fpid" 2>/dev/null
-	"$daemon" --unload >/dev/null 2>&1 || rm -rf /sys/fs/bpf/toolguard
-	rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+bench_start tgbench
 
 # policy with N rules: N/2 basenames and N/2 addresses of the benchmarking range
 # 198.18.0.0/15 that the loops never use
@@ -73,32 +61,7 @@ make_policy() { # N FILE [extra tool yaml]
 	} >"$out"
 }
 
-conf=$work/toolguard.conf
-cat >"$conf" <<EOF
-mode: enforce
-events:
-  log: $work/events.jsonl
-notices:
-  tty: false
-  desktop: false
-control:
-  socket: $work/control.sock
-EOF
-
-start_daemon() { # POLICY
-	"$daemon" --config "$conf" --policy "$1" --foreground >"$work/daemon.log" 2>&1 &
-	dpid=$!
-	for _ in $(seq 1 300); do
-		grep -qE 'Policy .* serial [0-9]+: ' "$work/daemon.log" 2>/dev/null && return 0
-		kill -0 "$dpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "bench: daemon did not start:"; cat "$work/daemon.log"; exit 1
-}
-stop_daemon() {
-	kill "$dpid" 2>/dev/null || true; wait "$dpid" 2>/dev/null || true; dpid=
-	"$daemon" --unload >/dev/null 2>&1 || true
-}
+bench_daemon_config
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}'; }
@@ -120,14 +83,13 @@ one_round() { # LABEL
 	samples_e[$1]+="$e "
 	samples_c[$1]+="$c "
 }
-median() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for ((round = 0; round < ROUNDS; round++)); do
 	one_round none
-	start_daemon "$work/p10.yaml"
+	bench_daemon_start "$work/p10.yaml"
 	backend=$(grep -oE 'tracepoint|lsm' "$work/daemon.log" | head -n1 || true)
 	one_round rules10
-	stop_daemon
-	start_daemon "$work/p10000.yaml"
+	bench_daemon_stop
+	bench_daemon_start "$work/p10000.yaml"
 	one_round rules10000
 	if [ "$round" -eq 0 ]; then
 		rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$dpid/status")
@@ -139,17 +101,17 @@ for ((round = 0; round < ROUNDS; round++)); do
 		t1=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
 		idle_ticks=$((t1 - t0))
 	fi
-	stop_daemon
+	bench_daemon_stop
 done
 for k in none rules10 rules10000; do
-	exec_ns[$k]=$(median "${samples_e[$k]}")
-	conn_ns[$k]=$(median "${samples_c[$k]}")
+	exec_ns[$k]=$(bench_median "${samples_e[$k]}")
+	conn_ns[$k]=$(bench_median "${samples_c[$k]}")
 done
 measure() { # LABEL: all rounds in a row (the peer, run once at the end)
 	local r
 	for ((r = 0; r < ROUNDS; r++)); do one_round "$1"; done
-	exec_ns[$1]=$(median "${samples_e[$1]}")
-	conn_ns[$1]=$(median "${samples_c[$1]}")
+	exec_ns[$1]=$(bench_median "${samples_e[$1]}")
+	conn_ns[$1]=$(bench_median "${samples_c[$1]}")
 }
 
 fapolicyd_line="fapolicyd: not installed (apt-get install fapolicyd) — skipped"
@@ -212,7 +174,7 @@ tools:
       executables:
         - name: "true"
 EOF
-start_daemon "$work/storm.yaml"
+bench_daemon_start "$work/storm.yaml"
 : >"$work/events.jsonl"
 storm=$((EXECS * 4))
 "$execloop" "$((storm / 2))" /bin/true >/dev/null & s1=$!
@@ -220,7 +182,7 @@ storm=$((EXECS * 4))
 wait "$s1" "$s2"
 sleep 2
 got=$(grep -c '"every-true"' "$work/events.jsonl" || true)
-stop_daemon
+bench_daemon_stop
 dropped=$(grep -oE 'dropped[^0-9]*[0-9]+' "$work/daemon.log" | tail -n1 | grep -oE '[0-9]+$' || echo "?")
 printf 'event storm: %d alerted execs, %d events written, %s dropped reported by the daemon (target 0)\n' "$storm" "$got" "$dropped"
 

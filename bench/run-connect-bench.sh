@@ -17,9 +17,8 @@
 # Env: BLOCKS (blocks of 4 rounds), CONNECTS (a round), POLICIES, BENCH_CPU, BENCH_RT=0.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
-daemon=$top_builddir/daemon/toolguardd
+. "$here/lib.sh"
+bench_init "connect bench"
 connloop=$top_builddir/bench/connect_loop
 toggle=$top_builddir/bench/hook_toggle
 BLOCKS=${BLOCKS:-40}
@@ -34,43 +33,20 @@ for a in "$@"; do
 	esac
 done
 PIN=/sys/fs/bpf/toolguard-bench-connect
-CPU=${BENCH_CPU:-$(($(nproc) - 1))}
 
-[ "$(id -u)" = 0 ] || { echo "connect bench: needs root (loads BPF programs)"; exit 77; }
-for f in "$daemon" "$connloop" "$toggle"; do
-	[ -x "$f" ] || { echo "connect bench: $f missing: run 'make && make bench-programs' first"; exit 1; }
-done
-cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
-[ -n "$cg" ] || { echo "connect bench: no cgroup2 mount"; exit 1; }
-# The programs are attached to a cgroup of the benchmark's own (the loop and
-# dnsmasq move into it), not to the root: other work on the machine neither
-# runs them nor shows in their accounting (BENCH_ROOT=1: the root, as the daemon does).
-bcg=$cg/tg-bench-$$
-[ "${BENCH_ROOT:-0}" = 1 ] && bcg=$cg
-run=(taskset -c "$CPU") rtnote=
-if [ "${BENCH_RT:-1}" != 0 ] && chrt -f 1 true 2>/dev/null; then run+=(chrt -f 1) rtnote=" at SCHED_FIFO 1"; fi
+bench_need_root
+bench_need_programs "$daemon" "$connloop" "$toggle"
+bench_cgroup
+bench_run_prefix
+# run-bench.sh already holds the lock when it runs this
+bench_lock --unless-held
 
-# One BPF user at a time (run-bench.sh already holds the lock when it runs this).
-if [ -z "${TG_BENCH_LOCKED:-}" ]; then
-	exec 9>>/run/lock/toolguard-integration.lock
-	flock -w 900 9 || { echo "connect bench: the integration-test lock stayed busy for 15 min"; exit 1; }
-fi
-
-work=$(mktemp -d /tmp/tgconnbench.XXXXXX)
-dpid=
 tpid=
-stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo 0)
-cleanup() {
+bench_cleanup_first() {
 	[ -n "$tpid" ] && kill "$tpid" 2>/dev/null # detaches what it attached
 	[ -n "$tpid" ] && wait "$tpid" 2>/dev/null
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
-	"$daemon" --unload --pin-dir "$PIN" >/dev/null 2>&1 || rm -rf "$PIN"
-	echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
-	rm -rf "$work"
-	[ "$bcg" = "$cg" ] || for _ in 1 2 3 4 5; do rmdir "$bcg" 2>/dev/null && break; sleep 0.2; done
 }
-trap cleanup EXIT INT TERM
-[ "$bcg" = "$cg" ] || mkdir "$bcg"
+bench_start tgconnbench
 
 # make_policy hosts|cidr N FILE: N rules the loop never touches (names under
 # .invalid never resolve; CIDRs of the benchmarking range 198.18.0.0/15)
@@ -98,29 +74,13 @@ make_policy() {
 		done
 	} >"$out"
 }
-cat >"$work/toolguard.conf" <<EOF
-mode: enforce
-events:
-  log: $work/events.jsonl
-notices:
-  tty: false
-  desktop: false
-control:
-  socket: $work/control.sock
-EOF
+bench_daemon_config
 
 # The daemon applies POLICY and is stopped; its pinned programs stay.
 load_policy() {
-	"$daemon" --config "$work/toolguard.conf" --policy "$1" --pin-dir "$PIN" --foreground >"$work/daemon.log" 2>&1 &
-	dpid=$!
-	for _ in $(seq 1 300); do
-		grep -qE 'Policy .* serial [0-9]+: ' "$work/daemon.log" 2>/dev/null && break
-		kill -0 "$dpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	grep -qE 'Policy .* serial [0-9]+: ' "$work/daemon.log" || { echo "connect bench: daemon did not start:"; cat "$work/daemon.log"; exit 1; }
+	bench_daemon_start "$1"
 	sleep 1 # the resolver's first queries for the exact names
-	kill "$dpid"; wait "$dpid" 2>/dev/null || true; dpid=
+	bench_daemon_stop --keep
 }
 
 coproc_toggle() { # the programs pinned under $PIN/links, detached until "on"
@@ -198,7 +158,7 @@ for pol in $POLICIES; do
 		series "empty programs at the same hooks" nop $(((BLOCKS + 1) / 2)) 2 nopoff
 	fi
 	if [ -w /proc/sys/kernel/bpf_stats_enabled ]; then
-		echo 1 >/proc/sys/kernel/bpf_stats_enabled
+		bench_stats_set 1
 		tog on
 		tog nop # the floor: what an empty program costs a run
 		loop >/dev/null # warm-up
@@ -208,11 +168,11 @@ for pol in $POLICIES; do
 		tog stats; s1=$reply
 		tog nopoff
 		tog off
-		echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled
+		bench_stats_set "$bench_stats_was"
 		echo "    kernel time of each program (bpf_stats, $n connects, $nprogs programs, empty ones included):"
 		prog_costs "$s0" "$s1" "$n"
 	fi
 	stop_toggle
-	"$daemon" --unload --pin-dir "$PIN" >/dev/null 2>&1 || rm -rf "$PIN"
+	bench_unload
 	echo "    ($((SECONDS - start)) s)"
 done

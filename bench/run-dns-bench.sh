@@ -19,8 +19,8 @@
 # Env: BLOCKS, QUERIES (a round), NAMES, ALL_LENGTHS=1, BENCH_CPU, BENCH_RT=0, DNS_ATTACH.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
+. "$here/lib.sh"
+bench_init "dns bench"
 dnsloop=$top_builddir/bench/dns_loop
 dnsattach=${DNS_ATTACH:-$top_builddir/bench/dns_attach} # another build of the program, to compare
 toggle=$top_builddir/bench/hook_toggle
@@ -29,47 +29,27 @@ BLOCKS=${BLOCKS:-30}
 QUERIES=${QUERIES:-2000}
 NAMES=${NAMES:-1000}
 [ "${1:-}" = --quick ] && { BLOCKS=10; QUERIES=1500; }
-CPU=${BENCH_CPU:-$(($(nproc) - 1))}
 
-[ "$(id -u)" = 0 ] || { echo "dns bench: needs root (loads BPF programs)"; exit 77; }
+bench_need_root
 command -v dnsmasq >/dev/null || { echo "dns bench: dnsmasq not installed (apt-get install dnsmasq-base) — skipped"; exit 77; }
-for f in "$dnsloop" "$dnsattach" "$toggle"; do
-	[ -x "$f" ] || { echo "dns bench: $f missing: run 'make && make bench-programs' first"; exit 1; }
-done
-cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
-[ -n "$cg" ] || { echo "dns bench: no cgroup2 mount"; exit 1; }
-# The programs are attached to a cgroup of the benchmark's own (the loop and
-# dnsmasq move into it), not to the root: other work on the machine neither
-# runs them nor shows in their accounting (BENCH_ROOT=1: the root, as the daemon does).
-bcg=$cg/tg-bench-$$
-[ "${BENCH_ROOT:-0}" = 1 ] && bcg=$cg
-run=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$bcg" taskset -c "$CPU") rtnote=
-if [ "${BENCH_RT:-1}" != 0 ] && chrt -f 1 true 2>/dev/null; then run+=(chrt -f 1) rtnote=" at SCHED_FIFO 1"; fi
+bench_need_programs "$dnsloop" "$dnsattach" "$toggle"
+bench_cgroup
+bench_run_prefix sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$bcg"
+# run-bench.sh already holds the lock when it runs this
+bench_lock --unless-held
 
-# One BPF user at a time (run-bench.sh already holds the lock when it runs this).
-if [ -z "${TG_BENCH_LOCKED:-}" ]; then
-	exec 9>>/run/lock/toolguard-integration.lock
-	flock -w 900 9 || { echo "dns bench: the integration-test lock stayed busy for 15 min"; exit 1; }
-fi
-
-work=$(mktemp -d /tmp/tgdnsbench.XXXXXX)
 ns=tg-dnsbench-$$
 mpid=
 apid=
 tpid=
-stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo 0)
-cleanup() {
+bench_cleanup_first() {
 	[ -n "$tpid" ] && kill "$tpid" 2>/dev/null # detaches the program
 	[ -n "$tpid" ] && wait "$tpid" 2>/dev/null
 	[ -n "$apid" ] && kill "$apid" 2>/dev/null # unloads it
 	[ -n "$mpid" ] && kill "$mpid" 2>/dev/null && wait "$mpid" 2>/dev/null
-	echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null
-	rm -rf "$work"
-	[ "$bcg" = "$cg" ] || for _ in 1 2 3 4 5; do rmdir "$bcg" 2>/dev/null && break; sleep 0.2; done
 }
-trap cleanup EXIT INT TERM
-[ "$bcg" = "$cg" ] || mkdir "$bcg"
+bench_start tgdnsbench
 start=$SECONDS
 
 ip netns add "$ns"
@@ -146,7 +126,7 @@ for name in allowed.bench.test api.anthropic.com; do
 done
 
 if [ -w /proc/sys/kernel/bpf_stats_enabled ]; then
-	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+	bench_stats_set 1
 	tog on
 	tog nop # the floor: an empty program at the same hook
 	loop "$QUERIES" allowed.bench.test >/dev/null # warm-up
@@ -159,6 +139,6 @@ if [ -w /proc/sys/kernel/bpf_stats_enabled ]; then
 	done
 	tog nopoff
 	tog off
-	echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled
+	bench_stats_set "$bench_stats_was"
 fi
 echo "  ($((SECONDS - start)) s)"

@@ -9,32 +9,18 @@
 # the kernel's own run time of the sockops program is printed too.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
-daemon=$top_builddir/daemon/toolguardd
+. "$here/lib.sh"
+bench_init bench
 connloop=$top_builddir/bench/connect_loop
 CONNECTS=${CONNECTS:-20000}
 ROUNDS=${ROUNDS:-5}
 [ "${1:-}" = --quick ] && { CONNECTS=5000; ROUNDS=3; }
 PIN=/sys/fs/bpf/toolguard-bench-stream
 
-[ "$(id -u)" = 0 ] || { echo "bench: needs root (loads BPF programs)"; exit 77; }
-for f in "$daemon" "$connloop"; do
-	[ -x "$f" ] || { echo "bench: $f missing: run 'make && make bench-programs' first"; exit 1; }
-done
-exec 9>>/run/lock/toolguard-integration.lock
-flock -w 900 9 || { echo "bench: the integration-test lock stayed busy for 15 min"; exit 1; }
-
-work=$(mktemp -d /tmp/tgstreambench.XXXXXX)
-dpid=
-stats_old=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
-cleanup() {
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
-	"$daemon" --unload --pin-dir "$PIN" >/dev/null 2>&1 || rm -rf "$PIN"
-	sysctl -qw kernel.bpf_stats_enabled="$stats_old" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+bench_need_root
+bench_need_programs "$daemon" "$connloop"
+bench_lock
+bench_start tgstreambench
 
 # make_policy N FILE hosts|nohosts: N rules of names never used by the loop
 make_policy() {
@@ -61,33 +47,9 @@ make_policy() {
 }
 make_policy 10000 "$work/nohosts.yaml" nohosts
 make_policy 10000 "$work/hosts.yaml" hosts
-cat >"$work/toolguard.conf" <<EOF
-mode: enforce
-events:
-  log: $work/events.jsonl
-notices:
-  tty: false
-  desktop: false
-control:
-  socket: $work/control.sock
-EOF
+bench_daemon_config
 
-start_daemon() { # POLICY
-	"$daemon" --config "$work/toolguard.conf" --policy "$1" --pin-dir "$PIN" --foreground >"$work/daemon.log" 2>&1 &
-	dpid=$!
-	for _ in $(seq 1 300); do
-		grep -qE 'Policy .* serial [0-9]+: ' "$work/daemon.log" 2>/dev/null && return 0
-		kill -0 "$dpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "bench: daemon did not start:"; cat "$work/daemon.log"; exit 1
-}
-stop_daemon() {
-	kill "$dpid" 2>/dev/null || true; wait "$dpid" 2>/dev/null || true; dpid=
-	"$daemon" --unload --pin-dir "$PIN" >/dev/null 2>&1 || true
-}
 loop() { "$connloop" "$CONNECTS" 127.0.0.1 | sed -n 's/.*ns_per_connect=\([0-9.]*\).*/\1/p'; }
-median() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f (%+.1f%%)", a / b, (a / b - 1) * 100}'; }
 # run_cnt and run_time_ns of this run's sockops program (through its pinned link)
 sockops_stats() {
@@ -99,30 +61,30 @@ sockops_stats() {
 		echo 0 0
 }
 
-sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null || true
+bench_stats_set 1
 declare -A s
 cnt=0 tns=0 ncnt=0 ntns=0
 for ((r = 0; r < ROUNDS; r++)); do
 	s[none]+="$(loop) "
-	start_daemon "$work/nohosts.yaml"
+	bench_daemon_start "$work/nohosts.yaml"
 	read -r c0 t0 < <(sockops_stats)
 	s[nohosts]+="$(loop) "
 	read -r c1 t1 < <(sockops_stats)
 	ncnt=$((ncnt + c1 - c0)) ntns=$((ntns + t1 - t0))
-	stop_daemon
-	start_daemon "$work/hosts.yaml"
+	bench_daemon_stop
+	bench_daemon_start "$work/hosts.yaml"
 	grep -q "names checked" "$work/daemon.log" || { echo "bench: stream checks not loaded:"; cat "$work/daemon.log"; exit 1; }
 	read -r c0 t0 < <(sockops_stats)
 	s[hosts]+="$(loop) "
 	read -r c1 t1 < <(sockops_stats)
 	cnt=$((cnt + c1 - c0)) tns=$((tns + t1 - t0))
-	stop_daemon
+	bench_daemon_stop
 done
-none=$(median "${s[none]}")
+none=$(bench_median "${s[none]}")
 echo "stream checks benchmark ($(uname -r), $(nproc) cores) — median of $ROUNDS rounds of $CONNECTS loopback connects"
 printf 'no daemon:                          %s ns/connect (rounds: %s)\n' "$none" "${s[none]}"
-printf '10,000 CIDR rules, no host names:   %s ns  ratio %s (rounds: %s)\n' "$(median "${s[nohosts]}")" "$(ratio "$(median "${s[nohosts]}")" "$none")" "${s[nohosts]}"
-printf '10,000 host-name rules:             %s ns  ratio %s (rounds: %s)\n' "$(median "${s[hosts]}")" "$(ratio "$(median "${s[hosts]}")" "$none")" "${s[hosts]}"
+printf '10,000 CIDR rules, no host names:   %s ns  ratio %s (rounds: %s)\n' "$(bench_median "${s[nohosts]}")" "$(ratio "$(bench_median "${s[nohosts]}")" "$none")" "${s[nohosts]}"
+printf '10,000 host-name rules:             %s ns  ratio %s (rounds: %s)\n' "$(bench_median "${s[hosts]}")" "$(ratio "$(bench_median "${s[hosts]}")" "$none")" "${s[hosts]}"
 if [ "$ncnt" -gt 0 ]; then
 	printf 'sockops program without host names (bpf_stats): %d runs, %.0f ns a run, %.0f ns a connection\n' \
 		"$ncnt" "$(awk -v t="$ntns" -v c="$ncnt" 'BEGIN {print t / c}')" "$(awk -v t="$ntns" -v n="$CONNECTS" -v r="$ROUNDS" 'BEGIN {print t / (n * r)}')"
