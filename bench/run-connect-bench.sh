@@ -147,7 +147,7 @@ for pol in $POLICIES; do
 		series "the same, client ends only (the listener outside the cgroup, as on another machine)" on "$BLOCKS" 2
 		# an inspected port: every connection goes through the sockhash (no target: for scale)
 		LOOP_ARGS=(--join --port 443)
-		series "the same, to port 443 (in network.inspect_ports: TLS server name read)" on $(((BLOCKS + 1) / 2)) ""
+		series "the same, to port 443 (in network.inspect_ports: sockhash insert and teardown; the loop sends no data)" on $(((BLOCKS + 1) / 2)) ""
 		LOOP_ARGS=()
 	fi
 	if [ -n "$PARTS" ] && [ "$pol" = hosts ]; then

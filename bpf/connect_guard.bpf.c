@@ -87,9 +87,10 @@ static __always_inline int tg_decide_dest(struct bpf_sock_addr *ctx, bool v6, bo
 	if (refs->flags && ctx->protocol == TG_IPPROTO_TCP &&
 	    tg_shared_addr(ev.addr, v6 && !(flags & TG_ABI_EV_V4MAPPED) ? AF_INET6 : AF_INET, now))
 		names = refs->flags;
-	/* the name refs are skipped here: the server name decides, whatever the port */
-	if (names && ctx->sk)
-		(void)bpf_sk_storage_get(&tg_inspect_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	/* the name refs are skipped here: the server name decides, whatever the
+	 * port, on a socket marked for stream_guard; no mark, no skipping */
+	if (names && (!ctx->sk || !bpf_sk_storage_get(&tg_inspect_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE)))
+		names = 0;
 	ug = bpf_get_current_uid_gid();
 	who.uid = (__u32)ug;
 	who.gid = (__u32)(ug >> 32);

@@ -38,7 +38,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define DNS_HDR_LEN	12u
 #define DNS_MAX_RECS	32u /* answer records examined (power of two) */
 #define DNS_MAX_CHAIN	8u  /* names in one CNAME chain, question included */
-#define DNS_NAME_STEPS	320u /* loop steps for one name: 255 wire bytes + pointers */
+#define DNS_NAME_STEPS	160u /* loop steps for one name: at most 127 labels (255 wire bytes) + pointers */
+#define DNS_NAME_WIRE	255u /* RFC 1035: a name is at most 255 octets, lengths included */
 #define DNS_MAX_HOPS	16u  /* compression pointers followed in one name */
 #define DNS_T_A		1u
 #define DNS_T_CNAME	5u
@@ -74,6 +75,7 @@ struct tg_name_ctx {
 	__u32 hops;  /* pointers followed */
 	__u32 done;  /* 1 = whole name read, 2 = malformed */
 	__u32 trunc; /* s->name could not hold it */
+	__u32 wire;  /* octets of the name so far (length bytes and labels) */
 };
 
 struct tg_rec_ctx {
@@ -296,8 +298,10 @@ static long tg_name_step(__u32 step, void *ctx)
 		s->ndots++;
 		tg_name_char(s, c, '.');
 	}
-	/* the label's ch bytes (1..63), lower-cased */
-	if (i + ch >= s->len)
+	/* the label's ch bytes (1..63), lower-cased; the terminating zero
+	 * octet must still fit in DNS_NAME_WIRE */
+	c->wire += ch + 1;
+	if (i + ch >= s->len || c->wire >= DNS_NAME_WIRE)
 		goto bad;
 	for (k = 1; k <= 63; k++) {
 		__u8 b;

@@ -413,18 +413,24 @@ static void print_status(json_object *o)
 	row("connect backend", "%s", js(k, "connect_backend", "?"));
 	nx = jo(k, "stream_checks"); /* older daemons have none */
 	if (nx && !jb(nx, "loaded")) {
-		row("CONNECT/SNI", "not checked (sockops/sk_msg unavailable in this kernel)");
+		row("CONNECT/SNI", "not checked (the stream programs did not load: see the daemon log, "
+				   "'journalctl -u toolguard')");
 	} else if (nx && jb(nx, "all_ports")) {
 		row("CONNECT/SNI", "checked on every TCP connection (network.inspect_ports: all)");
 	} else if (nx) {
 		json_object *ports = NULL;
-		char list[16 * 7] = "";
+		char list[TG_CONFIG_INSPECT_PORTS_MAX * 7] = "";
 		size_t o2 = 0;
 
 		if (json_object_object_get_ex(nx, "ports", &ports) && json_object_is_type(ports, json_type_array))
-			for (size_t i = 0; i < json_object_array_length(ports) && i < 16; i++)
-				o2 += (size_t)snprintf(list + o2, sizeof(list) - o2, "%s%d", i ? "," : "",
-						       json_object_get_int(json_object_array_get_idx(ports, i)));
+			for (size_t i = 0; i < json_object_array_length(ports) && i < TG_CONFIG_INSPECT_PORTS_MAX;
+			     i++) {
+				json_object *pe = json_object_array_get_idx(ports, i);
+
+				if (json_object_is_type(pe, json_type_int))
+					o2 += (size_t)snprintf(list + o2, sizeof(list) - o2, "%s%d", o2 ? "," : "",
+							       json_object_get_int(pe));
+			}
 		row("CONNECT/SNI", "checked on ports %s and to shared addresses (network.inspect_ports)",
 		    list[0] ? list : "none");
 	}

@@ -558,6 +558,120 @@ static void shared_answers(void)
 	   v.flags);
 }
 
+/* ---------- the "no rule name this long" filter (TG_ABI_GEN_HOST_LENS) ---------- */
+
+/* Names of the word-boundary lengths 63, 64 and 127, and a 64-character
+ * wildcard suffix; filled in by length_filter(). */
+static char name63[64], name64[65], name127[128], wild64[65];
+
+/* The generation with the lengths of every name in tg_hosts, as the daemon
+ * writes them (daemon/kernel.c host_lens), minus the length drop (0: none). */
+static void set_lens(bool on, size_t drop)
+{
+	const char *exact[] = {"claude.ai", "api.anthropic.com", name63, name64, name127};
+	const char *wild[] = {"anthropic.com", wild64};
+	struct tg_abi_gen g = {.mode = TG_ABI_MODE_ENFORCE, .flags = TG_ABI_GEN_HOSTS, .policy_serial = 1};
+	__u32 zero = 0;
+
+	if (on) {
+		g.flags |= TG_ABI_GEN_HOST_LENS;
+		for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+			g.host_lens[strlen(exact[i]) / 64] |= 1ULL << (strlen(exact[i]) % 64);
+		for (size_t i = 0; i < sizeof(wild) / sizeof(wild[0]); i++)
+			g.wild_lens[strlen(wild[i]) / 64] |= 1ULL << (strlen(wild[i]) % 64);
+		if (drop)
+			g.host_lens[drop / 64] &= ~(1ULL << (drop % 64));
+	}
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.tg_gens), &zero, &g, BPF_ANY) < 0)
+		ok(false, "cannot write tg_gens: %s", strerror(errno));
+}
+
+static void answer_a(const char *qname, const char *addr)
+{
+	struct msg m;
+
+	response(&m, qname, 1, 1);
+	put_ptr(&m, 12);
+	rr_a(&m, addr);
+	run_msg(UDP4, &m);
+}
+
+static void length_filter(void)
+{
+	char sub[128];
+	struct msg m;
+	unsigned t;
+
+	/* labels of at most 63 characters: 40.22 = 63, 40.23 = 64, 63.63 = 127, 30.33 = 64 */
+	snprintf(name63, sizeof(name63), "%.40s.%.22s", "llllllllllllllllllllllllllllllllllllllll", "eeeeeeeeeeeeeeeeeeeeee");
+	snprintf(name64, sizeof(name64), "%.40s.%.23s", "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm", "fffffffffffffffffffffff");
+	memset(name127, 'n', 127);
+	name127[63] = '.';
+	name127[127] = 0;
+	snprintf(wild64, sizeof(wild64), "%.30s.%.33s", "wwwwwwwwwwwwwwwwwwwwwwwwwwwwww", "ggggggggggggggggggggggggggggggggg");
+	ok(strlen(name63) == 63 && strlen(name64) == 64 && strlen(name127) == 127 && strlen(wild64) == 64,
+	   "length filter: test names of 63, 64, 127 and 64 (wildcard) characters");
+	if (tg_fuzz_add_host(fdh, name63, false, T_CLAUDE, M(4)) < 0 ||
+	    tg_fuzz_add_host(fdh, name64, false, T_CLAUDE, M(5)) < 0 ||
+	    tg_fuzz_add_host(fdh, name127, false, T_CLAUDE, M(6)) < 0 ||
+	    tg_fuzz_add_host(fdh, wild64, true, T_WILD, M(7)) < 0)
+		ok(false, "cannot add the length-filter names: %s", strerror(errno));
+
+	set_lens(true, 0);
+	answer_a(name63, "127.77.6.1");
+	expect("127.77.6.1", T_CLAUDE, M(4), "length filter on: a 63-character name");
+	answer_a(name64, "127.77.6.2");
+	expect("127.77.6.2", T_CLAUDE, M(5), "length filter on: a 64-character name (second word)");
+	/* 127 characters: the longest name matched (the last bit of the second word) */
+	answer_a(name127, "127.77.6.3");
+	expect("127.77.6.3", T_CLAUDE, M(6), "length filter on: a 127-character name (the last length bit)");
+	snprintf(sub, sizeof(sub), "x.%s", wild64);
+	answer_a(sub, "127.77.6.4");
+	expect("127.77.6.4", T_WILD, M(7), "length filter on: under a 64-character \"*.\" suffix");
+	answer_a("claude.ai", "127.77.6.5");
+	expect("127.77.6.5", T_CLAUDE, M(0), "length filter on: claude.ai");
+	answer_a("x.y.anthropic.com", "127.77.6.6");
+	expect("127.77.6.6", T_WILD, M(2), "length filter on: x.y.anthropic.com under *.anthropic.com");
+	response(&m, "alias.allowed.test", 1, 2);
+	put_ptr(&m, 12);
+	t = rr_cname(&m, "api.anthropic.com");
+	put_ptr(&m, t);
+	rr_a(&m, "127.77.6.7");
+	run_msg(UDP4, &m);
+	expect("127.77.6.7", T_CLAUDE, M(1), "length filter on: CNAME target api.anthropic.com");
+	answer_a("allowed.test", "127.77.6.8");
+	expect_none("127.77.6.8", "length filter on: an unbanned name");
+
+	/* the filter is consulted: without the bit for 9 characters, claude.ai is not looked up */
+	set_lens(true, strlen("claude.ai"));
+	answer_a("claude.ai", "127.77.6.9");
+	expect_none("127.77.6.9", "length filter without claude.ai's length: no lookup, nothing learned");
+	set_lens(false, 0);
+	answer_a("claude.ai", "127.77.6.10");
+	expect("127.77.6.10", T_CLAUDE, M(0), "without TG_ABI_GEN_HOST_LENS: every name looked up");
+
+	/* RFC 1035's 255 octets: an owner name of 254 octets (with its zero) is
+	 * read, one of 256 ends the records there */
+	for (int over = 0; over <= 1; over++) {
+		char longname[300], a[32];
+
+		/* 3 labels of 63 and one of 61 or 63: 3 * 64 + 62 + 1 = 255, or 257 */
+		snprintf(longname, sizeof(longname), "%.63s.%.63s.%.63s.%.*s", name127, name127, name127,
+			 over ? 63 : 61, name127);
+		response(&m, "claude.ai", 1, 2);
+		put_name(&m, longname);
+		rr_a(&m, "127.77.6.20");
+		put_ptr(&m, 12);
+		snprintf(a, sizeof(a), "127.77.6.%d", 21 + over);
+		rr_a(&m, a);
+		run_msg(UDP4, &m);
+		if (over)
+			expect_none(a, "a record owned by a 257-octet name: malformed, the records after it unread");
+		else
+			expect(a, T_CLAUDE, M(0), "a record owned by a 255-octet name: the records after it read");
+	}
+}
+
 static void bad_answers(void)
 {
 	static uint8_t pkt[8192];
@@ -819,6 +933,7 @@ int main(void)
 	}
 	good_answers();
 	shared_answers();
+	length_filter();
 	bad_answers();
 	fuzz();
 	timing();
