@@ -46,7 +46,7 @@ use_udp_dns() { echo "nameserver 127.0.0.1" >"/etc/netns/$NS/resolv.conf"; }
 use_tcp_dns() { printf 'nameserver 127.0.0.1\noptions use-vc\n' >"/etc/netns/$NS/resolv.conf"; }
 
 # ---------- dnsmasq ----------
-nsx dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
+ip netns exec "$NS" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
 	--listen-address=127.0.0.1 --bind-interfaces --port=53 --pid-file= --user=root --group=root \
 	--log-queries --log-facility="$TG_TMP/dnsmasq.log" \
 	--host-record=api.anthropic.com,127.77.10.1,fd77::10:1 \
@@ -101,7 +101,7 @@ http {
 	}
 }
 EOF
-nsx nginx -p "$TG_TMP/nginx" -c "$TG_TMP/nginx/nginx.conf" >"$TG_TMP/nginx/out" 2>&1 9>&- &
+ip netns exec "$NS" nginx -p "$TG_TMP/nginx" -c "$TG_TMP/nginx/nginx.conf" >"$TG_TMP/nginx/out" 2>&1 9>&- &
 bg_pid $!
 for ((i = 0; i < 50; i++)); do
 	nsx curl -s --cacert "$CA" -o /dev/null https://allowed.test/ 2>/dev/null && break
