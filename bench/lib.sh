@@ -10,7 +10,7 @@
 #   bench_lock [--unless-held]    the integration-test lock on fd 9
 #   bench_start WORKNAME          work dir, bpf_stats saved, the cleanup trap, bcg made
 # then uses bench_daemon_config, bench_daemon_start/stop, bench_unload,
-# bench_stats_set, bench_median. The trap (bench_cleanup) first runs the
+# bench_stats_set, bench_median, bench_host_policy. The trap (bench_cleanup) first runs the
 # script's own bench_cleanup_first when it defines one.
 
 # bench_init NAME: NAME starts every message ("connect bench: ..."); the
@@ -153,4 +153,32 @@ bench_daemon_stop() {
 
 # bench_median "N N N ...": the median (the lower middle one of an even count)
 # shellcheck disable=SC2086 # one number a word
+# bench_host_policy hosts|cidr N FILE: N block rules the loops never touch,
+# 1,000 to a tool: host names (exact and "*." alternately, under .invalid,
+# which never resolves) or /32s of the benchmarking range 198.18.0.0/15.
+bench_host_policy() {
+	local kind=$1 n=$2 out=$3 i t per=1000
+	{
+		echo "apiVersion: toolguard/v1"
+		echo "kind: Policy"
+		echo "metadata: {name: bench-$kind-$n, serial: 1}"
+		echo "tools:"
+		for ((t = 0; t * per < n; t++)); do
+			echo "  - id: bench-$kind-$t"
+			echo "    action: block"
+			echo "    match:"
+			echo "      hosts:"
+			for ((i = t * per; i < (t + 1) * per && i < n; i++)); do
+				if [ "$kind" = cidr ]; then
+					echo "        - 198.$((18 + (i >> 16))).$(((i >> 8) & 255)).$((i & 255))/32"
+				elif ((i % 2)); then
+					echo "        - \"*.w$i.tg-bench.invalid\""
+				else
+					echo "        - h$i.tg-bench.invalid"
+				fi
+			done
+		done
+	} >"$out"
+}
+
 bench_median() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

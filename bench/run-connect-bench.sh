@@ -48,32 +48,6 @@ bench_cleanup_first() {
 }
 bench_start tgconnbench
 
-# make_policy hosts|cidr N FILE: N rules the loop never touches (names under
-# .invalid never resolve; CIDRs of the benchmarking range 198.18.0.0/15)
-make_policy() {
-	local kind=$1 n=$2 out=$3 i t per=1000
-	{
-		echo "apiVersion: toolguard/v1"
-		echo "kind: Policy"
-		echo "metadata: {name: bench-$kind-$n, serial: 1}"
-		echo "tools:"
-		for ((t = 0; t * per < n; t++)); do
-			echo "  - id: bench-$kind-$t"
-			echo "    action: block"
-			echo "    match:"
-			echo "      hosts:"
-			for ((i = t * per; i < (t + 1) * per && i < n; i++)); do
-				if [ "$kind" = cidr ]; then
-					echo "        - 198.$((18 + (i >> 16))).$(((i >> 8) & 255)).$((i & 255))/32"
-				elif ((i % 2)); then
-					echo "        - \"*.w$i.tg-bench.invalid\""
-				else
-					echo "        - h$i.tg-bench.invalid"
-				fi
-			done
-		done
-	} >"$out"
-}
 bench_daemon_config
 
 # The daemon applies POLICY and is stopped; its pinned programs stay.
@@ -134,7 +108,7 @@ echo "connect benchmark ($(uname -r), $(nproc) cores, load average $(cut -d' ' -
 echo "$BLOCKS blocks of 4 alternating rounds of $CONNECTS loopback TCP connects, on CPU $CPU$rtnote, programs on ${bcg#"$cg"}/"
 for pol in $POLICIES; do
 	start=$SECONDS
-	make_policy "$pol" 10000 "$work/$pol.yaml"
+	bench_host_policy "$pol" 10000 "$work/$pol.yaml"
 	load_policy "$work/$pol.yaml"
 	coproc_toggle
 	case $pol in

@@ -22,31 +22,8 @@ bench_need_programs "$daemon" "$connloop"
 bench_lock
 bench_start tgstreambench
 
-# make_policy N FILE hosts|nohosts: N rules of names never used by the loop
-make_policy() {
-	local n=$1 out=$2 kind=$3 i t per=1000
-	{
-		echo "apiVersion: toolguard/v1"
-		echo "kind: Policy"
-		echo "metadata: {name: stream-bench, serial: 1}"
-		echo "tools:"
-		for ((t = 0; t * per < n; t++)); do
-			echo "  - id: bench-$t"
-			echo "    action: block"
-			echo "    match:"
-			echo "      hosts:"
-			for ((i = t * per; i < (t + 1) * per && i < n; i++)); do
-				if [ "$kind" = hosts ]; then
-					if ((i % 2)); then echo "        - h$i.tg-bench.test"; else echo "        - \"*.w$i.tg-bench.test\""; fi
-				else
-					echo "        - 198.$((18 + (i >> 16))).$(((i >> 8) & 255)).$((i & 255))/32"
-				fi
-			done
-		done
-	} >"$out"
-}
-make_policy 10000 "$work/nohosts.yaml" nohosts
-make_policy 10000 "$work/hosts.yaml" hosts
+bench_host_policy cidr 10000 "$work/nohosts.yaml"
+bench_host_policy hosts 10000 "$work/hosts.yaml"
 bench_daemon_config
 
 loop() { "$connloop" "$CONNECTS" 127.0.0.1 | sed -n 's/.*ns_per_connect=\([0-9.]*\).*/\1/p'; }

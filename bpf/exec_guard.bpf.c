@@ -642,6 +642,19 @@ static __always_inline void tg_fill_who(struct tg_who *who, struct task_struct *
 /* The exec record's common part: header, ids, the decision, comm, tty and
  * the path in B_PATH. For an exec and for an executable mapping (mmap_file,
  * file_mprotect); flags, argv, script and filename are the caller's. */
+/* A decision starts: generation, clock, no verdict yet, no event flags. */
+static __always_inline void tg_scratch_begin(struct tg_exec_scratch *s, __u32 gen)
+{
+	s->gen = gen;
+	s->now = bpf_ktime_get_tai_ns();
+	s->have_cwd = 0;
+	s->best.verdict = TG_ABI_VERDICT_NONE;
+	s->best.flags = 0;
+	s->best.tool = 0;
+	s->best.matcher = 0;
+	s->ev.flags = 0;
+}
+
 static __always_inline void tg_fill_exec_event(struct tg_exec_scratch *s, const struct tg_abi_gen *g,
 					       struct task_struct *task, const struct tg_abi_inode_key *ik,
 					       __u32 argc, __u32 gen)
@@ -697,14 +710,7 @@ static __always_inline int tg_exec_decide_in(struct linux_binprm *bprm, bool lsm
 	if (scripts_only && !(g->flags & (TG_ABI_GEN_SCRIPTS | TG_ABI_GEN_HASH_REQUESTS)))
 		return 0;
 
-	s->gen = gen;
-	s->now = bpf_ktime_get_tai_ns();
-	s->have_cwd = 0;
-	s->best.verdict = TG_ABI_VERDICT_NONE;
-	s->best.flags = 0;
-	s->best.tool = 0;
-	s->best.matcher = 0;
-	s->ev.flags = 0;
+	tg_scratch_begin(s, gen);
 	s->hr.hdr.type = 0;
 	s->sr.hdr.type = (g->flags & TG_ABI_GEN_SCRIPT_REQUESTS) ? TG_ABI_REC_SCRIPT_REQUEST : 0;
 	s->sr.arg[0] = 0;
@@ -994,14 +1000,7 @@ static __always_inline int tg_map_decide(struct file *file, unsigned long prot)
 	if (!s)
 		goto out;
 	s->slot = slot;
-	s->gen = gen;
-	s->now = bpf_ktime_get_tai_ns();
-	s->have_cwd = 0;
-	s->best.verdict = TG_ABI_VERDICT_NONE;
-	s->best.flags = 0;
-	s->best.tool = 0;
-	s->best.matcher = 0;
-	s->ev.flags = 0;
+	tg_scratch_begin(s, gen);
 	s->ev.script[0] = 0;
 	for (__u32 i = 0; i < TG_ABI_ARGV_MAX; i++)
 		s->ev.argv[i][0] = 0;

@@ -418,19 +418,20 @@ static void print_status(json_object *o)
 	} else if (nx && jb(nx, "all_ports")) {
 		row("CONNECT/SNI", "checked on every TCP connection (network.inspect_ports: all)");
 	} else if (nx) {
+		uint16_t pv[TG_CONFIG_INSPECT_PORTS_MAX] = {0};
+		char list[TG_CONFIG_INSPECT_PORTS_TEXT];
 		json_object *ports = NULL;
-		char list[TG_CONFIG_INSPECT_PORTS_MAX * 7] = "";
-		size_t o2 = 0;
+		size_t np = 0;
 
 		if (json_object_object_get_ex(nx, "ports", &ports) && json_object_is_type(ports, json_type_array))
-			for (size_t i = 0; i < json_object_array_length(ports) && i < TG_CONFIG_INSPECT_PORTS_MAX;
-			     i++) {
+			for (size_t i = 0; i < json_object_array_length(ports) && np < TG_CONFIG_INSPECT_PORTS_MAX; i++) {
 				json_object *pe = json_object_array_get_idx(ports, i);
+				int v = json_object_is_type(pe, json_type_int) ? json_object_get_int(pe) : 0;
 
-				if (json_object_is_type(pe, json_type_int))
-					o2 += (size_t)snprintf(list + o2, sizeof(list) - o2, "%s%d", o2 ? "," : "",
-							       json_object_get_int(pe));
+				if (v > 0 && v < 65536)
+					pv[np++] = (uint16_t)v;
 			}
+		tg_ports_text(pv, np, list, sizeof(list));
 		row("CONNECT/SNI", "checked on ports %s and to shared addresses (network.inspect_ports)",
 		    list[0] ? list : "none");
 	}

@@ -29,6 +29,7 @@
 
 #include "compile.h"
 #include "matcher.h"
+#include "procinfo.h"
 
 #define MAX_COMPILE_WARNINGS 200u
 /* Per generation: both generations share a map during a swap. The watcher
@@ -1812,19 +1813,15 @@ int tg_compiled_interp_script(const struct tg_compiled *c, uint32_t pid, struct 
 	snprintf(proc, sizeof(proc), "/proc/%u/cwd", pid);
 	n = readlink(proc, cwd, sizeof(cwd) - 1);
 	cwd[n > 0 ? n : 0] = '\0';
-	snprintf(proc, sizeof(proc), "/proc/%u/cmdline", pid);
-	fd = open(proc, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	buf = malloc(INTERP_CMDLINE_MAX + 1);
-	if (!buf) {
-		close(fd);
+	if (!buf)
 		return -ENOMEM;
+	n = tg_proc_read(pid, "cmdline", buf, INTERP_CMDLINE_MAX + 1);
+	if (n < 0) {
+		free(buf);
+		return (int)n;
 	}
-	while (len < INTERP_CMDLINE_MAX && (n = read(fd, buf + len, INTERP_CMDLINE_MAX - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = '\0';
+	len = (size_t)n;
 	for (size_t o = 0; o < len && argc < INTERP_ARGV_MAX; o += strlen(buf + o) + 1)
 		argv[argc++] = buf + o;
 	/* judged as the interpreter it is a copy of, by its scripts[] rules only */

@@ -1258,11 +1258,12 @@ int tg_kernel_apply_compiled(struct tg_kernel *k, const struct tg_policy *p, str
 	return 0;
 }
 
-void tg_kernel_set_inspect(struct tg_kernel *k, const uint16_t *ports, size_t n, bool all)
+void tg_kernel_set_inspect(struct tg_kernel *k, const struct tg_config *c)
 {
-	memset(k->inspect_ports, 0, sizeof(k->inspect_ports));
-	memcpy(k->inspect_ports, ports, (n < TG_ABI_INSPECT_PORTS ? n : TG_ABI_INSPECT_PORTS) * sizeof(*ports));
-	k->inspect_all = all;
+	if (!k || !c)
+		return;
+	memcpy(k->inspect_ports, c->inspect_ports, sizeof(k->inspect_ports)); /* same size: asserted above */
+	k->inspect_all = c->inspect_all;
 }
 
 int tg_kernel_apply_policy(struct tg_kernel *k, const struct tg_policy *p, enum tg_mode mode, char *why,

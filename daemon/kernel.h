@@ -103,9 +103,10 @@ const char *tg_kernel_backend_note(const struct tg_kernel *k);
  * force changes. The policy must stay alive until the next successful apply
  * (events point at its tools). Scans install locations for sha256/complex-glob
  * rules (see scan.c). */
-/* Which TCP connections stream_guard inspects, from the next apply on:
- * destination ports (0 ends the list; at most TG_ABI_INSPECT_PORTS), or all. */
-void tg_kernel_set_inspect(struct tg_kernel *k, const uint16_t *ports, size_t n, bool all);
+/* Which TCP connections stream_guard inspects, from the next apply on: the
+ * configuration's network.inspect_ports (or all). Before any call: only the
+ * sockets connect_guard marks. */
+void tg_kernel_set_inspect(struct tg_kernel *k, const struct tg_config *c);
 int tg_kernel_apply_policy(struct tg_kernel *k, const struct tg_policy *p, enum tg_mode mode, char *why,
 			   size_t why_len);
 

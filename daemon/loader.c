@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kernel_internal.h"
+#include "procinfo.h"
 
 #define LOADER_CMDLINE_MAX (64u * 1024u)
 #define LOADER_ARGV_MAX	   256u
@@ -63,26 +64,18 @@ const char *tg_loader_program_arg(const char *const *argv, size_t argc, const ch
 
 static int read_proc(uint32_t pid, const char *what, size_t max, char **ret, size_t *ret_len)
 {
-	char p[64], *buf;
-	size_t len = 0;
+	char *buf = malloc(max + 1);
 	ssize_t n;
-	int fd;
 
-	snprintf(p, sizeof(p), "/proc/%u/%s", pid, what);
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	buf = malloc(max + 1);
-	if (!buf) {
-		close(fd);
+	if (!buf)
 		return -ENOMEM;
+	n = tg_proc_read(pid, what, buf, max + 1);
+	if (n < 0) {
+		free(buf);
+		return (int)n;
 	}
-	while (len < max && (n = read(fd, buf + len, max - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = '\0';
 	*ret = buf;
-	*ret_len = len;
+	*ret_len = (size_t)n;
 	return 0;
 }
 
@@ -152,7 +145,7 @@ static int judge_maps(const struct tg_compiled *c, uint32_t pid, const struct st
 {
 	unsigned long long seen[LOADER_MAPS_FILES];
 	size_t n_seen = 0, len;
-	char *buf, *line, *save = NULL;
+	char *buf = NULL, *line, *save = NULL;
 	int r, found = 0;
 
 	r = read_proc(pid, "maps", LOADER_MAPS_MAX, &buf, &len);
@@ -232,7 +225,7 @@ int tg_loader_request(const struct tg_compiled *c, const struct tg_abi_hash_requ
 bool tg_loader_has_mapped(uint32_t pid, uint32_t dev, uint64_t ino)
 {
 	size_t len;
-	char *buf, *line, *save = NULL;
+	char *buf = NULL, *line, *save = NULL;
 	bool found = false;
 
 	if (read_proc(pid, "maps", LOADER_MAPS_MAX, &buf, &len) < 0)

@@ -47,8 +47,7 @@ int tg_tty_name_from_dev(uint64_t tty_nr, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* Up to max-1 bytes of a /proc file; returns the length or -errno. */
-static ssize_t read_proc(uint32_t pid, const char *what, char *buf, size_t max)
+ssize_t tg_proc_read(uint32_t pid, const char *what, char *buf, size_t max)
 {
 	char path[64];
 	size_t off = 0;
@@ -72,7 +71,7 @@ static void fill_from_stat(struct tg_kernel_event *e)
 	unsigned long long tty_nr;
 	uint32_t ppid;
 
-	if (read_proc(e->pid, "stat", buf, sizeof(buf)) <= 0)
+	if (tg_proc_read(e->pid, "stat", buf, sizeof(buf)) <= 0)
 		return;
 	rp = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
 	/* state ppid pgrp session tty_nr */
@@ -93,7 +92,7 @@ static void fill_from_cmdline(struct tg_kernel_event *e)
 	buf = malloc(CMDLINE_READ_MAX);
 	if (!buf)
 		return;
-	len = read_proc(e->pid, "cmdline", buf, CMDLINE_READ_MAX);
+	len = tg_proc_read(e->pid, "cmdline", buf, CMDLINE_READ_MAX);
 	/* empty for a zombie and for kernel threads: nothing to say */
 	for (size_t off = 0; len > 0 && off < (size_t)len && i < TG_EVENT_ARGV_MAX; i++) {
 		const char *a = buf + off;
@@ -121,7 +120,7 @@ static bool same_comm(const struct tg_kernel_event *e)
 
 	if (!e->comm[0])
 		return true;
-	n = read_proc(e->pid, "comm", comm, sizeof(comm));
+	n = tg_proc_read(e->pid, "comm", comm, sizeof(comm));
 	if (n <= 0)
 		return false;
 	comm[strcspn(comm, "\n")] = 0;

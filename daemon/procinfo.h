@@ -27,3 +27,7 @@ int tg_tty_name_from_dev(uint64_t tty_nr, char *buf, size_t len);
  * gone leaves e as it is.
  * Returns 0 (-EINVAL without a pid). */
 int tg_proc_fill_event(struct tg_kernel_event *e);
+
+/* Up to max-1 bytes (max >= 1) of /proc/<pid>/<what> into buf, NUL-terminated;
+ * returns the length or -errno. */
+ssize_t tg_proc_read(uint32_t pid, const char *what, char *buf, size_t max);

@@ -550,8 +550,7 @@ static int repair_links(struct tg_tamper *t, char *why, size_t why_len)
 	r = tg_kernel_open(&kopts, &nk, why, why_len);
 	if (r < 0)
 		return r;
-	tg_kernel_set_inspect(nk, d->config->inspect_ports, TG_CONFIG_INSPECT_PORTS_MAX,
-			      d->config->inspect_all);
+	tg_kernel_set_inspect(nk, d->config);
 	r = tg_kernel_apply_policy(nk, d->policy, d->mode, why, why_len);
 	if (r < 0) {
 		char ignored[128];

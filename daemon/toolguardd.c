@@ -465,14 +465,6 @@ static void report_compile(const struct tg_daemon *d)
 			 st.truncated ? "; stopped early at a limit, see the warnings" : "");
 }
 
-/* The stream checks' ports of configuration c, written into the kernel's
- * next generation (every apply, including a fetched policy's). */
-static void kernel_inspect_from(struct tg_daemon *d, const struct tg_config *c)
-{
-	if (d->kernel && c)
-		tg_kernel_set_inspect(d->kernel, c->inspect_ports, TG_CONFIG_INSPECT_PORTS_MAX, c->inspect_all);
-}
-
 /* Apply p (owned by the caller until success, then by d) with mode. */
 static int apply(struct tg_daemon *d, struct tg_policy *p, enum tg_mode mode)
 {
@@ -601,10 +593,10 @@ int tg_daemon_reload(struct tg_daemon *d)
 		goto fail;
 	}
 	/* the configuration's network.inspect_ports go into the new generation */
-	kernel_inspect_from(d, c);
+	tg_kernel_set_inspect(d->kernel, c);
 	r = apply(d, p, mode);
 	if (r < 0) {
-		kernel_inspect_from(d, d->config);
+		tg_kernel_set_inspect(d->kernel, d->config);
 		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "policy %s could not be applied",
 			 path);
 		tg_policy_free(p);
@@ -621,7 +613,7 @@ take_config:
 	tg_config_free(d->config);
 	d->config = c;
 	d->config_missing = missing;
-	kernel_inspect_from(d, c); /* also when no policy was applied: from the next apply on */
+	tg_kernel_set_inspect(d->kernel, c); /* also when no policy was applied: from the next apply on */
 	d->last_reload_error[0] = 0;
 	tg_fetch_config_changed(d); /* policy.url may have changed: fetch now */
 	tg_report_config_changed(d);
@@ -938,7 +930,7 @@ static int run(struct tg_daemon *d)
 		log_info("Kernel: exec backend %s, connect backend %s, programs loaded and pinned under %s",
 			 tg_exec_backend_name(tg_kernel_exec_backend(d->kernel)),
 			 tg_kernel_connect_backend(d->kernel), d->pin_dir ? d->pin_dir : TG_PIN_DIR);
-	kernel_inspect_from(d, d->config);
+	tg_kernel_set_inspect(d->kernel, d->config);
 	if (!tg_kernel_stream_checks(d->kernel))
 		log_info("Kernel: host names NOT checked in HTTP CONNECT lines and TLS server names "
 			 "(sockops/sk_msg unavailable)");
@@ -946,12 +938,9 @@ static int run(struct tg_daemon *d)
 		log_info("Kernel: host names checked in HTTP CONNECT lines and TLS server names of every TCP "
 			 "connection");
 	else {
-		char ports[TG_CONFIG_INSPECT_PORTS_MAX * 6 + 1] = "";
-		size_t o = 0;
+		char ports[TG_CONFIG_INSPECT_PORTS_TEXT];
 
-		for (unsigned i = 0; i < TG_CONFIG_INSPECT_PORTS_MAX && d->config->inspect_ports[i]; i++)
-			o += (size_t)snprintf(ports + o, sizeof(ports) - o, "%s%u", i ? "," : "",
-					      d->config->inspect_ports[i]);
+		tg_ports_text(d->config->inspect_ports, TG_CONFIG_INSPECT_PORTS_MAX, ports, sizeof(ports));
 		log_info("Kernel: host names checked in HTTP CONNECT lines and TLS server names on ports %s "
 			 "and to addresses shared with allowed names (network.inspect_ports)",
 			 ports);

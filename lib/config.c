@@ -466,3 +466,20 @@ int tg_config_load_file(const char *path, struct tg_config **ret, struct tg_diag
 	free(buf);
 	return r;
 }
+
+void tg_ports_text(const uint16_t *ports, size_t n, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (!len)
+		return;
+	buf[0] = 0;
+	for (size_t i = 0; i < n && ports[i]; i++) {
+		int w = snprintf(buf + o, len - o, "%s%u", o ? "," : "", ports[i]);
+
+		if (w < 0 || (size_t)w >= len - o)
+			break; /* what fits, no half port */
+		o += (size_t)w;
+	}
+	buf[o] = 0;
+}

@@ -276,4 +276,8 @@ int tg_config_defaults(struct tg_config **ret);
 int tg_config_parse(const char *buf, size_t len, const char *filename, struct tg_config **ret,
 		    struct tg_diags *diags);
 int tg_config_load_file(const char *path, struct tg_config **ret, struct tg_diags *diags);
+/* ports[0..n) up to the first 0 as "80,443,..." in buf (always NUL-terminated;
+ * "" for none); TG_CONFIG_INSPECT_PORTS_TEXT bytes hold any inspect_ports. */
+#define TG_CONFIG_INSPECT_PORTS_TEXT (TG_CONFIG_INSPECT_PORTS_MAX * 6)
+void tg_ports_text(const uint16_t *ports, size_t n, char *buf, size_t len);
 void tg_config_free(struct tg_config *c);

@@ -31,7 +31,8 @@ tests_unit_test_protocol_CFLAGS = $(TG_UNIT_CFLAGS) $(JSONC_CFLAGS)
 tests_unit_test_protocol_LDADD = $(TG_UNIT_LDADD)
 EXTRA_DIST += tests/policies
 tests_unit_test_compile_SOURCES = daemon/test_compile.c daemon/compile.c daemon/compile.h daemon/scan.c \
-	daemon/scan.h daemon/hashcache.c daemon/hashcache.h daemon/kernel_internal.h
+	daemon/scan.h daemon/hashcache.c daemon/hashcache.h daemon/kernel_internal.h daemon/procinfo.c \
+	daemon/procinfo.h
 tests_unit_test_compile_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon -I$(top_srcdir)/bpf
 tests_unit_test_compile_CFLAGS = $(TG_UNIT_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_compile_LDADD = $(TG_UNIT_LDADD) $(OPENSSL_LIBS)
@@ -50,7 +51,8 @@ tests_unit_test_fetchrule_LDADD = $(TG_UNIT_LDADD)
 # daemon/loader.c: "ld.so FILE" program argument and executable mappings (issue 8)
 check_PROGRAMS += tests/unit/test_loader
 TESTS += tests/unit/test_loader
-tests_unit_test_loader_SOURCES = daemon/test_loader.c daemon/loader.c daemon/loader.h daemon/kernel_internal.h
+tests_unit_test_loader_SOURCES = daemon/test_loader.c daemon/loader.c daemon/loader.h daemon/kernel_internal.h \
+	daemon/procinfo.c daemon/procinfo.h
 tests_unit_test_loader_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon -I$(top_srcdir)/bpf
 tests_unit_test_loader_CFLAGS = $(TG_UNIT_CFLAGS)
 tests_unit_test_loader_LDADD = $(TG_UNIT_LDADD)

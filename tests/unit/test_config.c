@@ -253,6 +253,20 @@ static void test_network(void **state)
 	assert_int_equal(d.n, 0);
 }
 
+static void test_ports_text(void **state)
+{
+	const uint16_t ports[] = {8443, 443, 0, 80};
+	char buf[TG_CONFIG_INSPECT_PORTS_TEXT], small[8];
+
+	(void)state;
+	tg_ports_text(ports, 4, buf, sizeof(buf));
+	assert_string_equal(buf, "8443,443"); /* up to the first 0 */
+	tg_ports_text(ports, 0, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	tg_ports_text(ports, 2, small, sizeof(small));
+	assert_string_equal(small, "8443"); /* whole ports only */
+}
+
 static void test_load_file(void **state)
 {
 	char dir[] = "/tmp/tg-test-config-XXXXXX", path[256];
@@ -388,6 +402,7 @@ int main(void)
 	    cmocka_unit_test(test_full),      cmocka_unit_test(test_partial_keeps_defaults),
 	    cmocka_unit_test(test_errors),    cmocka_unit_test(test_all_errors_reported),
 	    cmocka_unit_test(test_load_file),    cmocka_unit_test(test_network),
+	    cmocka_unit_test(test_ports_text),
 	    cmocka_unit_test(test_fetch_extensions),
 	    cmocka_unit_test(test_report),
 	};
