@@ -199,8 +199,9 @@ ok $? "events name the terminal as ps and who do (${pts#/dev/}, not the kernel's
 
 # ---------- terminal: a blocked connection ----------
 # (the terminal of a connecting process is read from /proc: it must still be
-# there, as a tool that retries or reports the failure is)
-pts=$(pty_run "$TG_TMP/pty4.out" 1 bash -c "exec 3<>/dev/tcp/127.77.6.1/9; echo rc=\$?; sleep 1; :")
+# there, as a tool that retries or reports the failure is; 3 s, as one
+# second was once too short for a daemon busy on a loaded CI machine)
+pts=$(pty_run "$TG_TMP/pty4.out" 1 bash -c "exec 3<>/dev/tcp/127.77.6.1/9; echo rc=\$?; sleep 3; :")
 out=$TG_TMP/pty4.out
 grep -q 'Operation not permitted' "$out"
 ok $? "a connection to a banned address from a pty is refused"
@@ -210,7 +211,7 @@ ok $? "the terminal of the connecting process shows the notice"
 if [ "$(notices_in "$out")" != 1 ]; then sed 's/^/#   /' "$out" | cat -v; fi
 events_find kind=connect verdict=blocked tool=noticed-host tty="${pts#/dev/}" notified=True >/dev/null
 ok $? "the connect event names the terminal (${pts#/dev/}) and says notified true"
-events_find kind=connect verdict=blocked tool=noticed-host "argv=['bash', '-c', 'exec 3<>/dev/tcp/127.77.6.1/9; echo rc=\$?; sleep 1; :']" >/dev/null
+events_find kind=connect verdict=blocked tool=noticed-host "argv=['bash', '-c', 'exec 3<>/dev/tcp/127.77.6.1/9; echo rc=\$?; sleep 3; :']" >/dev/null
 rc=$?
 ok $rc "the connect event has the process's argv"
 [ $rc = 0 ] || diag "$(events_find kind=connect tool=noticed-host)"
