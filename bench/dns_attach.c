@@ -1,15 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The DNS program alone, for bench/run-dns-bench.sh:
- *   dns_attach [--hold] [--tracepoint] CGROUP2_DIR NAME...  (a leading "*." makes a wildcard)
+ *   dns_attach [--hold] CGROUP2_DIR NAME...  (a leading "*." makes a wildcard)
  * loads dns_guard.bpf.c with private maps (nothing pinned, no connect
  * hooks), fills tg_hosts with NAMEs as an enforcing policy would, attaches
- * the program to the cgroup (--tracepoint: tg_dns_rx to netif_receive_skb,
- * machine-wide, as network.dns_hook: tracepoint does), prints "attached
- * prog_id=N" and stays until it is killed: the link is not pinned, so the
- * kernel detaches the program when the process ends, however it ends. With
- * --hold it attaches nothing and prints "loaded prog_id=N": bench/hook_toggle
- * switches it on and off (the program lives as long as either process
- * holds it). */
+ * the program to the cgroup, prints "attached prog_id=N" and stays until it
+ * is killed: the link is not pinned, so the kernel detaches the program
+ * when the process ends, however it ends. With --hold it attaches nothing
+ * and prints "loaded prog_id=N": bench/hook_toggle switches it on and off
+ * (the program lives as long as either process holds it). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -35,33 +33,20 @@ int main(int argc, char **argv)
 	__u32 zero = 0;
 	struct bpf_prog_info info = {0};
 	__u32 info_len = sizeof(info);
-	bool hold = false, tp = false;
-	struct bpf_program *prog;
+	bool hold = argc > 1 && !strcmp(argv[1], "--hold");
 	int cg, r;
 
-	for (; argc > 1 && !strncmp(argv[1], "--", 2); argv++, argc--) {
-		if (!strcmp(argv[1], "--hold"))
-			hold = true;
-		else if (!strcmp(argv[1], "--tracepoint"))
-			tp = true;
-		else
-			argc = 0;
+	if (hold) {
+		argv++;
+		argc--;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: dns_attach [--hold] [--tracepoint] CGROUP2_DIR NAME...\n");
+		fprintf(stderr, "usage: dns_attach [--hold] CGROUP2_DIR NAME...\n");
 		return 2;
 	}
-	skel = dns_guard__open();
+	skel = dns_guard__open_and_load();
 	if (!skel) {
-		fprintf(stderr, "dns_attach: cannot open dns_guard: %s\n", strerror(errno));
-		return 1;
-	}
-	bpf_program__set_autoload(skel->progs.tg_dns_ingress, !tp);
-	bpf_program__set_autoload(skel->progs.tg_dns_rx, tp);
-	prog = tp ? skel->progs.tg_dns_rx : skel->progs.tg_dns_ingress;
-	r = dns_guard__load(skel);
-	if (r) {
-		fprintf(stderr, "dns_attach: cannot load dns_guard: %s\n", strerror(-r));
+		fprintf(stderr, "dns_attach: cannot load dns_guard: %s\n", strerror(errno));
 		return 1;
 	}
 	r = bpf_map_update_elem(bpf_map__fd(skel->maps.tg_control), &zero, &ctl, BPF_ANY);
@@ -90,7 +75,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dns_attach: cannot fill the maps: %s\n", strerror(errno));
 		return 1;
 	}
-	if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &info_len) < 0)
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(skel->progs.tg_dns_ingress), &info, &info_len) < 0)
 		info.id = 0;
 	if (hold) {
 		printf("loaded prog_id=%u\n", info.id);
@@ -98,16 +83,12 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
-	if (tp) {
-		link = bpf_program__attach(prog);
-	} else {
-		cg = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (cg < 0) {
-			fprintf(stderr, "dns_attach: cannot open %s: %s\n", argv[1], strerror(errno));
-			return 1;
-		}
-		link = bpf_program__attach_cgroup(prog, cg);
+	cg = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0) {
+		fprintf(stderr, "dns_attach: cannot open %s: %s\n", argv[1], strerror(errno));
+		return 1;
 	}
+	link = bpf_program__attach_cgroup(skel->progs.tg_dns_ingress, cg);
 	if (!link) {
 		fprintf(stderr, "dns_attach: cannot attach to %s: %s\n", argv[1], strerror(errno));
 		return 1;

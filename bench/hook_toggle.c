@@ -8,11 +8,7 @@
  * --sockmap MAP_PIN: the sk_msg program attached to that pinned sockhash,
  *   for "stats" only (it runs when sockops puts sockets in the map).
  * PROG_ID:TYPE: a loaded program by id (TYPE: ingress, egress, sock_ops,
- *   connect4, connect6, sendmsg4, sendmsg6, tp_btf: a BTF tracepoint
- *   program, attached machine-wide at its own tracepoint; the cgroup
- *   does not apply to it).
- * --links takes over the DNS program at netif_receive_skb (tg_dns_rx) as
- * well: its pin is removed (a tracing link cannot be detached and kept).
+ *   connect4, connect6, sendmsg4, sendmsg6).
  * Commands on stdin, one answer line each:
  *   on    -> attach every program to the cgroup (BPF_F_ALLOW_MULTI)  "ok"
  *   off   -> detach them                                              "ok"
@@ -38,11 +34,9 @@
 
 struct hook {
 	int fd;
-	enum bpf_attach_type type; /* BPF_TRACE_RAW_TP: a tp_btf program */
+	enum bpf_attach_type type;
 	int attachable; /* 0: stats only, 2: an empty program (nop) */
 	int on;
-	int link; /* BPF_TRACE_RAW_TP: the attachment while on */
-	__u32 btf_id; /* BPF_TRACE_RAW_TP: its tracepoint (btf_trace_NAME in vmlinux) */
 };
 
 static struct hook hooks[MAX_PROGS];
@@ -56,7 +50,7 @@ static const struct {
     {"ingress", BPF_CGROUP_INET_INGRESS},    {"egress", BPF_CGROUP_INET_EGRESS},
     {"sock_ops", BPF_CGROUP_SOCK_OPS},       {"connect4", BPF_CGROUP_INET4_CONNECT},
     {"connect6", BPF_CGROUP_INET6_CONNECT},  {"sendmsg4", BPF_CGROUP_UDP4_SENDMSG},
-    {"sendmsg6", BPF_CGROUP_UDP6_SENDMSG},   {"tp_btf", BPF_TRACE_RAW_TP},
+    {"sendmsg6", BPF_CGROUP_UDP6_SENDMSG},
 };
 
 static int add_hook(int fd, enum bpf_attach_type type, int attachable)
@@ -65,17 +59,7 @@ static int add_hook(int fd, enum bpf_attach_type type, int attachable)
 		fprintf(stderr, "hook_toggle: more than %d programs\n", MAX_PROGS);
 		return -1;
 	}
-	hooks[n_hooks++] = (struct hook){.fd = fd, .type = type, .attachable = attachable, .link = -1};
-	if (type == BPF_TRACE_RAW_TP) {
-		struct bpf_prog_info pi = {0};
-		__u32 len = sizeof(pi);
-
-		if (bpf_obj_get_info_by_fd(fd, &pi, &len) < 0 || !pi.attach_btf_id) {
-			fprintf(stderr, "hook_toggle: program fd %d is not a tp_btf program\n", fd);
-			return -1;
-		}
-		hooks[n_hooks - 1].btf_id = pi.attach_btf_id;
-	}
+	hooks[n_hooks++] = (struct hook){.fd = fd, .type = type, .attachable = attachable};
 	return 0;
 }
 
@@ -103,27 +87,7 @@ static int take_links(const char *dir)
 			closedir(d);
 			return -1;
 		}
-		if (li.type == BPF_LINK_TYPE_TRACING || li.type == BPF_LINK_TYPE_RAW_TRACEPOINT) {
-			struct bpf_prog_info pi = {0};
-			__u32 plen = sizeof(pi);
-
-			pfd = bpf_prog_get_fd_by_id(li.prog_id);
-			if (pfd < 0 || bpf_obj_get_info_by_fd(pfd, &pi, &plen) < 0 || strcmp(pi.name, "tg_dns_rx")) {
-				if (pfd >= 0)
-					close(pfd); /* the exec hook: left as it is */
-				close(lfd);
-				continue;
-			}
-			/* the DNS tracepoint: the pin goes, so closing our fd detaches it */
-			if (add_hook(pfd, BPF_TRACE_RAW_TP, 1) < 0 || unlink(path) < 0) {
-				fprintf(stderr, "hook_toggle: taking over %s: %s\n", path, strerror(errno));
-				closedir(d);
-				return -1;
-			}
-			close(lfd);
-			continue;
-		}
-		if (li.type != BPF_LINK_TYPE_CGROUP) {
+		if (li.type != BPF_LINK_TYPE_CGROUP) { /* the exec hook: left as it is */
 			close(lfd);
 			continue;
 		}
@@ -165,10 +129,6 @@ static int add_nops(void)
 	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1},
 	    {.code = BPF_JMP | BPF_EXIT},
 	};
-	const struct bpf_insn ret0[] = {
-	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
-	    {.code = BPF_JMP | BPF_EXIT},
-	};
 	int n = n_hooks;
 
 	for (int i = 0; i < n; i++) {
@@ -181,17 +141,6 @@ static int add_nops(void)
 			dup |= hooks[j].type == t;
 		if (dup || hooks[i].attachable != 1)
 			continue;
-		if (t == BPF_TRACE_RAW_TP) { /* an empty program at the same tracepoint */
-			LIBBPF_OPTS(bpf_prog_load_opts, to, .expected_attach_type = t,
-				    .attach_btf_id = hooks[i].btf_id);
-
-			fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "nop_tp_btf", "GPL", ret0, 2, &to);
-			if (fd < 0 || add_hook(fd, t, 2) < 0) {
-				fprintf(stderr, "hook_toggle: cannot load an empty tp_btf program: %s\n", strerror(errno));
-				return -1;
-			}
-			continue;
-		}
 		switch (t) {
 		case BPF_CGROUP_INET_INGRESS:
 		case BPF_CGROUP_INET_EGRESS:
@@ -243,21 +192,6 @@ static int set_hooks(int on, int which, const char *sub)
 		}
 		if (h->on == want)
 			continue;
-		if (h->type == BPF_TRACE_RAW_TP) {
-			if (want) {
-				h->link = bpf_raw_tracepoint_open(NULL, h->fd);
-				if (h->link < 0) {
-					fprintf(stderr, "hook_toggle: attach tp_btf: %s\n", strerror(errno));
-					r = -1;
-					continue;
-				}
-			} else {
-				close(h->link); /* the last reference: detached */
-				h->link = -1;
-			}
-			h->on = want;
-			continue;
-		}
 		if (want ? bpf_prog_attach(h->fd, cg, h->type, BPF_F_ALLOW_MULTI)
 			 : bpf_prog_detach2(h->fd, cg, h->type)) {
 			fprintf(stderr, "hook_toggle: %s: %s\n", want ? "attach" : "detach", strerror(errno));

@@ -126,7 +126,7 @@ for pol in $POLICIES; do
 	fi
 	if [ -n "$PARTS" ] && [ "$pol" = hosts ]; then
 		# one program at a time: where the overhead comes from
-		for p in tg_connect4 tg_dns tg_stream_socko; do # tg_dns: _rx or _ingress, whichever the daemon attached
+		for p in tg_connect4 tg_dns_ingress tg_stream_socko; do
 			series "only $p" "only $p" $(((BLOCKS + 1) / 2)) 2
 		done
 		series "empty programs at the same hooks" nop $(((BLOCKS + 1) / 2)) 2 nopoff

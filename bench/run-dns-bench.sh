@@ -1,9 +1,7 @@
 #!/bin/bash
 # DNS benchmark: a UDP query loop (bench/dns_loop, one query in flight)
-# against dnsmasq with and without the DNS program (dns_guard.bpf.c),
-# alternating in many short rounds (A B B A, B A A B, ...), at each hook of
-# network.dns_hook: the receive tracepoint (the daemon's choice where it
-# loads; machine-wide) and cgroup_skb (on a cgroup made here).
+# against dnsmasq with and without the DNS program (dns_guard.bpf.c) on the
+# cgroup v2 root, alternating in many short rounds (A B B A, B A A B, ...).
 # Two names: an allowed one (the answer is parsed and matches nothing: what
 # almost all DNS traffic costs) and a banned one (matched, its address looked
 # up in the trie on every answer, written the first time). Target: at most +3%.
@@ -18,8 +16,7 @@
 # the mean round trip, with quartiles, and the kernel's own time of the
 # program per query (kernel.bpf_stats_enabled, in a separate pass, against
 # an empty program at the same hook).
-# Env: BLOCKS, QUERIES (a round), NAMES, ALL_LENGTHS=1, HOOKS ("tracepoint cgroup"),
-# BENCH_CPU, BENCH_RT=0, DNS_ATTACH.
+# Env: BLOCKS, QUERIES (a round), NAMES, ALL_LENGTHS=1, BENCH_CPU, BENCH_RT=0, DNS_ATTACH.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -31,7 +28,6 @@ toggle=$top_builddir/bench/hook_toggle
 BLOCKS=${BLOCKS:-30}
 QUERIES=${QUERIES:-2000}
 NAMES=${NAMES:-1000}
-HOOKS=${HOOKS:-tracepoint cgroup}
 [ "${1:-}" = --quick ] && { BLOCKS=10; QUERIES=1500; }
 
 bench_need_root
@@ -82,84 +78,67 @@ if [ "${ALL_LENGTHS:-0}" = 1 ]; then
 	for ((l = 1; l < 128; l++)); do names+=("${z:0:l}" "*.${z:0:l}"); done
 	lens_note=", plus names of every length (ALL_LENGTHS=1)"
 fi
-# The DNS program at one hook, measured: with it, without it.
-measure_hook() {
-	local hook=$1 line
-	"$dnsattach" --hold $([ "$hook" = tracepoint ] && echo --tracepoint) "$cg" "${names[@]}" >"$work/attach.out" 2>&1 9>&- &
-	apid=$!
-	for _ in $(seq 1 100); do
-		grep -q '^loaded' "$work/attach.out" && break
-		kill -0 "$apid" 2>/dev/null || break
-		sleep 0.05
-	done
-	id=$(sed -n 's/^loaded prog_id=\([0-9]*\).*/\1/p' "$work/attach.out")
-	[ -n "$id" ] && [ "$id" != 0 ] || { echo "dns bench: the DNS program could not be loaded:"; cat "$work/attach.out"; exit 1; }
+"$dnsattach" --hold "$cg" "${names[@]}" >"$work/attach.out" 2>&1 9>&- &
+apid=$!
+for _ in $(seq 1 100); do
+	grep -q '^loaded' "$work/attach.out" && break
+	kill -0 "$apid" 2>/dev/null || break
+	sleep 0.05
+done
+id=$(sed -n 's/^loaded prog_id=\([0-9]*\).*/\1/p' "$work/attach.out")
+[ -n "$id" ] && [ "$id" != 0 ] || { echo "dns bench: the DNS program could not be loaded:"; cat "$work/attach.out"; exit 1; }
 
-	coproc TOG { exec "$toggle" "$bcg" "$id:$([ "$hook" = tracepoint ] && echo tp_btf || echo ingress)" 2>"$work/toggle.err"; }
-	tpid=$TOG_PID
-	read -r line <&"${TOG[0]}" || { echo "dns bench: hook_toggle failed:"; cat "$work/toggle.err"; exit 1; }
-	case $line in ready*) ;; *) echo "dns bench: hook_toggle: $line"; exit 1 ;; esac
-	tog() { # on|off|nop|nopoff|stats -> reply in $reply
-		echo "$1" >&"${TOG[1]}"
-		read -r reply <&"${TOG[0]}"
-		case $reply in ok | stats*) ;; *) echo "dns bench: hook_toggle $1: $reply"; cat "$work/toggle.err"; exit 1 ;; esac
-	}
-	loop() { # N NAME -> "mean p50" (ns)
-		"${run[@]}" ip netns exec "$ns" "$dnsloop" "$1" 127.0.0.1 "$2" |
-			sed -n 's/.*ns_per_query=\([0-9.]*\).*p50_ns=\([0-9.]*\).*/\1 \2/p'
-	}
-
-	if [ "$hook" = tracepoint ]; then
-		echo "network.dns_hook: tracepoint (tg_dns_rx at netif_receive_skb, machine-wide):"
-	else
-		echo "network.dns_hook: cgroup (tg_dns_ingress, cgroup_skb on the cgroup ${bcg#"$cg"}/):"
-	fi
-	for name in allowed.bench.test api.anthropic.com; do
-		: >"$work/mean"
-		: >"$work/p50"
-		for ((blk = 0; blk < BLOCKS; blk++)); do
-			if ((blk % 2)); then order="B A A B"; else order="A B B A"; fi
-			for c in $order; do
-				tog "$([ "$c" = B ] && echo on || echo off)"
-				read -r mean p50 < <(loop "$QUERIES" "$name")
-				echo "$c $mean" >>"$work/mean"
-				echo "$c $p50" >>"$work/p50"
-			done
-		done
-		tog off
-		what="allowed name ($name)"
-		[ "$name" = allowed.bench.test ] || what="banned name ($name)"
-		awk -v label="$what, mean round trip" -v target=3 -v unit=ns -f "$here/stats.awk" "$work/mean"
-		awk -v label="$what, median round trip" -v target=3 -v unit=ns -f "$here/stats.awk" "$work/p50"
-	done
-
-	if [ -w /proc/sys/kernel/bpf_stats_enabled ]; then
-		bench_stats_set 1
-		tog on
-		tog nop # the floor: an empty program at the same hook
-		loop "$QUERIES" allowed.bench.test >/dev/null # warm-up
-		for name in allowed.bench.test api.anthropic.com; do
-			tog stats; s0=$reply
-			loop "$((4 * QUERIES))" "$name" >/dev/null
-			tog stats; s1=$reply
-			echo "  kernel time a query for $name (bpf_stats, $((4 * QUERIES)) queries; a query and its answer are 2 runs):"
-			awk -v b="$s0" -v a="$s1" -v ops="$((4 * QUERIES))" -v op=query -f "$here/progcost.awk"
-		done
-		tog nopoff
-		tog off
-		bench_stats_set "$bench_stats_was"
-	fi
-	kill "$tpid" 2>/dev/null # detaches the program
-	wait "$tpid" 2>/dev/null || true
-	kill "$apid" 2>/dev/null # unloads it
-	wait "$apid" 2>/dev/null || true
-	tpid= apid=
+coproc TOG { exec "$toggle" "$bcg" "$id:ingress" 2>"$work/toggle.err"; }
+tpid=$TOG_PID
+read -r line <&"${TOG[0]}" || { echo "dns bench: hook_toggle failed:"; cat "$work/toggle.err"; exit 1; }
+case $line in ready*) ;; *) echo "dns bench: hook_toggle: $line"; exit 1 ;; esac
+tog() { # on|off|nop|nopoff|stats -> reply in $reply
+	echo "$1" >&"${TOG[1]}"
+	read -r reply <&"${TOG[0]}"
+	case $reply in ok | stats*) ;; *) echo "dns bench: hook_toggle $1: $reply"; cat "$work/toggle.err"; exit 1 ;; esac
+}
+loop() { # N NAME -> "mean p50" (ns)
+	"${run[@]}" ip netns exec "$ns" "$dnsloop" "$1" 127.0.0.1 "$2" |
+		sed -n 's/.*ns_per_query=\([0-9.]*\).*p50_ns=\([0-9.]*\).*/\1 \2/p'
 }
 
 echo "DNS benchmark ($(uname -r), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
-echo "$BLOCKS blocks of 4 alternating rounds of $QUERIES UDP queries to dnsmasq (one in flight), on CPU $CPU$rtnote;"
+echo "$BLOCKS blocks of 4 alternating rounds of $QUERIES UDP queries to dnsmasq (one in flight), on CPU $CPU$rtnote,"
+echo "program on the cgroup ${bcg#"$cg"}/;"
 echo "the DNS program holds $NAMES names and a wildcard$lens_note"
-for hook in $HOOKS; do
-	measure_hook "$hook"
+for name in allowed.bench.test api.anthropic.com; do
+	: >"$work/mean"
+	: >"$work/p50"
+	for ((blk = 0; blk < BLOCKS; blk++)); do
+		if ((blk % 2)); then order="B A A B"; else order="A B B A"; fi
+		for c in $order; do
+			tog "$([ "$c" = B ] && echo on || echo off)"
+			read -r mean p50 < <(loop "$QUERIES" "$name")
+			echo "$c $mean" >>"$work/mean"
+			echo "$c $p50" >>"$work/p50"
+		done
+	done
+	tog off
+	what="allowed name ($name)"
+	[ "$name" = allowed.bench.test ] || what="banned name ($name)"
+	awk -v label="$what, mean round trip" -v target=3 -v unit=ns -f "$here/stats.awk" "$work/mean"
+	awk -v label="$what, median round trip" -v target=3 -v unit=ns -f "$here/stats.awk" "$work/p50"
 done
+
+if [ -w /proc/sys/kernel/bpf_stats_enabled ]; then
+	bench_stats_set 1
+	tog on
+	tog nop # the floor: an empty program at the same hook
+	loop "$QUERIES" allowed.bench.test >/dev/null # warm-up
+	for name in allowed.bench.test api.anthropic.com; do
+		tog stats; s0=$reply
+		loop "$((4 * QUERIES))" "$name" >/dev/null
+		tog stats; s1=$reply
+		echo "  kernel time a query for $name (bpf_stats, $((4 * QUERIES)) queries; a query and its answer are 2 runs):"
+		awk -v b="$s0" -v a="$s1" -v ops="$((4 * QUERIES))" -v op=query -f "$here/progcost.awk"
+	done
+	tog nopoff
+	tog off
+	bench_stats_set "$bench_stats_was"
+fi
 echo "  ($((SECONDS - start)) s)"

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * cgroup_skb/ingress on the cgroup v2 root, or the receive tracepoint
- * (tg_dns_rx, below): learn the addresses of banned
+ * cgroup_skb/ingress on the cgroup v2 root: learn the addresses of banned
  * host names from the DNS answers processes receive, so that the connect
  * hooks refuse them ("Host names (DNS)" in toolguard_abi.h). Never drops or
  * changes a packet.
@@ -88,9 +87,7 @@ struct tg_rec_ctx {
 };
 
 struct tg_dns_scratch {
-	/* the message; the second half is slack after any masked offset (and
-	 * lets tg_pkt_load copy a fragment at any offset below DNS_BUF) */
-	__u8 msg[2 * DNS_BUF];
+	__u8 msg[DNS_BUF + 16]; /* the message; 16 bytes of slack after any masked offset */
 	/* last decoded name, dotted, lower case, NUL-padded; the second half
 	 * stays zero, so a suffix can be copied 8 bytes at a time */
 	char name[2 * TG_ABI_HOST_MAX];
@@ -575,15 +572,22 @@ static long tg_share_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/* The message in s->msg, its first len bytes loaded (1..DNS_BUF). */
-__noinline int tg_dns_parse(__u32 len, __u32 gen)
+/* The DNS message at skb offset off, msglen bytes long. */
+__noinline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __u32 gen)
 {
-	struct tg_dns_scratch *s = tg_dns_s();
+	struct tg_dns_scratch *s;
 	struct tg_abi_gen *g;
 	struct tg_sctx x;
-	__u32 qend, an;
+	__u32 len, qend, an;
 
-	if (!s || len < DNS_HDR_LEN + 5 || len > DNS_BUF)
+	if (!skb || msglen < DNS_HDR_LEN + 5)
+		return 0;
+	s = tg_dns_s();
+	if (!s)
+		return 0;
+	len = msglen > DNS_BUF ? DNS_BUF : msglen;
+	len = tg_mbuf(len - 1) + 1; /* 1..DNS_BUF, in a way the verifier sees */
+	if (bpf_skb_load_bytes(skb, off, s->msg, len))
 		return 0;
 	/* a response, no error, one question, some answers */
 	if (!(s->msg[2] & 0x80) || (s->msg[3] & 0x0f) || s->msg[4] || s->msg[5] != 1)
@@ -631,24 +635,6 @@ __noinline int tg_dns_parse(__u32 len, __u32 gen)
 		bpf_loop(DNS_MAX_RECS, tg_share_step, &x, 0);
 	}
 	return 0;
-}
-
-/* The DNS message at skb offset off, msglen bytes long (cgroup_skb). */
-__noinline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __u32 gen)
-{
-	struct tg_dns_scratch *s;
-	__u32 len;
-
-	if (!skb || msglen < DNS_HDR_LEN + 5)
-		return 0;
-	s = tg_dns_s();
-	if (!s)
-		return 0;
-	len = msglen > DNS_BUF ? DNS_BUF : msglen;
-	len = tg_mbuf(len - 1) + 1; /* 1..DNS_BUF, in a way the verifier sees */
-	if (bpf_skb_load_bytes(skb, off, s->msg, len))
-		return 0;
-	return tg_dns_parse(len, gen);
 }
 
 SEC("cgroup_skb/ingress")
@@ -728,212 +714,4 @@ int tg_dns_ingress(struct __sk_buff *skb)
 		tg_dns_message(skb, off, bpf_ntohs(mlen), gen);
 	}
 	return 1;
-}
-
-/*
- * The same learning from the receive tracepoint (tp_btf, every packet a
- * device hands to the stack, loopback and namespaces included), for hosts
- * that want no program in the per-packet socket path: cgroup_skb's dispatch
- * alone costs a connect loop over loopback 3-4 % (bench/README.md), a
- * tracepoint's a fraction of that. The packet is seen before IP delivers it,
- * so an answer is learned before any socket can read it. Its bytes are read
- * with bpf_probe_read_kernel: the linear part, then (x86-64) up to
- * TG_FRAGS_MAX page fragments, which is where TCP keeps its data; a
- * fragment list (GRO) and device memory are not read (records there are not
- * learned; the cgroup hook reads them, toolguard.conf(5) network.dns_hook).
- * Also not seen: VLAN tags the device left in the packet.
- */
-#define TG_FRAGS_MAX 8u
-
-#if defined(__TARGET_ARCH_x86)
-/* x86-64's direct map: where struct pages and the pages' bytes start. The
- * variables exist with a randomized or 5-level layout; without them the
- * 4-level constants hold (arch/x86/include/asm/page_64_types.h). */
-extern const void vmemmap_base __ksym __weak;
-extern const void page_offset_base __ksym __weak;
-#define TG_VMEMMAP_L4	  0xffffea0000000000ULL
-#define TG_PAGE_OFFSET_L4 0xffff888000000000ULL
-#define TG_PAGE_SHIFT	  12
-#endif
-
-/* A packet as the tracepoint sees it. */
-struct tg_pkt {
-	const __u8 *data;   /* skb->data */
-	const __u8 *frags;  /* skb_shinfo(skb)->frags */
-	__u64 vmemmap;	    /* 0: fragments cannot be read */
-	__u64 page_offset;
-	__u32 hlen;	    /* bytes at data */
-	__u32 nr_frags;
-};
-
-/* skb_frag_t: a page (netmem_ref since 6.12: bit 0 set = device memory),
- * then length and offset; the same 16 bytes in every kernel since 5.x. */
-struct tg_frag {
-	__u64 page;
-	__u32 len;
-	__u32 off;
-};
-
-static __always_inline void tg_pkt_init(struct tg_pkt *p, const struct sk_buff *skb)
-{
-	const struct skb_shared_info *sh = (const void *)(skb->head + skb->end);
-
-	p->data = skb->data;
-	p->hlen = skb->len - skb->data_len;
-	p->frags = (const __u8 *)sh + bpf_core_field_offset(struct skb_shared_info, frags);
-	p->nr_frags = BPF_CORE_READ(sh, nr_frags);
-	p->vmemmap = 0;
-	p->page_offset = 0;
-#if defined(__TARGET_ARCH_x86)
-	if (p->nr_frags) {
-		p->vmemmap = TG_VMEMMAP_L4;
-		p->page_offset = TG_PAGE_OFFSET_L4;
-		if ((__u64)&vmemmap_base && bpf_probe_read_kernel(&p->vmemmap, 8, &vmemmap_base))
-			p->vmemmap = 0;
-		if ((__u64)&page_offset_base && bpf_probe_read_kernel(&p->page_offset, 8, &page_offset_base))
-			p->vmemmap = 0;
-	}
-#endif
-}
-
-/* Packet bytes [from, from + n) into s->msg; returns how many were read
- * from the start (fewer when they continue where they cannot be read). */
-static __always_inline __u32 tg_pkt_load(struct tg_dns_scratch *s, const struct tg_pkt *p, __u32 from, __u32 n)
-{
-	__u32 pos = 0, seg = p->hlen, i, k;
-
-	if (n == 0 || n > DNS_BUF)
-		return 0;
-	if (from < p->hlen) {
-		k = p->hlen - from;
-		if (k > n)
-			k = n;
-		k = tg_mbuf(k - 1) + 1;
-		if (bpf_probe_read_kernel(s->msg, k, p->data + from))
-			return 0;
-		pos = k;
-	}
-	if (pos >= n || !p->vmemmap)
-		return pos;
-#if defined(__TARGET_ARCH_x86)
-	for (i = 0; i < TG_FRAGS_MAX && i < p->nr_frags; i++) {
-		struct tg_frag f;
-		__u64 addr;
-		__u32 at = from + pos; /* >= seg: the bytes before are read or not wanted */
-
-		if (bpf_probe_read_kernel(&f, sizeof(f), p->frags + i * sizeof(f)) || (f.page & 1))
-			return pos;
-		if (at < seg + f.len) {
-			k = seg + f.len - at;
-			if (k > n - pos)
-				k = n - pos;
-			addr = p->page_offset +
-			       ((f.page - p->vmemmap) / bpf_core_type_size(struct page) << TG_PAGE_SHIFT) + f.off +
-			       (at - seg);
-			k = tg_mbuf(k - 1) + 1;
-			if (bpf_probe_read_kernel(&s->msg[tg_mbuf(pos)], k, (const void *)addr))
-				return pos;
-			pos += k;
-			if (pos >= n)
-				return n;
-		}
-		seg += f.len;
-	}
-#endif
-	return pos;
-}
-
-SEC("?tp_btf/netif_receive_skb")
-int BPF_PROG(tg_dns_rx, struct sk_buff *skb)
-{
-	struct tg_dns_scratch *s;
-	struct tg_abi_gen *g;
-	struct tg_pkt p;
-	__u32 gen = 0, end, off, proto, msglen, len;
-	__u16 ports[2];
-	__u16 l3 = skb->protocol;
-	const __u8 *data;
-	__u32 hlen;
-
-	if (l3 != bpf_htons(TG_ETH_P_IP) && l3 != bpf_htons(TG_ETH_P_IPV6))
-		return 0;
-	data = skb->data;
-	end = skb->len;
-	hlen = end - skb->data_len; /* the linear part: IP and TCP/UDP headers are in it */
-	if (hlen > end)
-		return 0;
-	/* one read for the IP header and the ports after it (most packets
-	 * are not DNS: this is all they cost) */
-	if (l3 == bpf_htons(TG_ETH_P_IP)) {
-		struct {
-			struct iphdr ip;
-			__u16 ports[2];
-		} h;
-
-		if (hlen < sizeof(h) || bpf_probe_read_kernel(&h, sizeof(h), data))
-			return 0;
-		if (h.ip.protocol != TG_IPPROTO_UDP && h.ip.protocol != TG_IPPROTO_TCP)
-			return 0;
-		off = (__u32)h.ip.ihl * 4;
-		if (off == sizeof(h.ip)) {
-			if (h.ports[0] != bpf_htons(53))
-				return 0;
-		} else if (off < sizeof(h.ip) || off + 4 > hlen || bpf_probe_read_kernel(ports, 4, data + off) ||
-			   ports[0] != bpf_htons(53)) {
-			return 0; /* IP options */
-		}
-		if (h.ip.version != 4 || (h.ip.frag_off & bpf_htons(0x3fff)))
-			return 0;
-		proto = h.ip.protocol;
-		if (bpf_ntohs(h.ip.tot_len) < end)
-			end = bpf_ntohs(h.ip.tot_len); /* without a device's padding */
-	} else {
-		struct {
-			struct ipv6hdr ip6;
-			__u16 ports[2];
-		} h;
-
-		if (hlen < sizeof(h) || bpf_probe_read_kernel(&h, sizeof(h), data))
-			return 0;
-		if ((h.ip6.nexthdr != TG_IPPROTO_UDP && h.ip6.nexthdr != TG_IPPROTO_TCP) ||
-		    h.ports[0] != bpf_htons(53) || h.ip6.version != 6)
-			return 0;
-		proto = h.ip6.nexthdr;
-		off = sizeof(h.ip6);
-		if (off + bpf_ntohs(h.ip6.payload_len) < end)
-			end = off + bpf_ntohs(h.ip6.payload_len);
-	}
-	g = tg_active(&gen);
-	if (!g || !(g->flags & TG_ABI_GEN_HOSTS))
-		return 0;
-	s = tg_dns_s();
-	if (!s)
-		return 0;
-	tg_pkt_init(&p, skb);
-	if (proto == TG_IPPROTO_UDP) {
-		off += 8;
-		if (end <= off)
-			return 0;
-		msglen = end - off;
-	} else {
-		__u8 doff;
-
-		if (off + 13 > hlen || bpf_probe_read_kernel(&doff, 1, data + off + 12))
-			return 0;
-		off += (__u32)(doff >> 4) * 4;
-		/* the 2-byte length before the message */
-		if (end < off + 2 || tg_pkt_load(s, &p, off, 2) != 2)
-			return 0;
-		msglen = ((__u32)s->msg[0] << 8) | s->msg[1];
-		off += 2;
-		/* a message split over segments is not seen */
-		if (msglen > end - off)
-			return 0;
-	}
-	if (msglen < DNS_HDR_LEN + 5)
-		return 0;
-	len = tg_pkt_load(s, &p, off, msglen > DNS_BUF ? DNS_BUF : msglen);
-	if (len >= DNS_HDR_LEN + 5)
-		tg_dns_parse(len, gen);
-	return 0;
 }

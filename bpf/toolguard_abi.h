@@ -134,10 +134,9 @@
  *
  * kernel.c writes tg_hosts {gen, wildcard, name} (lower case, no trailing
  * dot, NUL-padded; wildcard=1 holds the suffix of "*.suffix") with the host
- * matcher's refs and ports, and sets TG_ABI_GEN_HOSTS. A program of
- * dns_guard.bpf.c (tp_btf/netif_receive_skb, else cgroup_skb/ingress on the
- * cgroup v2 root: the configuration's network.dns_hook) reads every DNS
- * response from source port 53 the machine receives, before a process can read it:
+ * matcher's refs and ports, and sets TG_ABI_GEN_HOSTS. A cgroup_skb/ingress
+ * program on the cgroup v2 root (dns_guard.bpf.c) reads every DNS response
+ * from source port 53 a socket receives, before the process can read it:
  * UDP, and TCP when one segment holds a whole message after its 2-byte
  * length. The chain of names starts at the question and follows the
  * answer's CNAMEs; when any name of it (or a parent, for wildcards; names

@@ -411,17 +411,6 @@ static void print_status(json_object *o)
 	if (js(k, "exec_backend_note", NULL))
 		row("", "%s", js(k, "exec_backend_note", ""));
 	row("connect backend", "%s", js(k, "connect_backend", "?"));
-	if (js(k, "dns_hook", NULL)) { /* older daemons have none */
-		const char *dh = js(k, "dns_hook", "?");
-
-		if (strcmp(dh, "tracepoint") == 0)
-			row("DNS answers", "read at the netif_receive_skb tracepoint (network.dns_hook)");
-		else if (strcmp(dh, "cgroup") == 0)
-			row("DNS answers", "read by cgroup_skb on the cgroup root (network.dns_hook)");
-		else
-			row("DNS answers", "not read (the DNS program did not load: see the daemon log, "
-					   "'journalctl -u toolguard'); names match resolved addresses only");
-	}
 	nx = jo(k, "stream_checks"); /* older daemons have none */
 	if (nx && !jb(nx, "loaded")) {
 		row("CONNECT/SNI", "not checked (the stream programs did not load: see the daemon log, "

@@ -357,7 +357,6 @@ static void do_status(struct tg_control *ctl, struct client *c)
 	    json_object_new_string(d->kernel ? tg_kernel_connect_backend(d->kernel) : "none"));
 	json_object_object_add(jk, "dns_learning",
 			       json_object_new_boolean(tg_kernel_dns_learning(d->kernel)));
-	json_object_object_add(jk, "dns_hook", json_object_new_string(tg_kernel_dns_hook(d->kernel)));
 	json_object_object_add(jk, "lockdown", json_object_new_string(lockdown_mode(buf, sizeof(buf))));
 	json_object_object_add(jk, "pinned",
 			       json_object_new_boolean(stat(pin_dir, &st) == 0 && S_ISDIR(st.st_mode)));

@@ -132,7 +132,6 @@ struct tg_kernel {
 	struct stream_guard *stream;   /* NULL when adopted or unavailable */
 	bool stream_ok;		       /* CONNECT lines and TLS server names are checked */
 	bool dns_ok;
-	enum tg_dns_hook dns_hook; /* where dns_guard is attached (when dns_ok) */
 	enum tg_exec_backend backend;
 	bool connect_ok;
 	bool adopted;
@@ -463,16 +462,14 @@ static int load_connect(struct tg_kernel *k, char *why, size_t why_len)
 	return 0;
 }
 
-/* One try of the DNS learner at one hook. */
-static int load_dns_at(struct tg_kernel *k, enum tg_dns_hook hook, char *why, size_t why_len)
+/* The DNS learner: optional (host names then only match by CIDR rules). */
+static int load_dns(struct tg_kernel *k, char *why, size_t why_len)
 {
 	struct dns_guard *s = dns_guard__open();
 	int cg, r;
 
 	if (!s)
 		return set_why(why, why_len, -errno, "cannot open the DNS BPF object: %s", strerror(errno));
-	bpf_program__set_autoload(s->progs.tg_dns_ingress, hook == TG_DNS_HOOK_CGROUP);
-	bpf_program__set_autoload(s->progs.tg_dns_rx, hook == TG_DNS_HOOK_TRACEPOINT);
 	for (size_t i = 0; i < sizeof(dns_shared_maps) / sizeof(dns_shared_maps[0]); i++) {
 		r = bpf_map__reuse_fd(obj_map(s->obj, dns_shared_maps[i]), k->fds[dns_shared_maps[i]]);
 		if (r < 0) {
@@ -484,85 +481,25 @@ static int load_dns_at(struct tg_kernel *k, enum tg_dns_hook hook, char *why, si
 	r = dns_guard__load(s);
 	if (r < 0) {
 		dns_guard__destroy(s);
-		return set_why(why, why_len, r, "cannot load the DNS BPF program (%s): %s", tg_dns_hook_name(hook),
-			       strerror(-r));
+		return set_why(why, why_len, r, "cannot load the DNS BPF program: %s", strerror(-r));
 	}
-	if (hook == TG_DNS_HOOK_TRACEPOINT) {
-		s->links.tg_dns_rx = bpf_program__attach(s->progs.tg_dns_rx);
-		r = s->links.tg_dns_rx ? 0 : -errno;
-		if (r < 0) {
-			dns_guard__destroy(s);
-			return set_why(why, why_len, r,
-				       "cannot attach the DNS program to the netif_receive_skb tracepoint: %s",
-				       strerror(-r));
-		}
-	} else {
-		cg = open_cgroup2_root(why, why_len);
-		if (cg < 0) {
-			dns_guard__destroy(s);
-			return cg;
-		}
-		s->links.tg_dns_ingress = bpf_program__attach_cgroup(s->progs.tg_dns_ingress, cg);
-		r = s->links.tg_dns_ingress ? 0 : -errno;
-		close(cg);
-		if (r < 0) {
-			dns_guard__destroy(s);
-			return set_why(why, why_len, r, "cannot attach the DNS program to the cgroup v2 root: %s",
-				       strerror(-r));
-		}
+	cg = open_cgroup2_root(why, why_len);
+	if (cg < 0) {
+		dns_guard__destroy(s);
+		return cg;
+	}
+	s->links.tg_dns_ingress = bpf_program__attach_cgroup(s->progs.tg_dns_ingress, cg);
+	r = s->links.tg_dns_ingress ? 0 : -errno;
+	close(cg);
+	if (r < 0) {
+		dns_guard__destroy(s);
+		return set_why(why, why_len, r, "cannot attach the DNS program to the cgroup v2 root: %s",
+			       strerror(-r));
 	}
 	k->fds[M_HOSTS] = fcntl(bpf_map__fd(s->maps.tg_hosts), F_DUPFD_CLOEXEC, 3);
 	k->dns = s;
 	k->dns_ok = true;
-	k->dns_hook = hook;
 	return 0;
-}
-
-/* The DNS learner: optional (host names then only match by CIDR rules).
- * want AUTO: the tracepoint (no program in the per-packet socket path), else
- * cgroup_skb (kernels without BTF-typed tracepoints). */
-static int load_dns(struct tg_kernel *k, enum tg_dns_hook want, char *why, size_t why_len)
-{
-	char tp_why[256] = "";
-	int r;
-
-	if (want == TG_DNS_HOOK_CGROUP)
-		return load_dns_at(k, TG_DNS_HOOK_CGROUP, why, why_len);
-	r = load_dns_at(k, TG_DNS_HOOK_TRACEPOINT, tp_why, sizeof(tp_why));
-	if (r == 0 || want == TG_DNS_HOOK_TRACEPOINT) {
-		if (r < 0)
-			set_why(why, why_len, r, "%s", tp_why);
-		return r;
-	}
-	r = load_dns_at(k, TG_DNS_HOOK_CGROUP, why, why_len);
-	if (r < 0 && why && why_len) {
-		char tmp[256];
-
-		snprintf(tmp, sizeof(tmp), "%s", why);
-		set_why(why, why_len, r, "%s; %s", tp_why, tmp);
-	}
-	return r;
-}
-
-/* The hook of a pinned DNS link (adopted pins). */
-static int pinned_dns_hook(const char *path, enum tg_dns_hook *ret)
-{
-	struct bpf_link_info info = {0};
-	__u32 len = sizeof(info);
-	int fd = bpf_obj_get(path), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
-		r = -errno;
-	else if (info.type == BPF_LINK_TYPE_RAW_TRACEPOINT || info.type == BPF_LINK_TYPE_TRACING)
-		*ret = TG_DNS_HOOK_TRACEPOINT; /* tp_btf: a raw tracepoint link */
-	else if (info.type == BPF_LINK_TYPE_CGROUP)
-		*ret = TG_DNS_HOOK_CGROUP;
-	else
-		r = -EINVAL;
-	close(fd);
-	return r;
 }
 
 /* The stream checks (HTTP CONNECT lines, TLS server names): optional, like
@@ -657,9 +594,7 @@ static int pin_all(struct tg_kernel *k, const char *dir, char *why, size_t why_l
 		return set_why(why, why_len, r, "cannot pin %s: %s", path, strerror(-r));
 	if (k->dns) {
 		snprintf(path, sizeof(path), "%s/links/%s", dir, L_DNS);
-		r = bpf_link__pin(k->dns_hook == TG_DNS_HOOK_TRACEPOINT ? k->dns->links.tg_dns_rx
-									 : k->dns->links.tg_dns_ingress,
-				  path);
+		r = bpf_link__pin(k->dns->links.tg_dns_ingress, path);
 		if (r < 0)
 			return set_why(why, why_len, r, "cannot pin %s: %s", path, strerror(-r));
 	}
@@ -763,7 +698,7 @@ static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts,
 		k->fds[M_NET6] = fcntl(bpf_map__fd(k->connect->maps.tg_net6), F_DUPFD_CLOEXEC, 3);
 		k->fds[M_SHARED] = fcntl(bpf_map__fd(k->connect->maps.tg_shared), F_DUPFD_CLOEXEC, 3);
 		k->fds[M_INSPECT_SK] = fcntl(bpf_map__fd(k->connect->maps.tg_inspect_sk), F_DUPFD_CLOEXEC, 3);
-		if (load_dns(k, opts->dns_hook, cwhy, sizeof(cwhy)) < 0 && opts->verbose)
+		if (load_dns(k, cwhy, sizeof(cwhy)) < 0 && opts->verbose)
 			fprintf(stderr, "toolguard: DNS learning unavailable: %s\n", cwhy);
 		if (load_stream(k, cwhy, sizeof(cwhy)) < 0 && opts->verbose)
 			fprintf(stderr, "toolguard: CONNECT/SNI checks unavailable: %s\n", cwhy);
@@ -775,7 +710,7 @@ static int fresh_load(struct tg_kernel *k, const struct tg_kernel_options *opts,
 
 /* Reuse pins of an earlier run when they are complete, of this ABI and of
  * these very programs. */
-static int try_adopt(struct tg_kernel *k, enum tg_dns_hook want_dns)
+static int try_adopt(struct tg_kernel *k)
 {
 	char path[PATH_MAX];
 	struct tg_abi_control ctl;
@@ -810,10 +745,7 @@ static int try_adopt(struct tg_kernel *k, enum tg_dns_hook want_dns)
 	snprintf(path, sizeof(path), "%s/links/%s", k->pin_dir, connect_links[0]);
 	k->connect_ok = k->fds[M_NET4] >= 0 && path_exists(path);
 	snprintf(path, sizeof(path), "%s/links/%s", k->pin_dir, L_DNS);
-	k->dns_ok = k->fds[M_HOSTS] >= 0 && path_exists(path) && pinned_dns_hook(path, &k->dns_hook) == 0;
-	/* network.dns_hook names another hook: load afresh (the pins enforce until then) */
-	if (k->dns_ok && want_dns != TG_DNS_HOOK_AUTO && want_dns != k->dns_hook)
-		goto fail;
+	k->dns_ok = k->fds[M_HOSTS] >= 0 && path_exists(path);
 	snprintf(path, sizeof(path), "%s/links/%s", k->pin_dir, L_STREAM);
 	k->stream_ok = k->fds[M_STREAMS] >= 0 && path_exists(path);
 	k->adopted = true;
@@ -878,7 +810,7 @@ int tg_kernel_open(const struct tg_kernel_options *opts, struct tg_kernel **ret,
 	if (path_exists(k->pin_old))
 		(void)remove_pin_dir(k->pin_old);
 
-	if (!opts->replace && path_exists(k->pin_dir) && try_adopt(k, opts->dns_hook) == 0) {
+	if (!opts->replace && path_exists(k->pin_dir) && try_adopt(k) == 0) {
 		r = open_events(k, why, why_len);
 		if (r < 0)
 			goto fail;
@@ -984,11 +916,6 @@ bool tg_kernel_stream_checks(const struct tg_kernel *k)
 bool tg_kernel_dns_learning(const struct tg_kernel *k)
 {
 	return k && k->dns_ok;
-}
-
-const char *tg_kernel_dns_hook(const struct tg_kernel *k)
-{
-	return k && k->dns_ok ? tg_dns_hook_name(k->dns_hook) : "none";
 }
 
 const char *tg_kernel_backend_note(const struct tg_kernel *k)

@@ -67,7 +67,6 @@ struct tg_kernel_options {
 	const char *pin_dir; /* NULL = TG_PIN_DIR; tests use their own (added by C1) */
 	bool replace; /* load fresh programs even when the pins are adoptable; they take the
 		       * pins' place at the first apply (tamper repair; added by tamper) */
-	enum tg_dns_hook dns_hook; /* network.dns_hook (AUTO: tracepoint, else cgroup) */
 };
 
 /* Probe, then adopt pinned state under TG_PIN_DIR if present (no gap), else
@@ -86,9 +85,6 @@ enum tg_exec_backend tg_kernel_exec_backend(const struct tg_kernel *k);
 const char *tg_kernel_connect_backend(const struct tg_kernel *k); /* "cgroup" or "none" */
 /* Host name rules work through DNS answers (cgroup_skb program loaded; added by C1). */
 bool tg_kernel_dns_learning(const struct tg_kernel *k);
-/* Where DNS answers are read: "tracepoint" (netif_receive_skb), "cgroup"
- * (cgroup_skb ingress on the root) or "none". */
-const char *tg_kernel_dns_hook(const struct tg_kernel *k);
 /* Host names are checked in the first bytes of TCP streams: HTTP CONNECT lines
  * and TLS server names (sockops + sk_msg programs loaded; added by sni). */
 bool tg_kernel_stream_checks(const struct tg_kernel *k);

@@ -610,10 +610,6 @@ take_config:
 			log_warning_errno(k, "cannot open events log %s: %m; events are still in the journal",
 					  c->events_log ? c->events_log : "(none)");
 	}
-	if (c->dns_hook != d->config->dns_hook)
-		log_notice("network.dns_hook changed to %s: it takes effect when toolguardd starts again "
-			   "('systemctl restart toolguard'; enforcement continues meanwhile)",
-			   tg_dns_hook_name(c->dns_hook));
 	tg_config_free(d->config);
 	d->config = c;
 	d->config_missing = missing;
@@ -917,7 +913,6 @@ static int run(struct tg_daemon *d)
 	setup_machine_id();
 
 	/* Adopts the pins if present: their policy stays enforced until apply(). */
-	kopts.dns_hook = d->config->dns_hook;
 	r = tg_kernel_open(&kopts, &d->kernel, why, sizeof(why));
 	if (r < 0) {
 		log_error_errno(r, "Failed to load the BPF programs: %s: %m%s", why[0] ? why : "error",
@@ -936,14 +931,6 @@ static int run(struct tg_daemon *d)
 			 tg_exec_backend_name(tg_kernel_exec_backend(d->kernel)),
 			 tg_kernel_connect_backend(d->kernel), d->pin_dir ? d->pin_dir : TG_PIN_DIR);
 	tg_kernel_set_inspect(d->kernel, d->config);
-	if (!tg_kernel_dns_learning(d->kernel))
-		log_warning("Kernel: DNS answers NOT read (the DNS program did not load; run toolguardd --verbose "
-			    "to see why): host-name rules match only addresses the daemon resolves itself");
-	else
-		log_info("Kernel: DNS answers read at the %s hook (network.dns_hook: %s)",
-			 strcmp(tg_kernel_dns_hook(d->kernel), "tracepoint") == 0 ? "netif_receive_skb tracepoint"
-										   : "cgroup_skb ingress",
-			 tg_dns_hook_name(d->config->dns_hook));
 	if (!tg_kernel_stream_checks(d->kernel))
 		log_info("Kernel: host names NOT checked in HTTP CONNECT lines and TLS server names "
 			 "(sockops/sk_msg unavailable)");

@@ -268,50 +268,17 @@ static void parse_report_section(struct yw_ctx *y, const struct yw_node *n, stru
 			 "report.client_key needs report.client_cert (the certificate it belongs to)");
 }
 
-const char *tg_dns_hook_name(enum tg_dns_hook h)
-{
-	switch (h) {
-	case TG_DNS_HOOK_TRACEPOINT:
-		return "tracepoint";
-	case TG_DNS_HOOK_CGROUP:
-		return "cgroup";
-	case TG_DNS_HOOK_AUTO:
-		break;
-	}
-	return "auto";
-}
-
-/* network.dns_hook: auto, tracepoint or cgroup. */
-static void parse_dns_hook(struct yw_ctx *y, const struct yw_node *v, struct tg_config *c)
-{
-	const char *s = yw_scalar(y, v, "network.dns_hook");
-
-	if (!s)
-		return;
-	for (int h = TG_DNS_HOOK_AUTO; h <= TG_DNS_HOOK_CGROUP; h++)
-		if (strcmp(s, tg_dns_hook_name((enum tg_dns_hook)h)) == 0) {
-			c->dns_hook = (enum tg_dns_hook)h;
-			return;
-		}
-	yw_error(y, v, "invalid network.dns_hook \"%.40s\": expected auto, tracepoint or cgroup", s);
-}
-
-/* network.inspect_ports: a list of 1..TG_CONFIG_INSPECT_PORTS_MAX ports, or
- * "all"; network.dns_hook. */
+/* network.inspect_ports: a list of 1..TG_CONFIG_INSPECT_PORTS_MAX ports, or "all". */
 static void parse_network_section(struct yw_ctx *y, const struct yw_node *n, struct tg_config *c)
 {
-	struct yw_key k[] = {{.name = "inspect_ports"}, {.name = "dns_hook"}};
+	struct yw_key k[] = {{.name = "inspect_ports"}};
 	uint16_t ports[TG_CONFIG_INSPECT_PORTS_MAX] = {0};
 	const struct yw_node *v;
 	size_t i, j, n_ports = 0;
 	unsigned before = y->errors;
 	const char *s;
 
-	if (!yw_map(y, n, "network", k, ARRAY_SIZE(k)))
-		return;
-	if (k[1].val)
-		parse_dns_hook(y, k[1].val, c);
-	if (!(v = k[0].val))
+	if (!yw_map(y, n, "network", k, ARRAY_SIZE(k)) || !(v = k[0].val))
 		return;
 	if (v->kind == YW_SCALAR && (s = yw_scalar(y, v, "network.inspect_ports"))) {
 		if (strcmp(s, "all") == 0) {

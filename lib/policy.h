@@ -235,10 +235,6 @@ enum tg_mode {
 	TG_MODE_MONITOR,
 };
 
-/* network.dns_hook. AUTO: the receive tracepoint, else (older kernel, no
- * BTF) cgroup_skb on the cgroup root. */
-enum tg_dns_hook { TG_DNS_HOOK_AUTO = 0, TG_DNS_HOOK_TRACEPOINT, TG_DNS_HOOK_CGROUP };
-const char *tg_dns_hook_name(enum tg_dns_hook h); /* "auto", "tracepoint", "cgroup" */
 #define TG_CONFIG_INSPECT_PORTS_MAX 16u /* network.inspect_ports entries (the kernel's list) */
 
 struct tg_config {
@@ -273,8 +269,6 @@ struct tg_config {
 	 * the list. inspect_all: every TCP connection (network.inspect_ports: all). */
 	uint16_t inspect_ports[TG_CONFIG_INSPECT_PORTS_MAX];
 	bool inspect_all;
-	/* network.dns_hook: where the kernel reads DNS answers (read at start) */
-	enum tg_dns_hook dns_hook;
 };
 
 /* Defaults (see paths.h). */

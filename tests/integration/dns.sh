@@ -17,9 +17,6 @@
 # pointed at https://api.anthropic.com cannot connect; an exempt user's run
 # reaches nginx. The daemon runs outside the namespace (the hooks are on the
 # cgroup root); only 127.77.10.0/24 and fd77::10:0/112 are ever learned.
-# TG_DNS_HOOK=tracepoint|cgroup: the kernel hook reading the answers
-# (network.dns_hook; dns-cgroup.sh runs this file with cgroup); unset: the
-# daemon's own choice (auto: the tracepoint where it loads).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
@@ -281,27 +278,11 @@ tools:
       users: [$exempt_user]
 EOF
 
-hook_conf=${TG_DNS_HOOK:+$'\n  dns_hook: '$TG_DNS_HOOK}
-[ -z "$hook_conf" ] || TG_EXTRA_CONF="network:$hook_conf"
-hook_seen=
-
 # A fresh daemon (no address learned yet) for each DNS transport.
 fresh_daemon() {
-	local h
 	stop_daemon
 	tg_unload
 	start_or_bail "$pol"
-	h=$(sed -n 's/.*DNS answers read at the \([a-z_]*\) .*/\1/p' "$TG_DAEMON_LOG" | head -n1)
-	[ -n "$hook_seen" ] && return
-	hook_seen=${h:-none}
-	echo "# DNS hook: $hook_seen (network.dns_hook: ${TG_DNS_HOOK:-auto})"
-	case ${TG_DNS_HOOK:-}:$hook_seen in
-	tracepoint:netif_receive_skb | cgroup:cgroup_skb | :netif_receive_skb | :cgroup_skb)
-		ok 0 "the DNS program is attached at the $hook_seen hook" ;;
-	*)
-		ok 1 "the DNS program is attached at the ${TG_DNS_HOOK:-any} hook (daemon log: $hook_seen)"
-		diag_file "$TG_DAEMON_LOG" 20 ;;
-	esac
 }
 
 # ---------- UDP DNS ----------
@@ -358,9 +339,9 @@ curl_sni_blocked "shared address, banned name resolved first" claude.ai 4 127.77
 curl_sni_blocked "shared address, banned name resolved first" claude.ai 6 fd77::10:2
 # Port 443 is not in network.inspect_ports here: the shared address alone
 # sends the connection to the server-name check.
-TG_EXTRA_CONF=$'network:\n  inspect_ports: [1]'$hook_conf
+TG_EXTRA_CONF=$'network:\n  inspect_ports: [1]'
 fresh_daemon
-TG_EXTRA_CONF=${hook_conf:+network:$hook_conf}
+TG_EXTRA_CONF=
 grep -q 'TLS server names on ports 1 and to addresses shared' "$TG_DAEMON_LOG"
 ok $? "network.inspect_ports: [1] is in force (daemon log: $(grep -o 'TLS server names on ports [^(]*' "$TG_DAEMON_LOG" | head -n1))"
 curl_works "shared address, allowed name resolved first" cdn.allowed.test 4

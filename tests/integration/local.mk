@@ -17,7 +17,6 @@ integration_tests = \
 	tests/integration/fetch.sh \
 	tests/integration/report.sh \
 	tests/integration/dns.sh \
-	tests/integration/dns-cgroup.sh \
 	tests/integration/proxy.sh \
 	tests/integration/resolve.sh
 

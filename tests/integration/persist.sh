@@ -59,24 +59,6 @@ read -r launches through <"$TG_TMP/loop.count"
 ok $? "launches during the restart: $launches, got through: ${through:-?} (want 0)"
 expect_blocked "after the restart" persist-tool "$pol" -- "$bin" hello
 
-# The adopted pins say where the DNS program is attached; a start asking
-# for the other hook (network.dns_hook) replaces the pins and keeps the ban.
-kstat() { # KEY -> the value of kernel.KEY in toolctl status --json
-	timeout 20 "$TOOLCTL" --socket "$TG_TMP/control.sock" status --json 2>/dev/null |
-		"$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["kernel"].get(sys.argv[1]))' "$1"
-}
-hook1=$(kstat dns_hook)
-[ "$(kstat adopted)" = True ] && case $hook1 in tracepoint | cgroup) true ;; *) false ;; esac
-ok $? "adopted pins: toolctl status names the DNS hook they hold (kernel.dns_hook: $hook1)"
-other=cgroup
-[ "$hook1" = cgroup ] && other=tracepoint
-stop_daemon
-TG_EXTRA_CONF=$'network:\n  dns_hook: '$other start_daemon "$pol"
-ok $? "a daemon asking for network.dns_hook: $other starts over the pins"
-[ "$(kstat dns_hook)" = "$other" ] && [ "$(kstat adopted)" = False ]
-ok $? "the DNS program moved: kernel.dns_hook is now $(kstat dns_hook) (was $hook1), loaded afresh"
-expect_blocked "after the hook change" persist-tool "$pol" -- "$bin" hello
-
 stop_daemon
 run_direct "$bin" hello
 is_refused_status "$RUN_RC"

@@ -206,8 +206,6 @@ static void test_errors(void **state)
 	    {"network:\n  inspect_ports: [443, 65536]\n", 2, 24, "network.inspect_ports entry"},
 	    {"network:\n  inspect_ports: [\"443\"]\n", 2, 19, "remove the quotes"},
 	    {"network:\n  ports: [443]\n", 2, 3, "unknown key \"ports\" in network"},
-	    {"network:\n  dns_hook: xdp\n", 2, 13, "invalid network.dns_hook \"xdp\": expected auto, tracepoint or cgroup"},
-	    {"network:\n  dns_hook: [cgroup]\n", 2, 13, "network.dns_hook"},
 	};
 	struct tg_diags d = {0};
 
@@ -251,19 +249,7 @@ static void test_network(void **state)
 	c = NULL;
 	assert_int_equal(tg_config_parse(all, sizeof(all) - 1, NULL, &c, &d), 0);
 	assert_true(c->inspect_all);
-	assert_int_equal(c->dns_hook, TG_DNS_HOOK_AUTO); /* the default */
 	tg_config_free(c);
-	for (int h = TG_DNS_HOOK_AUTO; h <= TG_DNS_HOOK_CGROUP; h++) {
-		char buf[64];
-
-		snprintf(buf, sizeof(buf), "network:\n  dns_hook: %s\n", tg_dns_hook_name((enum tg_dns_hook)h));
-		c = NULL;
-		assert_int_equal(tg_config_parse(buf, strlen(buf), NULL, &c, &d), 0);
-		assert_int_equal(c->dns_hook, h);
-		assert_false(c->inspect_all); /* the other key keeps its default */
-		assert_int_equal(c->inspect_ports[0], 80);
-		tg_config_free(c);
-	}
 	assert_int_equal(d.n, 0);
 }
 
