@@ -45,6 +45,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define DNS_T_CNAME	5u
 #define DNS_T_AAAA	28u
 #define REC_IN_CHAIN	1u /* a CNAME whose owner is in the chain */
+#define TG_SHARE_MEMO	4u /* power of two */
+#define TG_SHARE_FRESH_NS 1000000000ULL
 #define TG_AF_INET	2
 #define TG_AF_INET6	10
 
@@ -113,6 +115,16 @@ struct tg_dns_scratch {
 	__u64 wild_lens[TG_ABI_HOST_MAX / 64];
 	struct tg_name_ctx nc; /* tg_dns_name */
 	struct tg_rec_ctx rc;  /* the record loop */
+	/* what this CPU last wrote to tg_shared, by record slot: the same
+	 * answer again within TG_SHARE_FRESH_NS writes nothing (a popular
+	 * name is asked for again and again; the map lookup is most of what
+	 * sharing costs). Only ever makes tg_shared lag by that much. */
+	struct tg_share_memo {
+		struct tg_abi_shared_key k;
+		__u32 pad;
+		__u64 at;  /* when written (CLOCK_TAI ns) */
+		__u64 exp; /* the expiry written */
+	} memo[TG_SHARE_MEMO];
 };
 
 struct {
@@ -533,12 +545,22 @@ static long tg_learn_step(__u32 i, void *ctx)
 	return 0;
 }
 
+_Static_assert(sizeof(struct tg_abi_shared_key) == 20, "tg_abi_shared_key: 5 words");
+
+static __always_inline bool tg_shared_key_eq(const struct tg_abi_shared_key *a, const struct tg_abi_shared_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
 /* An answer no rule matched: its A/AAAA addresses (of chain names) answer
  * for an allowed name, so connect_guard leaves TCP to them to the SNI check. */
 static long tg_share_step(__u32 i, void *ctx)
 {
 	struct tg_dns_scratch *s = ((struct tg_sctx *)ctx)->s;
 	struct tg_abi_shared_key k = {};
+	struct tg_share_memo *m;
 	struct tg_dns_rec *r;
 	__u64 exp, *old;
 	__u32 off, ttl;
@@ -562,6 +584,13 @@ static long tg_share_step(__u32 i, void *ctx)
 	if (ttl > TG_ABI_SHARED_TTL_MAX)
 		ttl = TG_ABI_SHARED_TTL_MAX;
 	exp = s->now + (__u64)ttl * 1000000000ULL;
+	m = &s->memo[i & (TG_SHARE_MEMO - 1)];
+	if (tg_shared_key_eq(&m->k, &k) && s->now - m->at < TG_SHARE_FRESH_NS &&
+	    m->exp + TG_SHARE_FRESH_NS >= exp)
+		return 0;
+	m->k = k;
+	m->at = s->now;
+	m->exp = exp;
 	old = bpf_map_lookup_elem(&tg_shared, &k);
 	if (old) {
 		if (*old < exp)

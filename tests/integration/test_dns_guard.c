@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -533,6 +534,46 @@ static void shared_answers(void)
 	   "allowed answer: 127.77.1.2 in tg_shared for its TTL (%lld s left)",
 	   until ? (long long)((until - now) / 1000000000u) : -1LL);
 	expect_none("127.77.1.2", "allowed answer (shared, not learned)");
+
+	/* The per-CPU memo of what was last written: the same answer again
+	 * within a second leaves the map alone (shown by removing the entry
+	 * first), a longer TTL is written at once, and after a second the
+	 * same answer is written again. One CPU: the memo is per CPU. */
+	{
+		struct tg_abi_shared_key k = {.family = AF_INET};
+		struct timespec pause = {.tv_sec = 1, .tv_nsec = 100000000};
+		cpu_set_t one, all;
+		int fds = bpf_map__fd(skel->maps.tg_shared);
+		uint64_t u1;
+
+		inet_pton(AF_INET, "127.77.1.3", k.addr);
+		sched_getaffinity(0, sizeof(all), &all);
+		CPU_ZERO(&one);
+		CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+		sched_setaffinity(0, sizeof(one), &one);
+		answer_a("cdn2.allowed.test", "127.77.1.3");
+		u1 = shared_until("127.77.1.3");
+		bpf_map_delete_elem(fds, &k);
+		answer_a("cdn2.allowed.test", "127.77.1.3");
+		ok(u1 > now && shared_until("127.77.1.3") == 0,
+		   "the same allowed answer again at once writes nothing (the CPU's memo)");
+		response(&m, "cdn2.allowed.test", 1, 1);
+		put_ptr(&m, 12);
+		put16(&m, 1);
+		put16(&m, 1);
+		put32(&m, 3600);
+		put16(&m, 4);
+		put(&m, (const uint8_t[]){127, 77, 1, 3}, 4);
+		run_msg(UDP4, &m);
+		ok(shared_until("127.77.1.3") > now + 3500000000000ull,
+		   "the same address with a longer TTL is written at once (%lld s left)",
+		   shared_until("127.77.1.3") ? (long long)((shared_until("127.77.1.3") - now) / 1000000000u) : -1LL);
+		bpf_map_delete_elem(fds, &k);
+		nanosleep(&pause, NULL);
+		answer_a("cdn2.allowed.test", "127.77.1.3");
+		ok(shared_until("127.77.1.3") > now, "a second later the same answer is written again");
+		sched_setaffinity(0, sizeof(all), &all);
+	}
 
 	response(&m, "cdn.allowed.test", 28, 1);
 	put_ptr(&m, 12);
