@@ -115,10 +115,12 @@ struct tg_dns_scratch {
 	__u64 wild_lens[TG_ABI_HOST_MAX / 64];
 	struct tg_name_ctx nc; /* tg_dns_name */
 	struct tg_rec_ctx rc;  /* the record loop */
-	/* what this CPU last wrote to tg_shared, by record slot: the same
-	 * answer again within TG_SHARE_FRESH_NS writes nothing (a popular
-	 * name is asked for again and again; the map lookup is most of what
-	 * sharing costs). Only ever makes tg_shared lag by that much. */
+	/* what this CPU last wrote to tg_shared, a slot per address hash:
+	 * the same address with an expiry at most TG_SHARE_FRESH_NS later,
+	 * within TG_SHARE_FRESH_NS, skips the map (a popular name is asked
+	 * for again and again; the lookup is most of what sharing costs).
+	 * Only ever makes tg_shared lag, or an evicted entry stay missing,
+	 * by that much. */
 	struct tg_share_memo {
 		struct tg_abi_shared_key k;
 		__u32 pad;
@@ -554,6 +556,18 @@ static __always_inline bool tg_shared_key_eq(const struct tg_abi_shared_key *a, 
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
 }
 
+/* The memo slot of an address: by the address, so that a resolver that
+ * rotates its records still finds each one where it left it. */
+static __always_inline __u32 tg_shared_key_slot(const struct tg_abi_shared_key *k)
+{
+	const __u32 *x = (const __u32 *)k;
+	__u32 h = x[1] ^ x[2] ^ x[3] ^ x[4];
+
+	h ^= h >> 16;
+	h ^= h >> 8;
+	return h & (TG_SHARE_MEMO - 1);
+}
+
 /* An answer no rule matched: its A/AAAA addresses (of chain names) answer
  * for an allowed name, so connect_guard leaves TCP to them to the SNI check. */
 static long tg_share_step(__u32 i, void *ctx)
@@ -584,20 +598,20 @@ static long tg_share_step(__u32 i, void *ctx)
 	if (ttl > TG_ABI_SHARED_TTL_MAX)
 		ttl = TG_ABI_SHARED_TTL_MAX;
 	exp = s->now + (__u64)ttl * 1000000000ULL;
-	m = &s->memo[i & (TG_SHARE_MEMO - 1)];
+	m = &s->memo[tg_shared_key_slot(&k)];
 	if (tg_shared_key_eq(&m->k, &k) && s->now - m->at < TG_SHARE_FRESH_NS &&
 	    m->exp + TG_SHARE_FRESH_NS >= exp)
 		return 0;
-	m->k = k;
-	m->at = s->now;
-	m->exp = exp;
 	old = bpf_map_lookup_elem(&tg_shared, &k);
 	if (old) {
 		if (*old < exp)
 			*old = exp;
-	} else {
-		bpf_map_update_elem(&tg_shared, &k, &exp, BPF_ANY);
+	} else if (bpf_map_update_elem(&tg_shared, &k, &exp, BPF_ANY)) {
+		return 0; /* not remembered: the next answer tries again */
 	}
+	m->k = k;
+	m->at = s->now;
+	m->exp = exp;
 	return 0;
 }
 

@@ -172,9 +172,10 @@
  * name): for an answer whose chain matches NO host rule, this program
  * records each A/AAAA address of a chain name in tg_shared {family, addr}
  * with expiry = now + TTL (clamped to TG_ABI_SHARED_TTL_MIN..MAX seconds;
- * later answers only extend it; a CPU that wrote the same address and
- * expiry less than a second ago skips the map, so an entry can lag by that
- * much). A TCP connect to an address in tg_shared
+ * later answers only extend it; a CPU that wrote the same address less
+ * than a second ago, with an expiry at most a second earlier, skips the
+ * map: an entry can lag, or stay missing after an LRU eviction, by up to a
+ * second). A TCP connect to an address in tg_shared
  * (not expired) ignores the entry's name refs (CIDR refs still apply), so
  * the allowed name keeps working; stream_guard then refuses the banned name
  * by its ClientHello server_name or CONNECT line. UDP (QUIC) to such an

@@ -170,10 +170,10 @@ export TOOLGUARD_TEST_USER_BUS_DIR=$TG_TMP/userbus
 start_or_bail "$pol"
 
 # ---------- terminal: blocked launch, twice within the minute ----------
-# The session stays 3 s after each launch: its terminal hangs up when bash
-# exits, and a daemon slowed by a loaded machine (make -j2 check) once wrote
-# the first notice after that (EIO) with 1 s.
-pts=$(pty_run "$TG_TMP/pty1.out" 2 bash -c "$bin first; echo rc=\$?; sleep 3; $bin second; echo rc=\$?; sleep 3")
+# pty_run records the terminal until WAIT s after the session ends, then
+# closes it: a daemon slowed by make -j2 check once wrote the first notice
+# after a 2 s WAIT (3 s after the launch), so both sessions here get 6 s.
+pts=$(pty_run "$TG_TMP/pty1.out" 6 bash -c "$bin first; echo rc=\$?; sleep 1; $bin second; echo rc=\$?")
 diag "terminal $pts"
 out=$TG_TMP/pty1.out
 grep -q 'rc=137\|rc=126' "$out"
@@ -233,7 +233,7 @@ kill -0 "$TG_DAEMON_PID" 2>/dev/null
 ok $? "no session bus for $tuser: the daemon keeps running"
 
 # ---------- warning before the cutoff ----------
-pts=$(pty_run "$TG_TMP/pty3.out" 2 bash -c "$wbin warned-1; echo rc=\$?; $wbin warned-2; echo rc=\$?; sleep 3")
+pts=$(pty_run "$TG_TMP/pty3.out" 6 bash -c "$wbin warned-1; echo rc=\$?; $wbin warned-2; echo rc=\$?")
 out=$TG_TMP/pty3.out
 grep -q '^warned-1' "$out" && grep -q '^warned-2' "$out" && [ "$(grep -c 'rc=0' "$out")" = 2 ]
 ok $? "a tool effective in 2 days runs"

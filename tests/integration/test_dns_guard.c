@@ -547,10 +547,13 @@ static void shared_answers(void)
 		uint64_t u1;
 
 		inet_pton(AF_INET, "127.77.1.3", k.addr);
-		sched_getaffinity(0, sizeof(all), &all);
 		CPU_ZERO(&one);
 		CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
-		sched_setaffinity(0, sizeof(one), &one);
+		if (sched_getaffinity(0, sizeof(all), &all) < 0 || sched_setaffinity(0, sizeof(one), &one) < 0) {
+			for (int i = 0; i < 3; i++)
+				ok(true, "# SKIP the memo checks need one CPU: sched_setaffinity: %s", strerror(errno));
+			goto memo_done;
+		}
 		answer_a("cdn2.allowed.test", "127.77.1.3");
 		u1 = shared_until("127.77.1.3");
 		bpf_map_delete_elem(fds, &k);
@@ -565,15 +568,17 @@ static void shared_answers(void)
 		put16(&m, 4);
 		put(&m, (const uint8_t[]){127, 77, 1, 3}, 4);
 		run_msg(UDP4, &m);
-		ok(shared_until("127.77.1.3") > now + 3500000000000ull,
-		   "the same address with a longer TTL is written at once (%lld s left)",
-		   shared_until("127.77.1.3") ? (long long)((shared_until("127.77.1.3") - now) / 1000000000u) : -1LL);
+		u1 = shared_until("127.77.1.3");
+		ok(u1 > now + 3500000000000ull, "the same address with a longer TTL is written at once (%lld s left)",
+		   u1 ? (long long)((u1 - now) / 1000000000u) : -1LL);
 		bpf_map_delete_elem(fds, &k);
-		nanosleep(&pause, NULL);
+		while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
+			;
 		answer_a("cdn2.allowed.test", "127.77.1.3");
 		ok(shared_until("127.77.1.3") > now, "a second later the same answer is written again");
 		sched_setaffinity(0, sizeof(all), &all);
 	}
+memo_done:
 
 	response(&m, "cdn.allowed.test", 28, 1);
 	put_ptr(&m, 12);
