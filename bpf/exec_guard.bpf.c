@@ -639,9 +639,6 @@ static __always_inline void tg_fill_who(struct tg_who *who, struct task_struct *
 	}
 }
 
-/* The exec record's common part: header, ids, the decision, comm, tty and
- * the path in B_PATH. For an exec and for an executable mapping (mmap_file,
- * file_mprotect); flags, argv, script and filename are the caller's. */
 /* A decision starts: generation, clock, no verdict yet, no event flags. */
 static __always_inline void tg_scratch_begin(struct tg_exec_scratch *s, __u32 gen)
 {
@@ -655,6 +652,9 @@ static __always_inline void tg_scratch_begin(struct tg_exec_scratch *s, __u32 ge
 	s->ev.flags = 0;
 }
 
+/* The exec record's common part: header, ids, the decision, comm, tty and
+ * the path in B_PATH. For an exec and for an executable mapping (mmap_file,
+ * file_mprotect); flags, argv, script and filename are the caller's. */
 static __always_inline void tg_fill_exec_event(struct tg_exec_scratch *s, const struct tg_abi_gen *g,
 					       struct task_struct *task, const struct tg_abi_inode_key *ik,
 					       __u32 argc, __u32 gen)

@@ -122,21 +122,30 @@ static unsigned response(struct msg *m, const char *qname, unsigned qtype, unsig
 	return 12;
 }
 /* The fixed part of a record after its owner name. */
-static void rr_fixed(struct msg *m, unsigned type, unsigned rdlen)
+static void rr_fixed_ttl(struct msg *m, unsigned type, unsigned rdlen, uint32_t ttl)
 {
 	put16(m, type);
 	put16(m, 1);
-	put32(m, 300);
+	put32(m, ttl);
 	put16(m, rdlen);
 }
-static void rr_a(struct msg *m, const char *addr)
+
+static void rr_fixed(struct msg *m, unsigned type, unsigned rdlen)
+{
+	rr_fixed_ttl(m, type, rdlen, 300);
+}
+static void rr_a_ttl(struct msg *m, const char *addr, uint32_t ttl)
 {
 	struct in_addr a;
 
 	if (inet_pton(AF_INET, addr, &a) != 1)
 		abort();
-	rr_fixed(m, 1, 4);
+	rr_fixed_ttl(m, 1, 4, ttl);
 	put(m, &a, 4);
+}
+static void rr_a(struct msg *m, const char *addr)
+{
+	rr_a_ttl(m, addr, 300);
 }
 static void rr_aaaa(struct msg *m, const char *addr)
 {
@@ -334,15 +343,20 @@ static void expect_none(const char *addr, const char *what)
 	ok(v.n == 0, "%s: %s not learned (got %u refs)", what, addr, v.n);
 }
 
-/* An answer over UDP/IPv4: qname A addr. */
-static void answer_a(const char *qname, const char *addr)
+/* An answer over UDP/IPv4: qname A addr, for ttl seconds. */
+static void answer_a_ttl(const char *qname, const char *addr, uint32_t ttl)
 {
 	struct msg m;
 
 	response(&m, qname, 1, 1);
 	put_ptr(&m, 12);
-	rr_a(&m, addr);
+	rr_a_ttl(&m, addr, ttl);
 	run_msg(UDP4, &m);
+}
+
+static void answer_a(const char *qname, const char *addr)
+{
+	answer_a_ttl(qname, addr, 300);
 }
 
 /* An answer over UDP/IPv4: qname CNAME target, target A addr. */
@@ -516,6 +530,44 @@ static uint64_t shared_until(const char *addr)
 	return v;
 }
 
+/* The per-CPU memo of what was last written to tg_shared: the same answer
+ * again within a second leaves the map alone (shown by removing the entry
+ * first), a longer TTL is written at once, and after a second the same
+ * answer is written again. On one CPU: the memo is per CPU. */
+static void share_memo(uint64_t now)
+{
+	struct tg_abi_shared_key k = {.family = AF_INET};
+	struct timespec pause = {.tv_sec = 1, .tv_nsec = 100000000};
+	int fds = bpf_map__fd(skel->maps.tg_shared);
+	cpu_set_t one, all;
+	uint64_t u1;
+
+	inet_pton(AF_INET, "127.77.1.3", k.addr);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+	if (sched_getaffinity(0, sizeof(all), &all) < 0 || sched_setaffinity(0, sizeof(one), &one) < 0) {
+		for (int i = 0; i < 3; i++)
+			ok(true, "# SKIP the memo checks need one CPU: sched_setaffinity: %s", strerror(errno));
+		return;
+	}
+	answer_a("cdn2.allowed.test", "127.77.1.3");
+	u1 = shared_until("127.77.1.3");
+	bpf_map_delete_elem(fds, &k);
+	answer_a("cdn2.allowed.test", "127.77.1.3");
+	ok(u1 > now && shared_until("127.77.1.3") == 0,
+	   "the same allowed answer again at once writes nothing (the CPU's memo)");
+	answer_a_ttl("cdn2.allowed.test", "127.77.1.3", 3600);
+	u1 = shared_until("127.77.1.3");
+	ok(u1 > now + 3500000000000ull, "the same address with a longer TTL is written at once (%lld s left)",
+	   u1 ? (long long)((u1 - now) / 1000000000u) : -1LL);
+	bpf_map_delete_elem(fds, &k);
+	while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
+		;
+	answer_a("cdn2.allowed.test", "127.77.1.3");
+	ok(shared_until("127.77.1.3") > now, "a second later the same answer is written again");
+	sched_setaffinity(0, sizeof(all), &all);
+}
+
 /* Answers for allowed names mark their addresses shared (TTL 300 s here);
  * answers that match a rule never do; learned refs are marked name refs. */
 static void shared_answers(void)
@@ -535,50 +587,7 @@ static void shared_answers(void)
 	   until ? (long long)((until - now) / 1000000000u) : -1LL);
 	expect_none("127.77.1.2", "allowed answer (shared, not learned)");
 
-	/* The per-CPU memo of what was last written: the same answer again
-	 * within a second leaves the map alone (shown by removing the entry
-	 * first), a longer TTL is written at once, and after a second the
-	 * same answer is written again. One CPU: the memo is per CPU. */
-	{
-		struct tg_abi_shared_key k = {.family = AF_INET};
-		struct timespec pause = {.tv_sec = 1, .tv_nsec = 100000000};
-		cpu_set_t one, all;
-		int fds = bpf_map__fd(skel->maps.tg_shared);
-		uint64_t u1;
-
-		inet_pton(AF_INET, "127.77.1.3", k.addr);
-		CPU_ZERO(&one);
-		CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
-		if (sched_getaffinity(0, sizeof(all), &all) < 0 || sched_setaffinity(0, sizeof(one), &one) < 0) {
-			for (int i = 0; i < 3; i++)
-				ok(true, "# SKIP the memo checks need one CPU: sched_setaffinity: %s", strerror(errno));
-			goto memo_done;
-		}
-		answer_a("cdn2.allowed.test", "127.77.1.3");
-		u1 = shared_until("127.77.1.3");
-		bpf_map_delete_elem(fds, &k);
-		answer_a("cdn2.allowed.test", "127.77.1.3");
-		ok(u1 > now && shared_until("127.77.1.3") == 0,
-		   "the same allowed answer again at once writes nothing (the CPU's memo)");
-		response(&m, "cdn2.allowed.test", 1, 1);
-		put_ptr(&m, 12);
-		put16(&m, 1);
-		put16(&m, 1);
-		put32(&m, 3600);
-		put16(&m, 4);
-		put(&m, (const uint8_t[]){127, 77, 1, 3}, 4);
-		run_msg(UDP4, &m);
-		u1 = shared_until("127.77.1.3");
-		ok(u1 > now + 3500000000000ull, "the same address with a longer TTL is written at once (%lld s left)",
-		   u1 ? (long long)((u1 - now) / 1000000000u) : -1LL);
-		bpf_map_delete_elem(fds, &k);
-		while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
-			;
-		answer_a("cdn2.allowed.test", "127.77.1.3");
-		ok(shared_until("127.77.1.3") > now, "a second later the same answer is written again");
-		sched_setaffinity(0, sizeof(all), &all);
-	}
-memo_done:
+	share_memo(now);
 
 	response(&m, "cdn.allowed.test", 28, 1);
 	put_ptr(&m, 12);
