@@ -2,12 +2,14 @@
 /*
  * cgroup_skb/ingress on the cgroup v2 root: learn the addresses of banned
  * host names from the DNS answers processes receive, so that the connect
- * hooks refuse them ("Host names (DNS)" in toolguard_abi.h). Never drops or
- * changes a packet.
+ * hooks refuse them ("Host names (DNS)" in toolguard_abi.h). Changes no
+ * packet; drops none but TCP segments from port 53 that come after a gap
+ * (tg_dns_tcp: TCP sends them again, in order).
  *
- * Seen: responses from port 53 over UDP (unfragmented) and over TCP when one
- * segment holds a whole message after its 2-byte length; IPv4 and IPv6
- * without extension headers. One question; the first DNS_MAX_RECS answer
+ * Seen: responses from port 53 over UDP (unfragmented) and over TCP however
+ * the stream is cut into segments (a message over several, several in one,
+ * the 2-byte length split), followed per socket in sequence order; IPv4 and
+ * IPv6 without extension headers. One question; the first DNS_MAX_RECS answer
  * records within the first DNS_BUF bytes of the message. The chain of names
  * starts at the question and follows CNAMEs (in any order, up to
  * DNS_MAX_CHAIN names, compared by a 64-bit hash of the lower-case name);
@@ -615,22 +617,15 @@ static long tg_share_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/* The DNS message at skb offset off, msglen bytes long. */
-__noinline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __u32 gen)
+/* The DNS message in s->msg, len bytes of it (1..DNS_BUF) loaded. */
+__noinline int tg_dns_parse(__u32 len, __u32 gen)
 {
-	struct tg_dns_scratch *s;
+	struct tg_dns_scratch *s = tg_dns_s();
 	struct tg_abi_gen *g;
 	struct tg_sctx x;
-	__u32 len, qend, an;
+	__u32 qend, an;
 
-	if (!skb || msglen < DNS_HDR_LEN + 5)
-		return 0;
-	s = tg_dns_s();
-	if (!s)
-		return 0;
-	len = msglen > DNS_BUF ? DNS_BUF : msglen;
-	len = tg_mbuf(len - 1) + 1; /* 1..DNS_BUF, in a way the verifier sees */
-	if (bpf_skb_load_bytes(skb, off, s->msg, len))
+	if (!s || len < DNS_HDR_LEN + 5 || len > DNS_BUF)
 		return 0;
 	/* a response, no error, one question, some answers */
 	if (!(s->msg[2] & 0x80) || (s->msg[3] & 0x0f) || s->msg[4] || s->msg[5] != 1)
@@ -678,6 +673,212 @@ __noinline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __
 		bpf_loop(DNS_MAX_RECS, tg_share_step, &x, 0);
 	}
 	return 0;
+}
+
+/* The DNS message at skb offset off, msglen bytes long. */
+__noinline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __u32 gen)
+{
+	struct tg_dns_scratch *s;
+	__u32 len;
+
+	if (!skb || msglen < DNS_HDR_LEN + 5)
+		return 0;
+	s = tg_dns_s();
+	if (!s)
+		return 0;
+	len = msglen > DNS_BUF ? DNS_BUF : msglen;
+	len = tg_mbuf(len - 1) + 1; /* 1..DNS_BUF, in a way the verifier sees */
+	if (bpf_skb_load_bytes(skb, off, s->msg, len))
+		return 0;
+	return tg_dns_parse(len, gen);
+}
+
+/*
+ * DNS over TCP: messages follow each other on the stream, each after its
+ * 2-byte length, and a segment may hold a part of one, or several. A socket
+ * whose peer port is 53 gets a tg_dns_stream at its first data segment: it
+ * follows the stream in sequence order, keeps the first DNS_BUF bytes of
+ * the message in progress, and has the message parsed when its last byte
+ * arrives, before TCP can hand that byte to the reader. A segment that comes
+ * before an earlier one (a gap) is dropped, so TCP sends it again in order;
+ * after TG_STREAM_HOLD_NS without a segment in order (a segment this
+ * program did not see: toolguard was off), the stream is followed again from
+ * the segment at hand.
+ */
+#define TG_STREAM_HOLD_NS 2000000000ULL
+#define DNS_TCP_STEPS	1024u /* steps through one segment (2 a message it holds whole) */
+#define TG_TCP_SYN	0x02
+
+struct tg_dns_stream {
+	__u64 seen; /* bpf_ktime_get_ns() of the last segment taken in order */
+	__u32 next; /* sequence number of the next stream byte */
+	__u32 need; /* length of the message in progress */
+	__u32 have; /* its bytes seen so far */
+	__u8 lenb;  /* bytes of its 2-byte length seen (0..2) */
+	__u8 len0;  /* the first of them */
+	__u8 on;    /* next is valid */
+	__u8 pad;
+	__u8 buf[2 * DNS_BUF]; /* the first DNS_BUF bytes of the message (twice: masked offset + masked length) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tg_dns_stream);
+} tg_dns_streams SEC(".maps");
+
+struct tg_tctx {
+	struct __sk_buff *skb;
+	struct tg_dns_stream *st;
+	struct tg_dns_scratch *s;
+	__u32 pos; /* next skb offset of the segment's payload */
+	__u32 end; /* its end */
+	__u32 gen;
+};
+
+/* 64 bytes of the buffered message a step into the scratch. */
+static long tg_copy_step(__u32 i, void *ctx)
+{
+	struct tg_tctx *t = ctx;
+	__u32 o = i * 64;
+
+	if (!t->s || !t->st || o >= t->st->have || o >= DNS_BUF)
+		return 1;
+	o &= DNS_BUF - 64;
+	__builtin_memcpy(&t->s->msg[o], &t->st->buf[o], 64);
+	return 0;
+}
+
+/* One step through a segment's payload: a length byte, or as much of the
+ * message body as the segment holds (parsed when complete). */
+static long tg_tcp_step(__u32 i, void *ctx)
+{
+	struct tg_tctx *t = ctx;
+	struct tg_dns_stream *st = t->st;
+	__u32 pos = t->pos, left, n, cp, len;
+	__u8 b;
+
+	if (!st || !t->s || pos >= t->end)
+		return 1;
+	left = t->end - pos;
+	if (st->lenb < 2) {
+		if (bpf_skb_load_bytes(t->skb, pos, &b, 1))
+			goto lost;
+		t->pos = pos + 1;
+		if (!st->lenb) {
+			st->len0 = b;
+			st->lenb = 1;
+			return 0;
+		}
+		st->need = ((__u32)st->len0 << 8) | b;
+		st->have = 0;
+		st->lenb = 2;
+		/* a whole message in this segment: parsed from the packet */
+		if (st->need && st->need <= left - 1) {
+			len = st->need > DNS_BUF ? DNS_BUF : st->need;
+			len = tg_mbuf(len - 1) + 1;
+			if (!bpf_skb_load_bytes(t->skb, pos + 1, t->s->msg, len))
+				tg_dns_parse(len, t->gen);
+			t->pos = pos + 1 + st->need;
+			st->lenb = 0;
+		}
+		return 0;
+	}
+	n = st->need - st->have;
+	if (n > left)
+		n = left;
+	if (n && st->have < DNS_BUF) {
+		cp = DNS_BUF - st->have;
+		if (cp > n)
+			cp = n;
+		if (bpf_skb_load_bytes(t->skb, pos, &st->buf[tg_mbuf(st->have)], tg_mbuf(cp - 1) + 1))
+			goto lost;
+	}
+	st->have += n;
+	t->pos = pos + n;
+	if (st->have >= st->need) {
+		st->lenb = 0;
+		len = st->need > DNS_BUF ? DNS_BUF : st->need;
+		if (len >= DNS_HDR_LEN + 5) {
+			bpf_loop(DNS_BUF / 64, tg_copy_step, t, 0);
+			tg_dns_parse(len, t->gen);
+		}
+	}
+	return 0;
+lost: /* not expected (offsets are within the packet): the segment is given up */
+	t->pos = t->end;
+	st->lenb = 0;
+	return 1;
+}
+
+/* A TCP segment from port 53: the IP payload is at off..end. Returns the
+ * verdict: 0 (drop) for a segment after a gap, and for one that holds more
+ * messages than DNS_TCP_STEPS can take: the stream is followed up to where
+ * the steps stopped, and TCP's retransmission brings the rest. */
+static __always_inline int tg_dns_tcp(struct __sk_buff *skb, __u32 off, __u32 end, __u32 gen)
+{
+	struct tg_dns_stream *st;
+	struct bpf_sock *sk;
+	struct tg_tctx t = {};
+	__u8 hdr[16];
+	__u32 seq, p;
+	__s32 d;
+	__u64 now;
+
+	/* sequence number, data offset and flags */
+	if (end < off + 20 || bpf_skb_load_bytes(skb, off, hdr, sizeof(hdr)))
+		return 1;
+	p = off + (__u32)(hdr[12] >> 4) * 4;
+	if (p >= end)
+		return 1; /* no payload */
+	seq = ((__u32)hdr[4] << 24) | ((__u32)hdr[5] << 16) | ((__u32)hdr[6] << 8) | hdr[7];
+	if (hdr[13] & TG_TCP_SYN)
+		seq++; /* data in a SYN-ACK (TCP Fast Open) */
+	t.s = tg_dns_s();
+	sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	if (!sk || !t.s)
+		return 1;
+	st = bpf_sk_storage_get(&tg_dns_streams, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		/* no room for the socket's state (optmem_max): a segment that
+		 * holds a whole message after its length is still read */
+		__u16 mlen;
+
+		if (end >= p + 2 && !bpf_skb_load_bytes(skb, p, &mlen, 2) && bpf_ntohs(mlen) <= end - p - 2)
+			tg_dns_message(skb, p + 2, bpf_ntohs(mlen), gen);
+		return 1;
+	}
+	now = bpf_ktime_get_ns();
+	if (st->on) {
+		d = (__s32)(seq - st->next);
+		if (d > 0) {
+			if (now - st->seen < TG_STREAM_HOLD_NS)
+				return 0;
+			st->lenb = 0; /* lost: follow the stream again from here */
+		} else if (d < 0) {
+			if ((__u32)-d >= end - p)
+				return 1; /* seen already (a retransmission) */
+			p += (__u32)-d;
+			seq = st->next;
+		}
+	} else {
+		st->on = 1;
+		st->lenb = 0;
+	}
+	st->seen = now;
+	t.skb = skb;
+	t.st = st;
+	t.pos = p;
+	t.end = end;
+	t.gen = gen;
+	bpf_loop(DNS_TCP_STEPS, tg_tcp_step, &t, 0);
+	if (t.pos > end)
+		t.pos = end;
+	st->next = seq + (t.pos - p);
+	return t.pos < end ? 0 : 1;
 }
 
 SEC("cgroup_skb/ingress")
@@ -741,20 +942,7 @@ int tg_dns_ingress(struct __sk_buff *skb)
 			return 1;
 		tg_dns_message(skb, off, end - off, gen);
 	} else {
-		__u8 doff;
-		__u16 mlen;
-
-		/* the data offset, then the 2-byte length before the message */
-		if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
-			return 1;
-		off += (__u32)(doff >> 4) * 4;
-		if (end < off + 2 || bpf_skb_load_bytes(skb, off, &mlen, 2))
-			return 1;
-		off += 2;
-		/* a message split over segments is not seen */
-		if (bpf_ntohs(mlen) > end - off)
-			return 1;
-		tg_dns_message(skb, off, bpf_ntohs(mlen), gen);
+		return tg_dns_tcp(skb, off, end, gen);
 	}
 	return 1;
 }

@@ -137,8 +137,9 @@
  * matcher's refs and ports, and sets TG_ABI_GEN_HOSTS. A cgroup_skb/ingress
  * program on the cgroup v2 root (dns_guard.bpf.c) reads every DNS response
  * from source port 53 a socket receives, before the process can read it:
- * UDP, and TCP when one segment holds a whole message after its 2-byte
- * length. The chain of names starts at the question and follows the
+ * UDP, and TCP however the stream is cut into segments (each socket's
+ * stream followed in sequence order in the tg_dns_streams socket storage;
+ * a segment after a gap is dropped for TCP to send again). The chain of names starts at the question and follows the
  * answer's CNAMEs; when any name of it (or a parent, for wildcards; names
  * compared lower case, the apex never matching "*.") is in tg_hosts, each
  * A/AAAA record owned by a chain name becomes a /32 or /128 entry of the
@@ -146,8 +147,7 @@
  * with whatever the trie held for that address (no write when it already
  * has them). The next connect to it is then refused like a CIDR rule.
  * Malformed messages (truncated, compression loops or forward pointers,
- * bad labels) learn nothing. Not seen: DNS over TLS or HTTPS, a TCP message
- * split over segments (or after another in the same segment), IPv6
+ * bad labels) learn nothing. Not seen: DNS over TLS or HTTPS, IPv6
  * extension headers, IP fragments, more than one question, names over 127
  * characters, answers beyond 32 records or the first 2048 bytes, addresses
  * an application cached before a policy swap (learned entries belong to

@@ -318,6 +318,91 @@ resolve_then_connect "TCP DNS (resolv.conf use-vc), wildcard" x.y.anthropic.com 
 curl_blocked "TCP DNS (resolv.conf use-vc), CNAME" alias.allowed.test 4 127.77.10.1 api.anthropic.com
 curl_blocked "TCP DNS (resolv.conf use-vc), IPv6" claude.ai 6 fd77::10:2 claude.ai
 curl_works "TCP DNS (resolv.conf use-vc), allowed name" allowed.test 4
+# A TCP DNS server that cuts its answers: the 2-byte length split, a message
+# over three segments, two messages in one segment (tcp_split_dns.py, on
+# 127.0.0.2:53). The client asks for three names of *.anthropic.com on one
+# connection and connects to each address at once.
+cat >"$TG_TMP/tcp_split_dns.py" <<'PY'
+# tcp_split_dns.py serve | ask: a DNS server on 127.0.0.2:53 over TCP that
+# answers NAME.split.anthropic.com A with 127.77.10.(4 + the NAME's number),
+# writing its answers in pieces (TCP_NODELAY, a pause between), and the
+# client that asks for a1, a2, a3 on one connection, then connects to port
+# 443 of each answer ("ADDR OK" or "ADDR ERRNO text").
+import errno, socket, struct, sys, time
+def answer(q):
+    qid = q[:2]
+    o = 12
+    labels = []
+    while q[o]:
+        labels.append(q[o + 1:o + 1 + q[o]].decode())
+        o += q[o] + 1
+    question = q[12:o + 5]
+    addr = bytes([127, 77, 10, 4 + int(labels[0][1:])])
+    return qid + struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0) + question + \
+        struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + addr
+def recv_exact(c, n):
+    b = b""
+    while len(b) < n:
+        d = c.recv(n - len(b))
+        if not d:
+            raise EOFError
+        b += d
+    return b
+if sys.argv[1] == "serve":
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.2", 53))
+    srv.listen(4)
+    print("listening", flush=True)
+    while True:
+        c, _ = srv.accept()
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            msgs = []
+            for _ in range(3):
+                n = struct.unpack(">H", recv_exact(c, 2))[0]
+                m = answer(recv_exact(c, n))
+                msgs.append(struct.pack(">H", len(m)) + m)
+            first = msgs[0]
+            for piece in (first[:1], first[1:9], first[9:]):
+                c.sendall(piece)
+                time.sleep(0.05)
+            c.sendall(msgs[1] + msgs[2])
+        except (EOFError, OSError):
+            pass
+        c.close()
+else:
+    t = socket.create_connection(("127.0.0.2", 53), timeout=5)
+    for i in (1, 2, 3):
+        name = "a%d.split.anthropic.com" % i
+        q = struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0)
+        q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+        t.sendall(struct.pack(">H", len(q)) + q)
+    addrs = []
+    for _ in range(3):
+        m = recv_exact(t, struct.unpack(">H", recv_exact(t, 2))[0])
+        addrs.append(socket.inet_ntoa(m[-4:]))
+    t.close()
+    for a in addrs:
+        s = socket.socket()
+        s.settimeout(5)
+        try:
+            s.connect((a, 443))
+            print(a, "OK")
+        except OSError as e:
+            print(a, errno.errorcode.get(e.errno, str(e.errno)), e.strerror)
+        s.close()
+PY
+ip netns exec "$NS" "$PYTHON" "$TG_TMP/tcp_split_dns.py" serve >"$TG_TMP/split_dns.out" 2>&1 9>&- &
+bg_pid $!
+for ((i = 0; i < 50; i++)); do
+	grep -q listening "$TG_TMP/split_dns.out" && break
+	sleep 0.1
+done
+run_direct ip netns exec "$NS" "$PYTHON" "$TG_TMP/tcp_split_dns.py" ask
+want=$'127.77.10.5 EPERM Operation not permitted\n127.77.10.6 EPERM Operation not permitted\n127.77.10.7 EPERM Operation not permitted'
+[ "$(cat "$RUN_OUT")" = "$want" ]
+ok $? "TCP DNS cut into pieces (length split, a message over 3 segments, 2 messages in 1 segment): each address refused at once (got: $(tr '\n' ';' <"$RUN_OUT") $(head -c 200 "$RUN_ERR"))"
 # dnsmasq answers TCP queries from a forked child: other pids than its own in the log
 dpid=$(sed -n 's/.*dnsmasq\[\([0-9]*\)\]: started.*/\1/p' "$TG_TMP/dnsmasq.log" | head -n1)
 tcp_q=$(grep 'query\[' "$TG_TMP/dnsmasq.log" | tail -n +$((q0 + 1)) | grep -vc "dnsmasq\[$dpid\]")

@@ -716,7 +716,9 @@ static void bad_answers(void)
 	unsigned t;
 	bool any;
 
-	/* a TCP message split over segments: only the first part arrives */
+	/* a TCP message longer than its segment, and no later segment (each
+	 * run has a socket of its own): nothing to learn yet; dns.sh sends
+	 * the rest on a real connection */
 	response(&m, "claude.ai", 1, 1);
 	put_ptr(&m, 12);
 	rr_a(&m, "127.77.4.1");
