@@ -617,8 +617,10 @@ static long tg_share_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/* The DNS message in s->msg, len bytes of it (1..DNS_BUF) loaded. */
-__noinline int tg_dns_parse(__u32 len, __u32 gen)
+/* The DNS message in s->msg, len bytes of it (1..DNS_BUF) loaded; partial:
+ * the first len bytes of a longer one (TCP), whose addresses an allowed
+ * name cannot share yet (only a whole message's can). */
+__noinline int tg_dns_parse(__u32 len, __u32 gen, __u32 partial)
 {
 	struct tg_dns_scratch *s = tg_dns_s();
 	struct tg_abi_gen *g;
@@ -668,7 +670,7 @@ __noinline int tg_dns_parse(__u32 len, __u32 gen)
 	}
 	if (s->found) {
 		bpf_loop(DNS_MAX_RECS, tg_learn_step, &x, 0);
-	} else {
+	} else if (!partial) {
 		s->now = bpf_ktime_get_tai_ns();
 		bpf_loop(DNS_MAX_RECS, tg_share_step, &x, 0);
 	}
@@ -690,34 +692,48 @@ __noinline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __
 	len = tg_mbuf(len - 1) + 1; /* 1..DNS_BUF, in a way the verifier sees */
 	if (bpf_skb_load_bytes(skb, off, s->msg, len))
 		return 0;
-	return tg_dns_parse(len, gen);
+	return tg_dns_parse(len, gen, 0);
 }
 
 /*
  * DNS over TCP: messages follow each other on the stream, each after its
  * 2-byte length, and a segment may hold a part of one, or several. A socket
- * whose peer port is 53 gets a tg_dns_stream at its first data segment: it
- * follows the stream in sequence order, keeps the first DNS_BUF bytes of
- * the message in progress, and has the message parsed when its last byte
- * arrives, before TCP can hand that byte to the reader. A segment that comes
- * before an earlier one (a gap) is dropped, so TCP sends it again in order;
- * after TG_STREAM_HOLD_NS without a segment in order (a segment this
- * program did not see: toolguard was off), the stream is followed again from
- * the segment at hand.
+ * whose peer port is 53 gets a tg_dns_stream at its SYN-ACK (or, for a
+ * connection older than the program, at the first data segment seen): it
+ * follows the stream in sequence order and keeps the first DNS_BUF bytes of
+ * the message in progress. The message is parsed as it grows (the records
+ * complete so far count: a reader may take the first part before the rest
+ * comes) and whole when its last byte arrives, each time before TCP can
+ * hand the new bytes to the reader. A segment that comes before an earlier
+ * one (a gap) is dropped, so that TCP sends it again in order; a gap still
+ * open after TG_STREAM_HOLD_NS (a segment this program did not see: IPv6
+ * extension headers) lets the stream be followed again from the segment at
+ * hand. Streams are followed while no host rule is in force too, so that
+ * one gets a gap only from the network. Bytes are taken once: a segment
+ * that TCP throws away after this program read it (its checksum is checked
+ * later) is not read again when it comes back, so a server that sends a bad
+ * copy first can hide the good one (it could as well answer on another
+ * port, or over DoH).
  */
 #define TG_STREAM_HOLD_NS 2000000000ULL
+#define TG_STREAM_BUSY_NS 1000000ULL /* another CPU is at this stream */
 #define DNS_TCP_STEPS	1024u /* steps through one segment (2 a message it holds whole) */
 #define TG_TCP_SYN	0x02
+#define TG_TCP_ACK	0x10
+#define TG_TCP_SYN_SENT 2 /* BPF_TCP_SYN_SENT */
 
 struct tg_dns_stream {
-	__u64 seen; /* bpf_ktime_get_ns() of the last segment taken in order */
-	__u32 next; /* sequence number of the next stream byte */
-	__u32 need; /* length of the message in progress */
-	__u32 have; /* its bytes seen so far */
-	__u8 lenb;  /* bytes of its 2-byte length seen (0..2) */
-	__u8 len0;  /* the first of them */
-	__u8 on;    /* next is valid */
-	__u8 pad;
+	__u64 busy;   /* bpf_ktime_get_ns() of the CPU at it, 0 = free */
+	__u64 gap_at; /* when a segment first came after a gap (0: no gap) */
+	__u32 next;   /* sequence number of the next stream byte */
+	__u32 start;  /* of the first byte, from the SYN-ACK */
+	__u32 need;   /* length of the message in progress */
+	__u32 have;   /* its bytes seen so far */
+	__u8 lenb;    /* bytes of its 2-byte length seen (0..2) */
+	__u8 len0;    /* the first of them */
+	__u8 on;      /* next is valid */
+	__u8 anchored; /* start is valid */
+	__u32 pad;
 	__u8 buf[2 * DNS_BUF]; /* the first DNS_BUF bytes of the message (twice: masked offset + masked length) */
 };
 
@@ -732,9 +748,10 @@ struct tg_tctx {
 	struct __sk_buff *skb;
 	struct tg_dns_stream *st;
 	struct tg_dns_scratch *s;
-	__u32 pos; /* next skb offset of the segment's payload */
-	__u32 end; /* its end */
+	__u32 pos;    /* next skb offset of the segment's payload */
+	__u32 end;    /* its end */
 	__u32 gen;
+	__u32 active; /* host rules in force: parse (else only follow) */
 };
 
 /* 64 bytes of the buffered message a step into the scratch. */
@@ -751,12 +768,12 @@ static long tg_copy_step(__u32 i, void *ctx)
 }
 
 /* One step through a segment's payload: a length byte, or as much of the
- * message body as the segment holds (parsed when complete). */
+ * message body as the segment holds. */
 static long tg_tcp_step(__u32 i, void *ctx)
 {
 	struct tg_tctx *t = ctx;
 	struct tg_dns_stream *st = t->st;
-	__u32 pos = t->pos, left, n, cp, len;
+	__u32 pos = t->pos, left, n, cp = 0, len;
 	__u8 b;
 
 	if (!st || !t->s || pos >= t->end)
@@ -778,8 +795,8 @@ static long tg_tcp_step(__u32 i, void *ctx)
 		if (st->need && st->need <= left - 1) {
 			len = st->need > DNS_BUF ? DNS_BUF : st->need;
 			len = tg_mbuf(len - 1) + 1;
-			if (!bpf_skb_load_bytes(t->skb, pos + 1, t->s->msg, len))
-				tg_dns_parse(len, t->gen);
+			if (t->active && !bpf_skb_load_bytes(t->skb, pos + 1, t->s->msg, len))
+				tg_dns_parse(len, t->gen, 0);
 			t->pos = pos + 1 + st->need;
 			st->lenb = 0;
 		}
@@ -797,13 +814,14 @@ static long tg_tcp_step(__u32 i, void *ctx)
 	}
 	st->have += n;
 	t->pos = pos + n;
-	if (st->have >= st->need) {
+	if (st->have >= st->need)
 		st->lenb = 0;
-		len = st->need > DNS_BUF ? DNS_BUF : st->need;
-		if (len >= DNS_HDR_LEN + 5) {
-			bpf_loop(DNS_BUF / 64, tg_copy_step, t, 0);
-			tg_dns_parse(len, t->gen);
-		}
+	/* the message so far (when it grew), or whole: the addresses an
+	 * allowed name shares only from a whole one */
+	len = st->have > DNS_BUF ? DNS_BUF : st->have;
+	if (t->active && len >= DNS_HDR_LEN + 5 && (cp || !st->lenb)) {
+		bpf_loop(DNS_BUF / 64, tg_copy_step, t, 0);
+		tg_dns_parse(len, t->gen, st->lenb ? 1 : 0);
 	}
 	return 0;
 lost: /* not expected (offsets are within the packet): the segment is given up */
@@ -812,34 +830,56 @@ lost: /* not expected (offsets are within the packet): the segment is given up *
 	return 1;
 }
 
-/* A TCP segment from port 53: the IP payload is at off..end. Returns the
- * verdict: 0 (drop) for a segment after a gap, and for one that holds more
- * messages than DNS_TCP_STEPS can take: the stream is followed up to where
- * the steps stopped, and TCP's retransmission brings the rest. */
-static __always_inline int tg_dns_tcp(struct __sk_buff *skb, __u32 off, __u32 end, __u32 gen)
+/* A TCP segment from port 53 to sk: the IP payload is at off..end. Returns
+ * the verdict: 0 (drop) for a segment after a gap, for one that holds more
+ * messages than DNS_TCP_STEPS can take (the stream is followed up to where
+ * the steps stopped, and TCP's retransmission brings the rest), and while
+ * another CPU is at the same stream. */
+static __always_inline int tg_dns_tcp(struct __sk_buff *skb, struct bpf_sock *sk, __u32 off, __u32 end, __u32 gen,
+				      __u32 active)
 {
 	struct tg_dns_stream *st;
-	struct bpf_sock *sk;
 	struct tg_tctx t = {};
 	__u8 hdr[16];
 	__u32 seq, p;
+	__u64 now, busy;
 	__s32 d;
-	__u64 now;
+	int verdict = 1;
 
 	/* sequence number, data offset and flags */
 	if (end < off + 20 || bpf_skb_load_bytes(skb, off, hdr, sizeof(hdr)))
 		return 1;
 	p = off + (__u32)(hdr[12] >> 4) * 4;
-	if (p >= end)
-		return 1; /* no payload */
+	if (p > end)
+		return 1;
 	seq = ((__u32)hdr[4] << 24) | ((__u32)hdr[5] << 16) | ((__u32)hdr[6] << 8) | hdr[7];
-	if (hdr[13] & TG_TCP_SYN)
-		seq++; /* data in a SYN-ACK (TCP Fast Open) */
+	if (hdr[13] & TG_TCP_SYN) {
+		/* The SYN-ACK of this socket's connect anchors the stream, so
+		 * that a data segment that overtakes the first one is seen as
+		 * after a gap. Any data in it is thrown away by TCP (the
+		 * server sends it again): not read. */
+		if (!(hdr[13] & TG_TCP_ACK) || sk->state != TG_TCP_SYN_SENT)
+			return 1;
+		st = bpf_sk_storage_get(&tg_dns_streams, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!st)
+			return 1;
+		now = bpf_ktime_get_ns();
+		busy = st->busy;
+		if ((busy && now - busy < TG_STREAM_BUSY_NS) || __sync_val_compare_and_swap(&st->busy, busy, now) != busy)
+			return 1;
+		st->on = 1;
+		st->anchored = 1;
+		st->start = seq + 1;
+		st->next = seq + 1;
+		st->lenb = 0;
+		st->gap_at = 0;
+		st->busy = 0;
+		return 1;
+	}
+	if (p == end)
+		return 1; /* no payload */
 	t.s = tg_dns_s();
-	sk = skb->sk;
-	if (sk)
-		sk = bpf_sk_fullsock(sk);
-	if (!sk || !t.s)
+	if (!t.s)
 		return 1;
 	st = bpf_sk_storage_get(&tg_dns_streams, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st) {
@@ -847,20 +887,27 @@ static __always_inline int tg_dns_tcp(struct __sk_buff *skb, __u32 off, __u32 en
 		 * holds a whole message after its length is still read */
 		__u16 mlen;
 
-		if (end >= p + 2 && !bpf_skb_load_bytes(skb, p, &mlen, 2) && bpf_ntohs(mlen) <= end - p - 2)
+		if (active && end >= p + 2 && !bpf_skb_load_bytes(skb, p, &mlen, 2) && bpf_ntohs(mlen) <= end - p - 2)
 			tg_dns_message(skb, p + 2, bpf_ntohs(mlen), gen);
 		return 1;
 	}
 	now = bpf_ktime_get_ns();
+	busy = st->busy;
+	if ((busy && now - busy < TG_STREAM_BUSY_NS) || __sync_val_compare_and_swap(&st->busy, busy, now) != busy)
+		return 0; /* TCP sends it again */
 	if (st->on) {
 		d = (__s32)(seq - st->next);
 		if (d > 0) {
-			if (now - st->seen < TG_STREAM_HOLD_NS)
-				return 0;
+			if (!st->gap_at)
+				st->gap_at = now;
+			if (now - st->gap_at < TG_STREAM_HOLD_NS) {
+				verdict = 0;
+				goto out;
+			}
 			st->lenb = 0; /* lost: follow the stream again from here */
 		} else if (d < 0) {
 			if ((__u32)-d >= end - p)
-				return 1; /* seen already (a retransmission) */
+				goto out; /* seen already (a retransmission) */
 			p += (__u32)-d;
 			seq = st->next;
 		}
@@ -868,24 +915,30 @@ static __always_inline int tg_dns_tcp(struct __sk_buff *skb, __u32 off, __u32 en
 		st->on = 1;
 		st->lenb = 0;
 	}
-	st->seen = now;
+	st->gap_at = 0;
 	t.skb = skb;
 	t.st = st;
 	t.pos = p;
 	t.end = end;
 	t.gen = gen;
+	t.active = active;
 	bpf_loop(DNS_TCP_STEPS, tg_tcp_step, &t, 0);
 	if (t.pos > end)
 		t.pos = end;
 	st->next = seq + (t.pos - p);
-	return t.pos < end ? 0 : 1;
+	if (t.pos < end)
+		verdict = 0;
+out:
+	st->busy = 0;
+	return verdict;
 }
 
 SEC("cgroup_skb/ingress")
 int tg_dns_ingress(struct __sk_buff *skb)
 {
+	struct bpf_sock *sk = NULL;
 	struct tg_abi_gen *g;
-	__u32 gen = 0, off, proto, end;
+	__u32 gen = 0, off, proto, end, active;
 	__u16 ports[2];
 	__u32 rport;
 
@@ -896,8 +949,6 @@ int tg_dns_ingress(struct __sk_buff *skb)
 	 * half on little-endian kernels; 0 = no peer. */
 	rport = skb->remote_port;
 	if (rport != bpf_htons(53) && rport != (__u32)bpf_htons(53) << 16) {
-		struct bpf_sock *sk;
-
 		if (rport)
 			return 1;
 		sk = skb->sk;
@@ -907,7 +958,10 @@ int tg_dns_ingress(struct __sk_buff *skb)
 			return 1;
 	}
 	g = tg_active(&gen);
-	if (!g || !(g->flags & TG_ABI_GEN_HOSTS))
+	active = g && (g->flags & TG_ABI_GEN_HOSTS);
+	/* without host rules, TCP streams from port 53 are still followed
+	 * (tg_dns_tcp), nothing else is looked at */
+	if (!active && !rport)
 		return 1;
 	if (skb->protocol == bpf_htons(TG_ETH_P_IP)) {
 		struct iphdr ip;
@@ -919,6 +973,8 @@ int tg_dns_ingress(struct __sk_buff *skb)
 		proto = ip.protocol;
 		off = (__u32)ip.ihl * 4;
 		end = bpf_ntohs(ip.tot_len);
+		if (!end)
+			end = skb->len; /* BIG TCP: more than 64 KB */
 	} else if (skb->protocol == bpf_htons(TG_ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
 
@@ -938,11 +994,15 @@ int tg_dns_ingress(struct __sk_buff *skb)
 		end = skb->len;
 	if (proto == TG_IPPROTO_UDP) {
 		off += 8;
-		if (end <= off)
+		if (!active || end <= off)
 			return 1;
 		tg_dns_message(skb, off, end - off, gen);
 	} else {
-		return tg_dns_tcp(skb, off, end, gen);
+		sk = skb->sk;
+		if (sk)
+			sk = bpf_sk_fullsock(sk);
+		if (sk)
+			return tg_dns_tcp(skb, sk, off, end, gen, active);
 	}
 	return 1;
 }

@@ -138,8 +138,9 @@
  * program on the cgroup v2 root (dns_guard.bpf.c) reads every DNS response
  * from source port 53 a socket receives, before the process can read it:
  * UDP, and TCP however the stream is cut into segments (each socket's
- * stream followed in sequence order in the tg_dns_streams socket storage;
- * a segment after a gap is dropped for TCP to send again). The chain of names starts at the question and follows the
+ * stream followed in sequence order in the tg_dns_streams socket storage
+ * from its SYN-ACK, a message read as it grows; a segment after a gap is
+ * dropped for TCP to send again). The chain of names starts at the question and follows the
  * answer's CNAMEs; when any name of it (or a parent, for wildcards; names
  * compared lower case, the apex never matching "*.") is in tg_hosts, each
  * A/AAAA record owned by a chain name becomes a /32 or /128 entry of the

@@ -319,15 +319,20 @@ curl_blocked "TCP DNS (resolv.conf use-vc), CNAME" alias.allowed.test 4 127.77.1
 curl_blocked "TCP DNS (resolv.conf use-vc), IPv6" claude.ai 6 fd77::10:2 claude.ai
 curl_works "TCP DNS (resolv.conf use-vc), allowed name" allowed.test 4
 # A TCP DNS server that cuts its answers: the 2-byte length split, a message
-# over three segments, two messages in one segment (tcp_split_dns.py, on
-# 127.0.0.2:53). The client asks for three names of *.anthropic.com on one
-# connection and connects to each address at once.
+# over three segments, two messages in one segment, and a message whose end
+# comes 1.5 s after its first records (tcp_split_dns.py, on 127.0.0.2:53).
+# The client asks for names of *.anthropic.com on one connection and
+# connects to each address at once, the last one's first address as soon
+# as it has read that much.
 cat >"$TG_TMP/tcp_split_dns.py" <<'PY'
 # tcp_split_dns.py serve | ask: a DNS server on 127.0.0.2:53 over TCP that
-# answers NAME.split.anthropic.com A with 127.77.10.(4 + the NAME's number),
-# writing its answers in pieces (TCP_NODELAY, a pause between), and the
-# client that asks for a1, a2, a3 on one connection, then connects to port
-# 443 of each answer ("ADDR OK" or "ADDR ERRNO text").
+# answers NAME.split.anthropic.com A with 127.77.10.(4 + the NAME's number)
+# (p1: two records, .10 and .11), writing its answers in pieces
+# (TCP_NODELAY, a pause between), and the client that asks for a1, a2, a3
+# on one connection, then connects to port 443 of each answer ("ADDR OK" or
+# "ADDR ERRNO text"), then asks for p1 and connects to its first address as
+# soon as it has that much of the answer ("partial ADDR ..." with the bytes
+# it had).
 import errno, socket, struct, sys, time
 def answer(q):
     qid = q[:2]
@@ -337,9 +342,12 @@ def answer(q):
         labels.append(q[o + 1:o + 1 + q[o]].decode())
         o += q[o] + 1
     question = q[12:o + 5]
-    addr = bytes([127, 77, 10, 4 + int(labels[0][1:])])
-    return qid + struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0) + question + \
-        struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + addr
+    if labels[0] == "p1":
+        addrs = [bytes([127, 77, 10, 10]), bytes([127, 77, 10, 11])]
+    else:
+        addrs = [bytes([127, 77, 10, 4 + int(labels[0][1:])])]
+    return qid + struct.pack(">HHHHH", 0x8180, 1, len(addrs), 0, 0) + question + \
+        b"".join(struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + a for a in addrs)
 def recv_exact(c, n):
     b = b""
     while len(b) < n:
@@ -368,6 +376,12 @@ if sys.argv[1] == "serve":
                 c.sendall(piece)
                 time.sleep(0.05)
             c.sendall(msgs[1] + msgs[2])
+            n = struct.unpack(">H", recv_exact(c, 2))[0]
+            m = answer(recv_exact(c, n))
+            wire = struct.pack(">H", len(m)) + m
+            c.sendall(wire[:-6])  # the first record whole, not the second
+            time.sleep(1.5)
+            c.sendall(wire[-6:])
         except (EOFError, OSError):
             pass
         c.close()
@@ -382,16 +396,28 @@ else:
     for _ in range(3):
         m = recv_exact(t, struct.unpack(">H", recv_exact(t, 2))[0])
         addrs.append(socket.inet_ntoa(m[-4:]))
-    t.close()
-    for a in addrs:
+    def connect(a, what=""):
         s = socket.socket()
         s.settimeout(5)
         try:
             s.connect((a, 443))
-            print(a, "OK")
+            print(what + a, "OK")
         except OSError as e:
-            print(a, errno.errorcode.get(e.errno, str(e.errno)), e.strerror)
+            print(what + a, errno.errorcode.get(e.errno, str(e.errno)), e.strerror)
         s.close()
+    for a in addrs:
+        connect(a)
+    name = "p1.split.anthropic.com"
+    q = struct.pack(">HHHHHH", 4, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+    t.sendall(struct.pack(">H", len(q)) + q)
+    first = 2 + len(q) + 12  # the first record's address: after the question and the record's header
+    part = b""
+    while len(part) < first + 4:
+        part += t.recv(4096)
+    total = 2 + struct.unpack(">H", part[:2])[0]
+    connect(socket.inet_ntoa(part[first:first + 4]), "partial (%d of %d bytes) " % (len(part), total))
+    t.close()
 PY
 ip netns exec "$NS" "$PYTHON" "$TG_TMP/tcp_split_dns.py" serve >"$TG_TMP/split_dns.out" 2>&1 9>&- &
 bg_pid $!
@@ -401,8 +427,130 @@ for ((i = 0; i < 50; i++)); do
 done
 run_direct ip netns exec "$NS" "$PYTHON" "$TG_TMP/tcp_split_dns.py" ask
 want=$'127.77.10.5 EPERM Operation not permitted\n127.77.10.6 EPERM Operation not permitted\n127.77.10.7 EPERM Operation not permitted'
-[ "$(cat "$RUN_OUT")" = "$want" ]
-ok $? "TCP DNS cut into pieces (length split, a message over 3 segments, 2 messages in 1 segment): each address refused at once (got: $(tr '\n' ';' <"$RUN_OUT") $(head -c 200 "$RUN_ERR"))"
+[ "$(head -n3 "$RUN_OUT")" = "$want" ]
+ok $? "TCP DNS cut into pieces (length split, a message over 3 segments, 2 messages in 1 segment): each address refused at once (got: $(head -n3 "$RUN_OUT" | tr '\n' ';') $(head -c 200 "$RUN_ERR"))"
+# the reader has 58 to 68 of the 74 bytes (the first address ends at 58)
+[[ "$(sed -n 4p "$RUN_OUT")" =~ ^partial\ \((5[89]|6[0-8])\ of\ 74\ bytes\)\ 127\.77\.10\.10\ EPERM ]]
+ok $? "TCP DNS message whose end is late: its first address refused as soon as the reader has it (got: $(sed -n 4p "$RUN_OUT"))"
+# An answer whose second segment overtakes the first (TCP made by hand on a
+# TUN device, tcp_reorder_dns.py): the early segment is dropped (the client
+# acknowledges only the first segment's 10 bytes), the answer still arrives
+# whole, and its address is refused at once.
+cat >"$TG_TMP/tcp_reorder_dns.py" <<'PY'
+# tcp_reorder_dns.py NAME ADDR: a DNS server over TCP made by hand on a TUN
+# device (10.77.0.2, this side 10.77.0.1), to send an answer's segments out
+# of order. The client in a thread asks for NAME over TCP; the server
+# answers A ADDR in two segments, the second first, then the first, then
+# the second again (a retransmission). Prints what the client acknowledged
+# after the first segment ("ack-after-first N of M": N = 10 when the early
+# second segment was dropped, M when TCP kept it), and the client's result:
+# "ADDR OK|ERRNO" for a connect to ADDR:443 right after the answer.
+import errno, fcntl, os, select, socket, struct, subprocess, sys, threading, time
+name, addr = sys.argv[1], sys.argv[2]
+TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
+try:
+    tun = os.open("/dev/net/tun", os.O_RDWR)
+except OSError as e:
+    print("no TUN device:", e)
+    sys.exit(77)
+fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", b"tgtun0", IFF_TUN | IFF_NO_PI))
+subprocess.run(["ip", "addr", "add", "10.77.0.1/24", "dev", "tgtun0"], check=True)
+subprocess.run(["ip", "link", "set", "tgtun0", "up"], check=True)
+ME, PEER = socket.inet_aton("10.77.0.2"), socket.inet_aton("10.77.0.1")
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+def send(sport, dport, seq, ack, flags, data=b""):
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + data
+    c = csum(ME + PEER + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)
+    tcp = tcp[:16] + struct.pack("!H", c) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, ME, PEER)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    os.write(tun, ip + tcp)
+
+def packets(timeout):
+    """TCP packets from the client until timeout s of silence: (sport, seq, ack, flags, payload)"""
+    out = []
+    while select.select([tun], [], [], timeout)[0]:
+        p = os.read(tun, 65536)
+        if len(p) < 40 or p[0] >> 4 != 4 or p[9] != 6:
+            continue
+        ihl = (p[0] & 15) * 4
+        sport, dport, seq, ack, off, flags = struct.unpack("!HHIIBB", p[ihl:ihl + 14])
+        out.append((sport, seq, ack, flags, p[ihl + (off >> 4) * 4:]))
+    return out
+
+result = []
+def client():
+    try:
+        t = socket.create_connection(("10.77.0.2", 53), timeout=10)
+        q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+        q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+        t.sendall(struct.pack(">H", len(q)) + q)
+        b = b""
+        while len(b) < 2 or len(b) < 2 + struct.unpack(">H", b[:2])[0]:
+            d = t.recv(4096)
+            if not d:
+                break
+            b += d
+        a = socket.inet_ntoa(b[-4:])
+        s = socket.socket()
+        s.settimeout(5)
+        try:
+            s.connect((a, 443))
+            result.append(a + " OK")
+        except OSError as e:
+            result.append("%s %s" % (a, errno.errorcode.get(e.errno, str(e.errno))))
+    except Exception as e:
+        result.append("client: %r" % e)
+th = threading.Thread(target=client)
+th.start()
+ISN = 1000
+syn = [p for p in packets(2) if p[3] & 0x02]
+if not syn:
+    sys.exit("no SYN from the client")
+cport, cseq = syn[0][0], syn[0][1]
+send(53, cport, ISN, cseq + 1, 0x12)  # SYN-ACK
+query, got = b"", packets(0.5)
+for p in got:
+    query += p[4]
+if len(query) < 14:
+    sys.exit("no query from the client (%d bytes)" % len(query))
+q = query[2:]
+o = 12
+while q[o]:
+    o += q[o] + 1
+msg = q[:2] + struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0) + q[12:o + 5] + \
+    struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(addr)
+wire = struct.pack(">H", len(msg)) + msg
+ack = cseq + 1 + len(query)
+PSH_ACK = 0x18
+send(53, cport, ISN + 1 + 10, ack, PSH_ACK, wire[10:])  # the second segment first
+packets(0.3)
+send(53, cport, ISN + 1, ack, PSH_ACK, wire[:10])  # then the first
+acks = [p[2] for p in packets(0.3) if p[3] & 0x10]
+first = (max(acks) - ISN - 1) if acks else -1
+send(53, cport, ISN + 1 + 10, ack, PSH_ACK, wire[10:])  # the second again
+packets(0.3)
+th.join(15)
+send(53, cport, ISN + 1 + len(wire), ack, 0x04)  # RST: done
+print("ack-after-first %d of %d" % (first, len(wire)))
+print(result[0] if result else "client: no result")
+PY
+run_direct ip netns exec "$NS" timeout 30 "$PYTHON" "$TG_TMP/tcp_reorder_dns.py" r.reorder.anthropic.com 127.77.10.8
+if [ "$RUN_RC" = 77 ]; then
+	skip "TCP DNS answer with its segments out of order" "$(head -n1 "$RUN_OUT")"
+else
+	got=$(tr '\n' ';' <"$RUN_OUT")
+	grep -q '^ack-after-first 10 of ' "$RUN_OUT" && grep -qx '127.77.10.8 EPERM' "$RUN_OUT"
+	ok $? "TCP DNS answer with its second segment first: that segment dropped until the first came (client acked 10 bytes), the address refused at once (got: $got $(head -c 200 "$RUN_ERR"))"
+fi
 # dnsmasq answers TCP queries from a forked child: other pids than its own in the log
 dpid=$(sed -n 's/.*dnsmasq\[\([0-9]*\)\]: started.*/\1/p' "$TG_TMP/dnsmasq.log" | head -n1)
 tcp_q=$(grep 'query\[' "$TG_TMP/dnsmasq.log" | tail -n +$((q0 + 1)) | grep -vc "dnsmasq\[$dpid\]")
