@@ -678,7 +678,7 @@ __noinline int tg_dns_parse(__u32 len, __u32 gen, __u32 partial)
 }
 
 /* The DNS message at skb offset off, msglen bytes long. */
-__noinline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __u32 gen)
+static __always_inline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u32 msglen, __u32 gen)
 {
 	struct tg_dns_scratch *s;
 	__u32 len;
