@@ -6,7 +6,8 @@
  * packet; drops none but TCP segments from port 53 that come after a gap
  * (tg_dns_tcp: TCP sends them again, in order).
  *
- * Seen: responses from port 53 over UDP (unfragmented) and over TCP however
+ * Seen: responses from port 53 over UDP (one in IP fragments as IP put it
+ * back together before the socket gets it) and over TCP however
  * the stream is cut into segments (a message over several, several in one,
  * the 2-byte length split), followed per socket in sequence order; IPv4 and
  * IPv6 without extension headers. One question; the first DNS_MAX_RECS answer

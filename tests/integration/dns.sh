@@ -15,8 +15,12 @@
 # cdn.allowed.test (either answer first): the allowed name works, claude.ai
 # is refused by its TLS server name (SNI). With the real Claude Code installed: a run
 # pointed at https://api.anthropic.com cannot connect; an exempt user's run
-# reaches nginx. The daemon runs outside the namespace (the hooks are on the
-# cgroup root); only 127.77.10.0/24 and fd77::10:0/112 are ever learned.
+# reaches nginx. Answers cut up on the way: a UDP answer in IP fragments
+# (a server in a second namespace behind MTU 1280), TCP answers cut into
+# pieces, one whose end comes late, one whose segments arrive out of order
+# (TCP made by hand on a TUN device). The daemon runs outside the namespace
+# (the hooks are on the cgroup root); only 127.77.10.0/24 and
+# fd77::10:0/112 are ever learned.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
@@ -307,6 +311,76 @@ run_cmd ip netns exec "$NS" setpriv --reuid="$(id -u "$exempt_user")" --regid="$
 	--clear-groups -- "$PYTHON" "$TG_TMP/resolve_connect.py" claude.ai 4
 [ "$out" = "127.77.10.2 EPERM Operation not permitted" ] && [ "$(head -n1 "$RUN_OUT")" = "127.77.10.2 OK" ]
 ok $? "UDP DNS: claude.ai refused for root ($out), connects for exempt user $exempt_user ($(head -n1 "$RUN_OUT"))"
+
+# A UDP answer bigger than the path's MTU arrives in IP fragments; the
+# program sees the datagram IP put back together. A server in a second
+# namespace, behind a veth pair with MTU 1280, answers with 150 A records
+# (2.4 KB) over IPv4 and IPv6; the client connects to the first address.
+NS2=tg-dnsfrag-$$
+if ip netns add "$NS2" 2>/dev/null; then
+	on_cleanup "ip netns del $NS2"
+	ip -n "$NS2" link set lo up
+	ip -n "$NS" link add tgfrag0 mtu 1280 type veth peer name tgfrag1 mtu 1280 netns "$NS2" &&
+		ip -n "$NS" addr add 10.78.0.2/24 dev tgfrag0 && ip -n "$NS2" addr add 10.78.0.1/24 dev tgfrag1 &&
+		ip -n "$NS" -6 addr add fd78::2/64 dev tgfrag0 nodad && ip -n "$NS2" -6 addr add fd78::1/64 dev tgfrag1 nodad &&
+		ip -n "$NS" link set tgfrag0 up && ip -n "$NS2" link set tgfrag1 up || bail "cannot set up the veth pair to $NS2"
+	cat >"$TG_TMP/udp_big_dns.py" <<'PY'
+# udp_big_dns.py serve | ask 4|6 NAME: a UDP DNS server on 10.78.0.1 and
+# fd78::1 port 53 that answers any A question with 150 records
+# 127.77.10.100, .101, ... (more than one 1280-byte packet holds), and the
+# client that asks for NAME and connects to port 443 of the first address
+# ("ADDR OK|ERRNO", with the answer's size).
+import errno, select, socket, struct, sys
+if sys.argv[1] == "serve":
+    socks = []
+    for fam, a in ((socket.AF_INET, "10.78.0.1"), (socket.AF_INET6, "fd78::1")):
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.bind((a, 53))
+        socks.append(s)
+    print("listening", flush=True)
+    while True:
+        for s in select.select(socks, [], [])[0]:
+            q, peer = s.recvfrom(4096)
+            o = 12
+            while q[o]:
+                o += q[o] + 1
+            recs = b"".join(struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + bytes([127, 77, 10, 100 + i]) for i in range(150))
+            s.sendto(q[:2] + struct.pack(">HHHHH", 0x8180, 1, 150, 0, 0) + q[12:o + 5] + recs, peer)
+else:
+    fam = socket.AF_INET6 if sys.argv[2] == "6" else socket.AF_INET
+    c = socket.socket(fam, socket.SOCK_DGRAM)
+    c.settimeout(5)
+    q = struct.pack(">HHHHHH", 9, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(l)]) + l.encode() for l in sys.argv[3].split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+    c.sendto(q, ("fd78::1" if fam == socket.AF_INET6 else "10.78.0.1", 53))
+    m = c.recv(8192)
+    a = socket.inet_ntoa(m[len(q) + 12:len(q) + 16])
+    s = socket.socket()
+    s.settimeout(5)
+    try:
+        s.connect((a, 443))
+        print(a, "OK", len(m))
+    except OSError as e:
+        print(a, errno.errorcode.get(e.errno, str(e.errno)), len(m))
+PY
+	ip netns exec "$NS2" "$PYTHON" "$TG_TMP/udp_big_dns.py" serve >"$TG_TMP/big_dns.out" 2>&1 9>&- &
+	bg_pid $!
+	for ((i = 0; i < 50; i++)); do
+		grep -q listening "$TG_TMP/big_dns.out" && break
+		sleep 0.1
+	done
+	r0=$(ip netns exec "$NS" nstat -asz IpReasmOKs Ip6ReasmOKs 2>/dev/null | awk '/ReasmOKs/ {n += $2} END {print n + 0}')
+	for fam in 4 6; do
+		run_direct ip netns exec "$NS" "$PYTHON" "$TG_TMP/udp_big_dns.py" ask "$fam" "big$fam.frag.anthropic.com"
+		[[ "$(head -n1 "$RUN_OUT")" =~ ^127\.77\.10\.100\ EPERM\ 24[0-9][0-9]$ ]]
+		ok $? "UDP DNS over IPv$fam, a 2.4 KB answer in IP fragments (MTU 1280): its first address refused at once (got: $(head -n1 "$RUN_OUT") $(head -c 200 "$RUN_ERR"))"
+	done
+	r1=$(ip netns exec "$NS" nstat -asz IpReasmOKs Ip6ReasmOKs 2>/dev/null | awk '/ReasmOKs/ {n += $2} END {print n + 0}')
+	[ "$((r1 - r0))" -ge 2 ]
+	ok $? "the client's kernel put both answers together from fragments (IpReasmOKs + Ip6ReasmOKs: $r0 -> $r1)"
+else
+	skip "UDP DNS answers in IP fragments" "cannot create a second network namespace"
+fi
 
 # ---------- TCP DNS (fresh daemon: nothing learned over UDP) ----------
 use_tcp_dns
