@@ -10,7 +10,8 @@
  * back together before the socket gets it) and over TCP however
  * the stream is cut into segments (a message over several, several in one,
  * the 2-byte length split), followed per socket in sequence order; IPv4 and
- * IPv6 without extension headers. One question; the first DNS_MAX_RECS answer
+ * IPv6 (after up to TG_IPV6_EXT_MAX hop-by-hop, routing and destination
+ * options headers). One question; the first DNS_MAX_RECS answer
  * records within the first DNS_BUF bytes of the message. The chain of names
  * starts at the question and follows CNAMEs (in any order, up to
  * DNS_MAX_CHAIN names, compared by a 64-bit hash of the lower-case name);
@@ -36,6 +37,10 @@ char LICENSE[] SEC("license") = "GPL";
 #define TG_ETH_P_IPV6	0x86DD
 #define TG_IPPROTO_TCP	6
 #define TG_IPPROTO_UDP	17
+#define TG_IPPROTO_HOPOPTS 0
+#define TG_IPPROTO_ROUTING 43
+#define TG_IPPROTO_DSTOPTS 60
+#define TG_IPV6_EXT_MAX	4 /* extension headers skipped */
 #define DNS_BUF		2048u /* bytes of a message loaded (power of two) */
 #define DNS_MASK	(DNS_BUF - 1)
 #define DNS_HDR_LEN	12u
@@ -707,9 +712,9 @@ static __always_inline int tg_dns_message(struct __sk_buff *skb, __u32 off, __u3
  * comes) and whole when its last byte arrives, each time before TCP can
  * hand the new bytes to the reader. A segment that comes before an earlier
  * one (a gap) is dropped, so that TCP sends it again in order; a gap still
- * open after TG_STREAM_HOLD_NS (a segment this program did not see: IPv6
- * extension headers) lets the stream be followed again from the segment at
- * hand. Streams are followed while no host rule is in force too, so that
+ * open after TG_STREAM_HOLD_NS (a segment this program did not see: more
+ * IPv6 extension headers than it skips) lets the stream be followed again
+ * from the segment at hand. Streams are followed while no host rule is in force too, so that
  * one gets a gap only from the network. Bytes are taken once: a segment
  * that TCP throws away after this program read it (its checksum is checked
  * later) is not read again when it comes back, so a server that sends a bad
@@ -984,6 +989,19 @@ int tg_dns_ingress(struct __sk_buff *skb)
 		proto = ip6.nexthdr;
 		off = sizeof(ip6);
 		end = off + bpf_ntohs(ip6.payload_len);
+		/* hop-by-hop, routing and destination options headers before
+		 * the transport header (a fragment header is gone once IP has
+		 * put the datagram back together) */
+		for (int i = 0; i < TG_IPV6_EXT_MAX; i++) {
+			__u8 ext[2];
+
+			if (proto != TG_IPPROTO_HOPOPTS && proto != TG_IPPROTO_ROUTING && proto != TG_IPPROTO_DSTOPTS)
+				break;
+			if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
+				return 1;
+			proto = ext[0];
+			off += ((__u32)ext[1] + 1) * 8;
+		}
 	} else {
 		return 1;
 	}

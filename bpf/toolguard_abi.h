@@ -148,8 +148,9 @@
  * with whatever the trie held for that address (no write when it already
  * has them). The next connect to it is then refused like a CIDR rule.
  * Malformed messages (truncated, compression loops or forward pointers,
- * bad labels) learn nothing. Not seen: DNS over TLS or HTTPS, IPv6
- * extension headers, more than one question, names over 127
+ * bad labels) learn nothing. Not seen: DNS over TLS or HTTPS, more than 4
+ * IPv6 extension headers (or others than hop-by-hop, routing and
+ * destination options), more than one question, names over 127
  * characters, answers beyond 32 records or the first 2048 bytes, addresses
  * an application cached before a policy swap (learned entries belong to
  * one generation).

@@ -41,5 +41,6 @@ TESTS += tests/integration/test_dns_guard
 TESTS += $(integration_tests)
 EXTRA_DIST += $(integration_tests) tests/integration/status.schema.json tests/integration/check-schema.py \
 	tests/integration/listen.py \
+	tests/integration/dnswire.py \
 	tests/integration/lib.sh \
 	tests/tools/fetch-ai-tools.sh
