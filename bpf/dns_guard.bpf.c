@@ -3,15 +3,16 @@
  * cgroup_skb/ingress on the cgroup v2 root: learn the addresses of banned
  * host names from the DNS answers processes receive, so that the connect
  * hooks refuse them ("Host names (DNS)" in toolguard_abi.h). Changes no
- * packet; drops none but TCP segments from port 53 that come after a gap
- * (tg_dns_tcp: TCP sends them again, in order).
+ * packet; drops none but TCP segments from port 53 that TCP then sends
+ * again (tg_dns_tcp): one after a gap, one while another CPU is at the same
+ * stream, the rest of one that holds more messages than DNS_TCP_STEPS take.
  *
  * Seen: responses from port 53 over UDP (one in IP fragments as IP put it
  * back together before the socket gets it) and over TCP however
  * the stream is cut into segments (a message over several, several in one,
  * the 2-byte length split), followed per socket in sequence order; IPv4 and
- * IPv6 (after up to TG_IPV6_EXT_MAX hop-by-hop, routing and destination
- * options headers). One question; the first DNS_MAX_RECS answer
+ * IPv6 (after up to TG_IPV6_EXT_MAX hop-by-hop, routing, destination
+ * options and fragment headers). One question; the first DNS_MAX_RECS answer
  * records within the first DNS_BUF bytes of the message. The chain of names
  * starts at the question and follows CNAMEs (in any order, up to
  * DNS_MAX_CHAIN names, compared by a 64-bit hash of the lower-case name);
@@ -40,6 +41,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define TG_IPPROTO_HOPOPTS 0
 #define TG_IPPROTO_ROUTING 43
 #define TG_IPPROTO_DSTOPTS 60
+#define TG_IPPROTO_FRAGMENT 44
 #define TG_IPV6_EXT_MAX	4 /* extension headers skipped */
 #define DNS_BUF		2048u /* bytes of a message loaded (power of two) */
 #define DNS_MASK	(DNS_BUF - 1)
@@ -988,14 +990,16 @@ int tg_dns_ingress(struct __sk_buff *skb)
 			return 1;
 		proto = ip6.nexthdr;
 		off = sizeof(ip6);
-		end = off + bpf_ntohs(ip6.payload_len);
-		/* hop-by-hop, routing and destination options headers before
-		 * the transport header (a fragment header is gone once IP has
-		 * put the datagram back together) */
+		end = ip6.payload_len ? off + bpf_ntohs(ip6.payload_len) : skb->len; /* 0: BIG TCP */
+		/* hop-by-hop, routing, destination options and fragment headers
+		 * before the transport header (a fragment header is left only
+		 * in an atomic fragment: IP removes it when it puts a datagram
+		 * back together; its second byte is zero) */
 		for (int i = 0; i < TG_IPV6_EXT_MAX; i++) {
 			__u8 ext[2];
 
-			if (proto != TG_IPPROTO_HOPOPTS && proto != TG_IPPROTO_ROUTING && proto != TG_IPPROTO_DSTOPTS)
+			if (proto != TG_IPPROTO_HOPOPTS && proto != TG_IPPROTO_ROUTING && proto != TG_IPPROTO_DSTOPTS &&
+			    proto != TG_IPPROTO_FRAGMENT)
 				break;
 			if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
 				return 1;

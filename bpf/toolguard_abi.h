@@ -139,8 +139,9 @@
  * from source port 53 a socket receives, before the process can read it:
  * UDP, and TCP however the stream is cut into segments (each socket's
  * stream followed in sequence order in the tg_dns_streams socket storage
- * from its SYN-ACK, a message read as it grows; a segment after a gap is
- * dropped for TCP to send again). The chain of names starts at the question and follows the
+ * from its SYN-ACK, a message read as it grows; a segment after a gap, one
+ * while another CPU is at the stream and the rest of one holding more than
+ * 512 messages are dropped for TCP to send again). The chain of names starts at the question and follows the
  * answer's CNAMEs; when any name of it (or a parent, for wildcards; names
  * compared lower case, the apex never matching "*.") is in tg_hosts, each
  * A/AAAA record owned by a chain name becomes a /32 or /128 entry of the
@@ -149,8 +150,8 @@
  * has them). The next connect to it is then refused like a CIDR rule.
  * Malformed messages (truncated, compression loops or forward pointers,
  * bad labels) learn nothing. Not seen: DNS over TLS or HTTPS, more than 4
- * IPv6 extension headers (or others than hop-by-hop, routing and
- * destination options), more than one question, names over 127
+ * IPv6 extension headers (or others than hop-by-hop, routing,
+ * destination options and fragment), more than one question, names over 127
  * characters, answers beyond 32 records or the first 2048 bytes, addresses
  * an application cached before a policy swap (learned entries belong to
  * one generation).

@@ -213,8 +213,7 @@ net_refused "IPv6 (udp sendto)" "$PYTHON" "$T/client.py" udp fd77::1 $port
 tried "resolve tgadv-banned.test over UDP (127.0.0.2:53 -> 127.79.0.1), then tcp connect to the answer"
 net_refused "host name via UDP DNS" "$PYTHON" "$T/client.py" resolve-udp tgadv-banned.test $port
 tried "resolve tgadv-banned.test over TCP (127.0.0.2:53 -> 127.79.0.2), then tcp connect to the answer"
-net_known "host name via DNS over TCP" "the kernel learns banned names' addresses from UDP DNS answers only (not TCP, DoT, DoH)" \
-	"$PYTHON" "$T/client.py" resolve-tcp tgadv-banned.test $port
+net_refused "host name via DNS over TCP" "$PYTHON" "$T/client.py" resolve-tcp tgadv-banned.test $port
 tried "tcp connect 127.79.0.3:$port: an address of the banned name never looked up here (hard-coded)"
 net_known "direct IP of a name-only rule" "a host-name rule covers only addresses seen in DNS answers; hard-coded addresses need a CIDR rule" \
 	"$PYTHON" "$T/client.py" tcp 127.79.0.3 $port

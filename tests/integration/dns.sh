@@ -114,6 +114,21 @@ for ((i = 0; i < 50; i++)); do
 done
 [ "$i" -lt 50 ] || { diag_file "$TG_TMP/nginx/error.log"; bail "nginx in $NS does not answer"; }
 
+# serve OUT CMD...: a test server in the background (its output in OUT);
+# waits up to 5 s for it to print "listening"
+serve() {
+	local out=$1 i
+	shift
+	"$@" >"$out" 2>&1 9>&- &
+	bg_pid $!
+	for ((i = 0; i < 50; i++)); do
+		grep -q listening "$out" && return 0
+		sleep 0.1
+	done
+	diag_file "$out"
+	bail "a test server did not start: $*"
+}
+
 # ---------- clients ----------
 # dnswire.py beside the scripts below: their "import dnswire"
 cp "$top_srcdir/tests/integration/dnswire.py" "$TG_TMP/" && chmod 644 "$TG_TMP/dnswire.py" || bail "cannot copy dnswire.py"
@@ -344,15 +359,10 @@ else:
     first = dnswire.question_end(m) + 12
     print("%s (%d bytes)" % (dnswire.connect_443(socket.inet_ntoa(m[first:first + 4])), len(m)))
 PY
-	ip netns exec "$NS2" "$PYTHON" "$TG_TMP/udp_big_dns.py" serve >"$TG_TMP/big_dns.out" 2>&1 9>&- &
-	bg_pid $!
-	for ((i = 0; i < 50; i++)); do
-		grep -q listening "$TG_TMP/big_dns.out" && break
-		sleep 0.1
-	done
+	serve "$TG_TMP/big_dns.out" ip netns exec "$NS2" "$PYTHON" "$TG_TMP/udp_big_dns.py" serve
 	r0=$(ip netns exec "$NS" nstat -asz IpReasmOKs Ip6ReasmOKs 2>/dev/null | awk '/ReasmOKs/ {n += $2} END {print n + 0}')
 	for fam in 4 6; do
-		run_direct ip netns exec "$NS" "$PYTHON" "$TG_TMP/udp_big_dns.py" ask "$fam" "big$fam.frag.anthropic.com"
+		run_direct ip netns exec "$NS" timeout 30 "$PYTHON" "$TG_TMP/udp_big_dns.py" ask "$fam" "big$fam.frag.anthropic.com"
 		[[ "$(head -n1 "$RUN_OUT")" =~ ^127\.77\.10\.100\ EPERM\ .*\ \(24[0-9][0-9]\ bytes\)$ ]]
 		ok $? "UDP DNS over IPv$fam, a 2.4 KB answer in IP fragments (MTU 1280): its first address refused at once (got: $(head -n1 "$RUN_OUT") $(head -c 200 "$RUN_ERR"))"
 	done
@@ -363,12 +373,13 @@ else
 	skip "UDP DNS answers in IP fragments" "cannot create a second network namespace"
 fi
 
-# Answers over IPv6 with a destination options header before UDP or TCP
-# (IPV6_DSTOPTS on the server's socket): the program skips it.
+# Answers over IPv6 with extension headers before UDP or TCP (IPV6_HOPOPTS,
+# IPV6_DSTOPTS on the server's socket): the program skips them.
 cat >"$TG_TMP/ext6_dns.py" <<'PY'
 # ext6_dns.py udp|tcp NAME ADDR: a DNS server on [::1]:53 whose answer (A
-# ADDR) carries an IPv6 destination options header, and its client, in one
-# process; then a connect to ADDR:443 ("ADDR OK|ERRNO text").
+# ADDR) carries IPv6 extension headers (UDP: hop-by-hop and destination
+# options; TCP: destination options), and its client, in one process; then
+# a connect to ADDR:443 ("ADDR OK|ERRNO text").
 import socket, sys
 import dnswire
 mode, name, addr = sys.argv[1:4]
@@ -377,11 +388,13 @@ q = dnswire.query(name)
 if mode == "udp":
     srv = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     srv.bind(("::1", 53))
+    srv.settimeout(5)
     c = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     c.settimeout(5)
     c.sendto(q, ("::1", 53))
     got, peer = srv.recvfrom(512)
-    srv.sendmsg([dnswire.answer(got, [addr])], [(socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, DST)], 0, peer)
+    srv.sendmsg([dnswire.answer(got, [addr])],
+                [(socket.IPPROTO_IPV6, socket.IPV6_HOPOPTS, DST), (socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, DST)], 0, peer)
     m = c.recv(512)
 else:
     lst = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -398,9 +411,9 @@ print(dnswire.connect_443(socket.inet_ntoa(m[-4:])))
 PY
 for t in udp:127.77.10.40 tcp:127.77.10.41; do
 	tp=${t%%:*}
-	run_direct ip netns exec "$NS" "$PYTHON" "$TG_TMP/ext6_dns.py" "$tp" "$tp.ext.anthropic.com" "${t#*:}"
+	run_direct ip netns exec "$NS" timeout 30 "$PYTHON" "$TG_TMP/ext6_dns.py" "$tp" "$tp.ext.anthropic.com" "${t#*:}"
 	[ "$(head -n1 "$RUN_OUT")" = "${t#*:} EPERM Operation not permitted" ]
-	ok $? "${tp^^} DNS over IPv6 with a destination options header: the address refused at once (got: $(head -n1 "$RUN_OUT") $(head -c 200 "$RUN_ERR"))"
+	ok $? "${tp^^} DNS over IPv6 with extension headers ($([ "$tp" = udp ] && echo "hop-by-hop and destination options" || echo "destination options")): the address refused at once (got: $(head -n1 "$RUN_OUT") $(head -c 200 "$RUN_ERR"))"
 done
 
 # ---------- TCP DNS (fresh daemon: nothing learned over UDP) ----------
@@ -470,19 +483,17 @@ else:
     first = 2 + dnswire.question_end(q) + 12  # the first record's address: after the question and the record's header
     part = b""
     while len(part) < first + 4:
-        part += t.recv(4096)
+        d = t.recv(4096)
+        if not d:
+            raise EOFError("the server closed after %d bytes" % len(part))
+        part += d
     total = 2 + struct.unpack(">H", part[:2])[0]
     print("partial (%d of %d bytes) %s" % (len(part), total, dnswire.connect_443(socket.inet_ntoa(part[first:first + 4]))))
     t.sendall(b"\0")  # the rest may come
     t.close()
 PY
-ip netns exec "$NS" "$PYTHON" "$TG_TMP/tcp_split_dns.py" serve >"$TG_TMP/split_dns.out" 2>&1 9>&- &
-bg_pid $!
-for ((i = 0; i < 50; i++)); do
-	grep -q listening "$TG_TMP/split_dns.out" && break
-	sleep 0.1
-done
-run_direct ip netns exec "$NS" "$PYTHON" "$TG_TMP/tcp_split_dns.py" ask
+serve "$TG_TMP/split_dns.out" ip netns exec "$NS" "$PYTHON" "$TG_TMP/tcp_split_dns.py" serve
+run_direct ip netns exec "$NS" timeout 30 "$PYTHON" "$TG_TMP/tcp_split_dns.py" ask
 want=$'127.77.10.5 EPERM Operation not permitted\n127.77.10.6 EPERM Operation not permitted\n127.77.10.7 EPERM Operation not permitted'
 [ "$(head -n3 "$RUN_OUT")" = "$want" ]
 ok $? "TCP DNS cut into pieces (length split, a message over 3 segments, 2 messages in 1 segment): each address refused at once (got: $(head -n3 "$RUN_OUT" | tr '\n' ';') $(head -c 200 "$RUN_ERR"))"
@@ -508,10 +519,10 @@ name, addr = sys.argv[1], sys.argv[2]
 TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
 try:
     tun = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", b"tgtun0", IFF_TUN | IFF_NO_PI))
 except OSError as e:
     print("no TUN device:", e)
     sys.exit(77)
-fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", b"tgtun0", IFF_TUN | IFF_NO_PI))
 subprocess.run(["ip", "addr", "add", "10.77.0.1/24", "dev", "tgtun0"], check=True)
 subprocess.run(["ip", "link", "set", "tgtun0", "up"], check=True)
 ME, PEER = socket.inet_aton("10.77.0.2"), socket.inet_aton("10.77.0.1")
@@ -555,7 +566,7 @@ def client():
         result.append(dnswire.connect_443(socket.inet_ntoa(dnswire.recv_framed(t)[-4:])))
     except Exception as e:
         result.append("client: %r" % e)
-th = threading.Thread(target=client)
+th = threading.Thread(target=client, daemon=True)
 th.start()
 ISN = 1000
 syn = [p for p in packets(lambda ps: any(p[3] & 0x02 for p in ps), 10) if p[3] & 0x02]

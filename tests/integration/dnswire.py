@@ -30,8 +30,8 @@ def qname(m):
 
 
 def answer(q, addrs):
-    """The response to query q: one A record (owner: the question, TTL 60)
-    an IPv4 address of addrs."""
+    """The response to query q: an A record (owner: the question, TTL 60)
+    for each IPv4 address of addrs."""
     recs = b"".join(struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(a) for a in addrs)
     return q[:2] + struct.pack(">HHHHH", 0x8180, 1, len(addrs), 0, 0) + q[12:question_end(q)] + recs
 
