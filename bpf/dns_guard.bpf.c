@@ -734,14 +734,12 @@ struct tg_dns_stream {
 	__u64 busy;   /* bpf_ktime_get_ns() of the CPU at it, 0 = free */
 	__u64 gap_at; /* when a segment first came after a gap (0: no gap) */
 	__u32 next;   /* sequence number of the next stream byte */
-	__u32 start;  /* of the first byte, from the SYN-ACK */
 	__u32 need;   /* length of the message in progress */
 	__u32 have;   /* its bytes seen so far */
 	__u8 lenb;    /* bytes of its 2-byte length seen (0..2) */
 	__u8 len0;    /* the first of them */
 	__u8 on;      /* next is valid */
-	__u8 anchored; /* start is valid */
-	__u32 pad;
+	__u8 pad;
 	__u8 buf[2 * DNS_BUF]; /* the first DNS_BUF bytes of the message (twice: masked offset + masked length) */
 };
 
@@ -801,10 +799,8 @@ static long tg_tcp_step(__u32 i, void *ctx)
 		st->lenb = 2;
 		/* a whole message in this segment: parsed from the packet */
 		if (st->need && st->need <= left - 1) {
-			len = st->need > DNS_BUF ? DNS_BUF : st->need;
-			len = tg_mbuf(len - 1) + 1;
-			if (t->active && !bpf_skb_load_bytes(t->skb, pos + 1, t->s->msg, len))
-				tg_dns_parse(len, t->gen, 0);
+			if (t->active)
+				tg_dns_message(t->skb, pos + 1, st->need, t->gen);
 			t->pos = pos + 1 + st->need;
 			st->lenb = 0;
 		}
@@ -838,6 +834,14 @@ lost: /* not expected (offsets are within the packet): the segment is given up *
 	return 1;
 }
 
+/* Takes the stream for this CPU (false: another one is at it). */
+static __always_inline bool tg_stream_claim(struct tg_dns_stream *st, __u64 now)
+{
+	__u64 busy = st->busy;
+
+	return !(busy && now - busy < TG_STREAM_BUSY_NS) && __sync_val_compare_and_swap(&st->busy, busy, now) == busy;
+}
+
 /* A TCP segment from port 53 to sk: the IP payload is at off..end. Returns
  * the verdict: 0 (drop) for a segment after a gap, for one that holds more
  * messages than DNS_TCP_STEPS can take (the stream is followed up to where
@@ -850,7 +854,7 @@ static __always_inline int tg_dns_tcp(struct __sk_buff *skb, struct bpf_sock *sk
 	struct tg_tctx t = {};
 	__u8 hdr[16];
 	__u32 seq, p;
-	__u64 now, busy;
+	__u64 now;
 	__s32 d;
 	int verdict = 1;
 
@@ -871,13 +875,9 @@ static __always_inline int tg_dns_tcp(struct __sk_buff *skb, struct bpf_sock *sk
 		st = bpf_sk_storage_get(&tg_dns_streams, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!st)
 			return 1;
-		now = bpf_ktime_get_ns();
-		busy = st->busy;
-		if ((busy && now - busy < TG_STREAM_BUSY_NS) || __sync_val_compare_and_swap(&st->busy, busy, now) != busy)
+		if (!tg_stream_claim(st, bpf_ktime_get_ns()))
 			return 1;
 		st->on = 1;
-		st->anchored = 1;
-		st->start = seq + 1;
 		st->next = seq + 1;
 		st->lenb = 0;
 		st->gap_at = 0;
@@ -900,8 +900,7 @@ static __always_inline int tg_dns_tcp(struct __sk_buff *skb, struct bpf_sock *sk
 		return 1;
 	}
 	now = bpf_ktime_get_ns();
-	busy = st->busy;
-	if ((busy && now - busy < TG_STREAM_BUSY_NS) || __sync_val_compare_and_swap(&st->busy, busy, now) != busy)
+	if (!tg_stream_claim(st, now))
 		return 0; /* TCP sends it again */
 	if (st->on) {
 		d = (__s32)(seq - st->next);
